@@ -1,0 +1,103 @@
+#pragma once
+// The backend-neutral database interface: a backend (chosen by URI) holds
+// databases by name; a database hands out connections; a connection runs one
+// DB transaction at a time with bound parameters.
+
+#include "database/value.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atrium::db {
+
+/// How a DB transaction is started.
+struct begin_options {
+    bool readonly = false;    ///< read-only DB transaction; writes fail with programming_error
+    bool autocommit = false;  ///< no enclosing DB transaction: every statement commits
+    /// Statement timeout for this transaction only (never leaks to the next user).
+    std::optional<std::chrono::milliseconds> statement_timeout;
+};
+
+/// How the database layer waits without blocking an I/O thread. The
+/// transaction layer installs fiber-aware versions; the defaults block the
+/// calling thread (fine for tests and command-line tools).
+struct wait_hooks {
+    std::function<void(std::chrono::nanoseconds)> sleep_for;
+};
+
+/// One connection to one database. Not thread-safe: one fiber uses it at a time.
+class connection {
+public:
+    virtual ~connection() = default;
+
+    virtual void begin(const begin_options& options) = 0;
+    virtual bool in_transaction() const = 0;
+    virtual bool readonly() const = 0;
+
+    /// Runs one statement with positional parameters (`?` or `$n` per backend dialect;
+    /// `?` works on every backend).
+    virtual result execute(std::string_view sql, const std::vector<value>& params = {}) = 0;
+
+    virtual void commit() = 0;
+    virtual void rollback() = 0;
+
+    virtual void savepoint(std::string_view name) = 0;
+    virtual void release_savepoint(std::string_view name) = 0;
+    virtual void rollback_to_savepoint(std::string_view name) = 0;
+
+    /// Exclusive table lock without waiting (PostgreSQL); a no-op where the
+    /// transaction already holds the database write lock (SQLite).
+    virtual void lock_table(std::string_view table) = 0;
+    /// Row locks without waiting (PostgreSQL FOR UPDATE NOWAIT); no-op on SQLite.
+    virtual void lock_records(std::string_view table, const std::vector<std::int64_t>& ids) = 0;
+
+    virtual void close() noexcept = 0;
+    virtual bool is_open() const = 0;
+    virtual std::string_view backend_name() const = 0;
+};
+
+/// One named database; owns the pool of its connections.
+class database {
+public:
+    virtual ~database() = default;
+
+    virtual const std::string& name() const = 0;
+    virtual std::string_view backend_name() const = 0;
+
+    /// A connection with no DB transaction open.
+    virtual std::unique_ptr<connection> acquire() = 0;
+    /// Gives a connection back; `close` (or a broken connection) discards it.
+    virtual void release(std::unique_ptr<connection> conn, bool close = false) noexcept = 0;
+
+    /// Connections currently handed out (for tests and metrics).
+    virtual std::size_t in_use() const = 0;
+    /// Connections idle in the pool.
+    virtual std::size_t idle() const = 0;
+};
+
+/// A database server or directory, chosen by URI.
+class backend {
+public:
+    virtual ~backend() = default;
+
+    virtual std::string_view name() const = 0;
+    /// Opens (and caches) the named database; it must exist. The empty name is
+    /// the maintenance database, only good for listing databases.
+    virtual std::shared_ptr<database> open(const std::string& name) = 0;
+    virtual void create(const std::string& name) = 0;
+    virtual void drop(const std::string& name) = 0;
+    virtual bool exists(const std::string& name) = 0;
+    virtual std::vector<std::string> list() = 0;
+};
+
+/// `sqlite:///path/to/dir` (one file per database under that directory) or
+/// `sqlite://:memory:` (in-process databases, for unit tests).
+std::unique_ptr<backend> open_backend(std::string_view uri, wait_hooks hooks = {});
+
+}  // namespace atrium::db

@@ -1,0 +1,76 @@
+#pragma once
+// The database error tree (DESIGN §1.5): every error carries the backend's own
+// code (SQLSTATE for PostgreSQL, the extended result code for SQLite) and a
+// backend-neutral category. Retry loops decide on the category alone.
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace atrium::db {
+
+enum class error_category {
+    retryable,    ///< serialization failure, deadlock, lock not available, busy, connection lost
+    in_doubt,     ///< outcome unknown (connection lost during COMMIT): never retried
+    integrity,    ///< constraint violations
+    programming,  ///< bad SQL, misuse (e.g. a write in a read-only transaction)
+    timeout,      ///< statement timeout (SQLSTATE 57014): answered with HTTP 408, not retried
+    other,        ///< anything else the backend reports
+};
+
+std::string_view to_string(error_category category);
+
+/// Base of every error raised by the database layer.
+class database_error : public std::runtime_error {
+public:
+    /// `code` is the SQLSTATE ("40001") or the SQLite code name ("SQLITE_BUSY");
+    /// `native_code` is the SQLite extended result code, 0 for PostgreSQL.
+    database_error(std::string message, error_category category, std::string code,
+                   int native_code = 0, std::string query = {});
+
+    error_category category() const noexcept { return category_; }
+    const std::string& code() const noexcept { return code_; }
+    const std::string& sqlstate() const noexcept { return code_; }
+    int native_code() const noexcept { return native_code_; }
+    const std::string& query() const noexcept { return query_; }
+    bool is_retryable() const noexcept { return category_ == error_category::retryable; }
+
+private:
+    error_category category_;
+    std::string code_;
+    int native_code_;
+    std::string query_;
+};
+
+/// Operational problems outside the caller's control. The retryable ones
+/// (busy, lock not available, serialization, deadlock, lost connection) are
+/// exactly those with category() == retryable.
+class operational_error : public database_error {
+public:
+    using database_error::database_error;
+};
+
+/// A statement ran longer than the transaction's timeout. Test for it before
+/// operational_error: it derives from it but is never retried.
+class timeout_error : public operational_error {
+public:
+    using operational_error::operational_error;
+};
+
+/// The COMMIT was sent but its outcome is unknown. Never retried.
+class in_doubt_error : public database_error {
+public:
+    using database_error::database_error;
+};
+
+class integrity_error : public database_error {
+public:
+    using database_error::database_error;
+};
+
+class programming_error : public database_error {
+public:
+    using database_error::database_error;
+};
+
+}  // namespace atrium::db

@@ -1,0 +1,52 @@
+#include "transaction/fiber_context.hpp"
+
+#include "transaction/manager.hpp"
+
+#include <thread>
+
+namespace atrium {
+
+namespace {
+
+class thread_waiter final : public fiber_waiter {
+public:
+    void sleep_for(std::chrono::nanoseconds duration) override { std::this_thread::sleep_for(duration); }
+    void yield() override { std::this_thread::yield(); }
+};
+
+thread_waiter the_thread_waiter;
+
+thread_local fiber_context* installed_context = nullptr;
+
+fiber_context& thread_default_context() {
+    thread_local fiber_context context;
+    return context;
+}
+
+}  // namespace
+
+fiber_context::fiber_context(fiber_waiter* waiter) : waiter_(waiter ? waiter : &the_thread_waiter) {}
+
+fiber_context::~fiber_context() = default;
+
+tpc::transaction_manager& fiber_context::manager() {
+    if (!manager_) manager_ = std::make_unique<tpc::transaction_manager>();
+    return *manager_;
+}
+
+void fiber_context::sleep_for(std::chrono::nanoseconds duration) { waiter_->sleep_for(duration); }
+
+void fiber_context::yield() { waiter_->yield(); }
+
+fiber_context& current_fiber() noexcept {
+    fiber_context* context = installed_context;
+    return context ? *context : thread_default_context();
+}
+
+fiber_context* exchange_current_fiber(fiber_context* context) noexcept {
+    fiber_context* previous = installed_context;
+    installed_context = context;
+    return previous;
+}
+
+}  // namespace atrium

@@ -1,0 +1,69 @@
+#include "transaction/retry.hpp"
+
+#include "database/errors.hpp"
+#include "transaction/errors.hpp"
+#include "transaction/logging.hpp"
+
+namespace atrium {
+
+nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int64_t user,
+                               const retry_options& options,
+                               const std::function<nlohmann::json(transaction&)>& work,
+                               retry_report* report) {
+    retry_report local;
+    retry_report& state = report ? *report : local;
+    state = retry_report{};
+    int count = 0;
+    for (;;) {
+        if (count > 0) current_fiber().sleep_for(options.backoff * count);
+        transaction_options start = options.start;
+        start.readonly = options.readonly;
+        start.context = options.context;
+        start.timeout = options.timeout;
+        start.extras = state.extras;
+        try {
+            auto scope = begin(database, user, std::move(start));
+            auto result = work(*scope);
+            scope.commit();
+            scope.close(true);
+            return result;
+        } catch (const transaction_error& error) {
+            // The scope has rolled back; fix the extras and start again.
+            current_fiber().tasks().clear();
+            if (state.fixes >= options.max_fixes) {
+                log_error(std::string("giving up after ") + std::to_string(state.fixes) +
+                          " transaction fixes: " + error.what());
+                throw;
+            }
+            error.fix(state.extras);
+            ++state.fixes;
+        } catch (const db::timeout_error& error) {
+            log_warning(std::string("statement timeout: ") + error.what());
+            throw;
+        } catch (const db::database_error& error) {
+            if (error.is_retryable() && count < options.retry && !options.readonly) {
+                current_fiber().tasks().clear();
+                ++count;
+                ++state.retries;
+                log_info(std::string("retrying after a retryable database error: ") + error.what());
+                continue;
+            }
+            log_error(std::string("database error: ") + error.what());
+            throw;
+        } catch (const return_result& result) {
+            current_fiber().tasks().clear();
+            return result.value();
+        }
+    }
+}
+
+void drain_tasks(const std::function<void(std::int64_t)>& run_task) {
+    auto& tasks = current_fiber().tasks();
+    while (!tasks.empty()) {
+        auto task = tasks.back();
+        tasks.pop_back();
+        run_task(task);
+    }
+}
+
+}  // namespace atrium

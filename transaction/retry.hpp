@@ -1,0 +1,58 @@
+#pragma once
+// The dispatcher's retry loop (SPEC §4.3), usable by any caller that runs a
+// unit of work in its own transaction: retryable database errors are retried
+// with back-off, TransactionError is fixed and retried (bounded), timeouts
+// and everything else propagate.
+
+#include "transaction/transaction.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace atrium {
+
+struct retry_options {
+    bool readonly = false;                 ///< read-only calls are never retried on database errors
+    nlohmann::json context = nlohmann::json::object();
+    std::optional<double> timeout;         ///< statement timeout (seconds)
+    int retry = 5;                         ///< `database.retry`
+    int max_fixes = 10;                    ///< bound on TransactionError retries
+    std::chrono::nanoseconds backoff = std::chrono::milliseconds(20);  ///< sleep backoff × count
+    transaction_options start;             ///< other start options (language, lock retries)
+};
+
+/// Thrown by a unit of work to roll back and still answer with a value.
+class return_result : public std::exception {
+public:
+    explicit return_result(nlohmann::json value) : value_(std::move(value)) {}
+    const nlohmann::json& value() const noexcept { return value_; }
+    const char* what() const noexcept override { return "rollback and return a result"; }
+
+private:
+    nlohmann::json value_;
+};
+
+/// What the loop did, for logs and tests.
+struct retry_report {
+    int retries = 0;  ///< database-error retries
+    int fixes = 0;    ///< TransactionError fixes
+    nlohmann::json extras = nlohmann::json::object();  ///< extras of the last attempt
+};
+
+/// Runs `work` in a transaction, committed explicitly, retried per SPEC §4.3.
+/// The fiber's task queue is cleared on every retry.
+nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int64_t user,
+                               const retry_options& options,
+                               const std::function<nlohmann::json(transaction&)>& work,
+                               retry_report* report = nullptr);
+
+/// Runs the fiber's queued tasks, last queued first, emptying the queue.
+void drain_tasks(const std::function<void(std::int64_t)>& run_task);
+
+}  // namespace atrium

@@ -1,0 +1,409 @@
+#include "transaction/transaction.hpp"
+
+#include "database/errors.hpp"
+#include "transaction/errors.hpp"
+#include "transaction/logging.hpp"
+
+#include <boost/context/detail/exception.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+namespace atrium {
+
+namespace {
+
+using forced_unwind = boost::context::detail::forced_unwind;
+
+std::vector<std::shared_ptr<transaction>>& fiber_stack() { return current_fiber().stack(); }
+
+// Removes the topmost occurrence of `txn` (SPEC §1.1.4).
+void pop_reference(const transaction* txn) noexcept {
+    auto& stack = fiber_stack();
+    for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
+        if (it->get() == txn) {
+            stack.erase(std::next(it).base());
+            return;
+        }
+    }
+}
+
+std::size_t reference_count(const transaction* txn) {
+    const auto& stack = fiber_stack();
+    return static_cast<std::size_t>(
+        std::count_if(stack.begin(), stack.end(), [txn](const auto& p) { return p.get() == txn; }));
+}
+
+context_ptr make_context(nlohmann::json context) {
+    if (context.is_null()) context = nlohmann::json::object();
+    if (!context.is_object()) throw type_error("context must be a dictionary");
+    return std::make_shared<const nlohmann::json>(std::move(context));
+}
+
+db::begin_options db_options(bool readonly, bool autocommit, std::optional<double> timeout) {
+    db::begin_options options;
+    options.readonly = readonly;
+    options.autocommit = autocommit;
+    if (timeout && *timeout > 0) {
+        options.statement_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000));
+    }
+    return options;
+}
+
+}  // namespace
+
+transaction::transaction() : context_(make_context(nlohmann::json::object())), coordinator_(tpc::facade::tryton) {}
+
+transaction::~transaction() {
+    if (connection_ && database_) database_->release(std::move(connection_), true);
+}
+
+std::uint64_t transaction::monotonic_time() noexcept {
+    // Strictly increasing across the process, so a transaction started later
+    // always has a larger started_at even within one clock tick.
+    static std::atomic<std::uint64_t> last{0};
+    auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now().time_since_epoch())
+                                              .count());
+    auto previous = last.load(std::memory_order_relaxed);
+    for (;;) {
+        auto next = std::max(now, previous + 1);
+        if (last.compare_exchange_weak(previous, next, std::memory_order_relaxed)) return next;
+    }
+}
+
+db::connection& transaction::connection() const {
+    if (!connection_) throw std::logic_error("transaction is not started");
+    return *connection_;
+}
+
+std::string transaction::language() const {
+    auto it = context_->find("language");
+    if (it != context_->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+        return it->get<std::string>();
+    }
+    return default_language_;
+}
+
+bool transaction::check_access() const {
+    auto it = context_->find("_check_access");
+    bool requested = it != context_->end() && it->is_boolean() && it->get<bool>();
+    return requested && user_ != root_user;
+}
+
+bool transaction::active_records() const {
+    auto it = context_->find("active_test");
+    if (it == context_->end() || it->is_null()) return true;
+    return it->is_boolean() ? it->get<bool>() : true;
+}
+
+void transaction::add_cache_clearer(std::function<void()> clear) { cache_clearers_.push_back(std::move(clear)); }
+
+void transaction::clear_caches() {
+    for (auto& clear : cache_clearers_) clear();
+}
+
+// --- start (SPEC §1.2) ---
+
+void transaction::start(std::shared_ptr<db::database> database, std::int64_t user,
+                        const transaction_options& options) {
+    // Preconditions first: a failed start never touches a running transaction (§1.1.5).
+    if (started_) throw std::logic_error("transaction already started");
+    if (!database) throw value_error("no database given");
+    auto context = make_context(options.context);
+
+    started_at_ = monotonic_time();
+    started_ = true;
+    user_ = user;
+    readonly_ = options.readonly;
+    close_ = options.close;
+    autocommit_ = options.autocommit;
+    timeout_ = options.timeout;
+    context_ = std::move(context);
+    default_language_ = options.default_language;
+    database_ = std::move(database);
+    try {
+        connection_ = database_->acquire();
+        connection_->begin(db_options(readonly_, autocommit_, timeout_));
+        auto extras = options.extras;
+        int retries = options.lock_retries;
+        for (int count = 0;; ++count) {
+            try {
+                acquire_start_locks(extras);
+                break;
+            } catch (const db::operational_error& error) {
+                if (count >= retries) throw;
+                log_info(std::string("start-up lock not available, retrying: ") + error.what());
+                connection_->rollback();
+                current_fiber().sleep_for(options.lock_backoff * (retries - count));
+                connection_->begin(db_options(readonly_, autocommit_, timeout_));
+            }
+        }
+        // Process caches are synchronised here once the modules issue brings them (§1.2.5).
+    } catch (...) {
+        if (connection_) {
+            try {
+                if (connection_->in_transaction()) connection_->rollback();
+            } catch (const forced_unwind&) {
+                throw;
+            } catch (...) {
+                // the connection is discarded below
+            }
+            database_->release(std::move(connection_), true);
+        }
+        reset();
+        throw;
+    }
+}
+
+void transaction::acquire_start_locks(const nlohmann::json& extras) {
+    locked_tables_.clear();
+    locked_records_.clear();
+    if (!extras.is_object()) return;
+    if (auto it = extras.find("_lock_tables"); it != extras.end() && it->is_array()) {
+        for (const auto& table : *it) {
+            auto name = table.get<std::string>();
+            connection_->lock_table(name);
+            locked_tables_.insert(name);
+        }
+    }
+    if (auto it = extras.find("_lock_records"); it != extras.end() && it->is_object()) {
+        for (const auto& [table, ids_json] : it->items()) {
+            std::vector<std::int64_t> ids = ids_json.get<std::vector<std::int64_t>>();
+            connection_->lock_records(table, ids);
+            locked_records_[table].insert(ids.begin(), ids.end());
+        }
+    }
+}
+
+// --- locks (SPEC §4.1) ---
+
+void transaction::lock_table(const std::string& table) {
+    if (!locked_tables_.contains(table)) throw table_lock_required(table);
+}
+
+void transaction::lock_records(const std::string& table, const std::vector<std::int64_t>& ids) {
+    if (locked_tables_.contains(table)) return;
+    const auto it = locked_records_.find(table);
+    std::vector<std::int64_t> missing;
+    for (auto id : ids) {
+        bool locked = it != locked_records_.end() && it->second.contains(id);
+        if (!locked && std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
+    }
+    if (!missing.empty()) throw record_lock_required(table, std::move(missing));
+}
+
+// --- data managers and callbacks ---
+
+std::shared_ptr<tpc::data_manager> transaction::join(std::shared_ptr<tpc::data_manager> dm) {
+    if (!started_) throw std::logic_error("transaction is not started");
+    return coordinator_.join(std::move(dm));
+}
+
+void transaction::atexit(std::function<void()> callback) { atexit_.push_back(std::move(callback)); }
+
+// --- ending (SPEC §1.3, §3.3, §3.4) ---
+
+void transaction::flush_buffers() {
+    // Log records and consumed warnings are written by the ir/res modules
+    // once they exist; until then the buffers are only cleared.
+    log_records.clear();
+    check_warnings.clear();
+}
+
+void transaction::commit_last_resource() {
+    started_at_ = monotonic_time();
+    clear_caches();
+    if (connection_ && connection_->in_transaction()) connection_->commit();
+}
+
+void transaction::rollback_last_resource() noexcept {
+    clear_caches();
+    log_records.clear();
+    check_warnings.clear();
+    try {
+        if (connection_ && connection_->in_transaction()) connection_->rollback();
+    } catch (const std::exception& error) {
+        log_error(std::string("rollback of the main connection failed: ") + error.what());
+    }
+}
+
+void transaction::commit() {
+    if (!started_) throw std::logic_error("transaction is not started");
+    if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
+    coordinator_.commit(this);
+    coordinator_.reset();
+    // Tryton keeps working after an explicit commit: open the next DB transaction.
+    connection_->begin(db_options(readonly_, autocommit_, timeout_));
+}
+
+void transaction::rollback() {
+    if (!started_) throw std::logic_error("transaction is not started");
+    clear_caches();
+    if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
+    coordinator_.rollback_tryton(this);
+    coordinator_.reset();
+    connection_->begin(db_options(readonly_, autocommit_, timeout_));
+}
+
+void transaction::end_db_transaction(bool commit) {
+    if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
+    if (commit && !readonly_) {
+        coordinator_.commit(this);
+    } else {
+        clear_caches();
+        coordinator_.rollback_tryton(this);
+    }
+}
+
+void transaction::stop(bool commit) {
+    if (reference_count(this) > 1) {
+        pop_reference(this);
+        return;
+    }
+    std::exception_ptr error;
+    bool clean = true;
+    try {
+        if (started_) end_db_transaction(commit);
+    } catch (const forced_unwind&) {
+        pop_reference(this);
+        throw;
+    } catch (...) {
+        error = std::current_exception();
+        clean = false;
+    }
+    if (connection_) {
+        bool broken = !clean || close_;
+        database_->release(std::move(connection_), broken);
+    }
+    auto callbacks = std::move(atexit_);
+    reset();
+    if (clean) {
+        try {
+            for (auto& callback : callbacks) callback();
+        } catch (const forced_unwind&) {
+            pop_reference(this);
+            throw;
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    pop_reference(this);
+    if (error) std::rethrow_exception(error);
+}
+
+void transaction::reset() noexcept {
+    started_ = false;
+    database_.reset();
+    connection_.reset();
+    user_ = 0;
+    readonly_ = false;
+    close_ = false;
+    autocommit_ = false;
+    timeout_.reset();
+    context_ = make_context(nlohmann::json::object());
+    create_records.clear();
+    delete_records.clear();
+    trigger_records.clear();
+    log_records.clear();
+    check_warnings.clear();
+    timestamp.clear();
+    counter = 0;
+    started_at_ = 0;
+    locked_tables_.clear();
+    locked_records_.clear();
+    atexit_.clear();
+    cache_clearers_.clear();
+    coordinator_.reset();
+}
+
+// --- the stack (SPEC §1.1) ---
+
+transaction& current() {
+    auto* txn = current_or_null();
+    if (!txn) throw no_transaction();
+    return *txn;
+}
+
+transaction* current_or_null() noexcept {
+    auto& stack = fiber_stack();
+    return stack.empty() ? nullptr : stack.back().get();
+}
+
+transaction_scope::transaction_scope(std::shared_ptr<transaction> txn)
+    : txn_(std::move(txn)), uncaught_at_entry_(std::uncaught_exceptions()) {}
+
+transaction_scope::transaction_scope(transaction_scope&& other) noexcept
+    : txn_(std::move(other.txn_)),
+      open_(std::exchange(other.open_, false)),
+      uncaught_at_entry_(other.uncaught_at_entry_) {}
+
+transaction_scope::~transaction_scope() {
+    if (!open_) return;
+    open_ = false;
+    bool commit = std::uncaught_exceptions() <= uncaught_at_entry_;
+    try {
+        txn_->stop(commit);
+    } catch (const forced_unwind&) {
+        // A destructor cannot rethrow while unwinding; the fiber is going away.
+    } catch (const std::exception& error) {
+        log_error(std::string("transaction ended with an error: ") + error.what());
+    } catch (...) {
+        log_error("transaction ended with an unknown error");
+    }
+}
+
+void transaction_scope::close(bool commit) {
+    if (!open_) throw std::logic_error("transaction scope already closed");
+    open_ = false;
+    txn_->stop(commit);
+}
+
+transaction_scope begin(std::shared_ptr<db::database> database, std::int64_t user, transaction_options options) {
+    auto txn = std::make_shared<transaction>();
+    fiber_stack().push_back(txn);
+    try {
+        txn->start(std::move(database), user, options);
+    } catch (...) {
+        pop_reference(txn.get());
+        throw;
+    }
+    return transaction_scope(std::move(txn));
+}
+
+transaction_scope new_transaction(transaction_options options) {
+    auto& outer = current();
+    if (!outer.started()) throw std::logic_error("the current transaction is not started");
+    nlohmann::json context = outer.context();
+    if (options.context.is_object()) context.update(options.context);
+    options.context = std::move(context);
+    options.close = outer.close();
+    options.default_language = outer.default_language_;
+    return begin(outer.database(), outer.user(), std::move(options));
+}
+
+reference_scope::reference_scope(transaction& txn)
+    : txn_(txn.shared_from_this()), uncaught_at_entry_(std::uncaught_exceptions()) {
+    if (!txn.started()) throw std::logic_error("cannot push a reference to a transaction that is not started");
+    fiber_stack().push_back(txn_);
+}
+
+reference_scope::reference_scope(reference_scope&& other) noexcept
+    : txn_(std::move(other.txn_)), uncaught_at_entry_(other.uncaught_at_entry_) {}
+
+reference_scope::~reference_scope() {
+    if (!txn_) return;
+    try {
+        txn_->stop(std::uncaught_exceptions() <= uncaught_at_entry_);
+    } catch (const forced_unwind&) {
+    } catch (const std::exception& error) {
+        log_error(std::string("transaction ended with an error: ") + error.what());
+    } catch (...) {
+        log_error("transaction ended with an unknown error");
+    }
+}
+
+reference_scope set_current_transaction(transaction& txn) { return reference_scope(txn); }
+
+}  // namespace atrium
