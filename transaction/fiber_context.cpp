@@ -43,6 +43,12 @@ fiber_context& current_fiber() noexcept {
     return context ? *context : thread_default_context();
 }
 
+db::wait_hooks fiber_wait_hooks() {
+    db::wait_hooks hooks;
+    hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
+    return hooks;
+}
+
 fiber_context* exchange_current_fiber(fiber_context* context) noexcept {
     fiber_context* previous = installed_context;
     installed_context = context;

@@ -6,6 +6,8 @@
 // installs a context with fiber_context_scope around each resumption and
 // provides a fiber_waiter so synchronous code can wait without blocking.
 
+#include "database/database.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -58,6 +60,10 @@ private:
 
 /// Installs `context` as current (nullptr = the thread default); returns the previous one.
 [[gnu::noinline]] fiber_context* exchange_current_fiber(fiber_context* context) noexcept;
+
+/// Wait hooks for the database layer that wait through the current fiber
+/// (so a busy SQLite database suspends the fiber, not its thread).
+db::wait_hooks fiber_wait_hooks();
 
 /// Installs a context for the lifetime of the scope (a fiber runtime wraps each
 /// handler it runs in one of these).

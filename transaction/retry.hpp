@@ -20,7 +20,7 @@ namespace atrium {
 struct retry_options {
     bool readonly = false;                 ///< read-only calls are never retried on database errors
     nlohmann::json context = nlohmann::json::object();
-    std::optional<double> timeout;         ///< statement timeout (seconds)
+    std::optional<double> timeout{};       ///< statement timeout (seconds)
     int retry = 5;                         ///< `database.retry`
     int max_fixes = 10;                    ///< bound on TransactionError retries
     std::chrono::nanoseconds backoff = std::chrono::milliseconds(20);  ///< sleep backoff × count

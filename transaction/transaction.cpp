@@ -98,6 +98,14 @@ bool transaction::active_records() const {
     return it->is_boolean() ? it->get<bool>() : true;
 }
 
+std::optional<atrium::remote_address> transaction::remote_address(int ipv4_prefix, int ipv6_prefix) const {
+    auto request = context_->find("_request");
+    if (request == context_->end() || !request->is_object()) return std::nullopt;
+    auto address = request->find("remote_addr");
+    if (address == request->end() || !address->is_string()) return std::nullopt;
+    return make_remote_address(address->get<std::string>(), ipv4_prefix, ipv6_prefix);
+}
+
 void transaction::add_cache_clearer(std::function<void()> clear) { cache_clearers_.push_back(std::move(clear)); }
 
 void transaction::clear_caches() {
@@ -240,7 +248,6 @@ void transaction::commit() {
 
 void transaction::rollback() {
     if (!started_) throw std::logic_error("transaction is not started");
-    clear_caches();
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
     coordinator_.rollback_tryton(this);
     coordinator_.reset();
@@ -252,7 +259,6 @@ void transaction::end_db_transaction(bool commit) {
     if (commit && !readonly_) {
         coordinator_.commit(this);
     } else {
-        clear_caches();
         coordinator_.rollback_tryton(this);
     }
 }

@@ -8,6 +8,7 @@
 #include "database/database.hpp"
 #include "transaction/coordinator.hpp"
 #include "transaction/fiber_context.hpp"
+#include "transaction/remote_address.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +34,7 @@ struct transaction_options {
     nlohmann::json context = nlohmann::json::object();
     bool close = false;       ///< close the connection at the end instead of pooling it
     bool autocommit = false;
-    std::optional<double> timeout;  ///< statement timeout in seconds
+    std::optional<double> timeout{};  ///< statement timeout in seconds
     /// Start-up extras: `_lock_tables` (list) and `_lock_records` (table → ids).
     nlohmann::json extras = nlohmann::json::object();
     /// Retries of the start-time lock acquisition (SPEC §4.2, `database.retry`).
@@ -85,8 +86,15 @@ public:
     bool check_access() const;
     bool active_records() const;
 
+    /// The client address from the request context (`_request.remote_addr`), with its network.
+    std::optional<atrium::remote_address> remote_address(int ipv4_prefix = 32, int ipv6_prefix = 56) const;
+
     /// Called by the database layer's cache machinery: cleared on commit and rollback.
     void add_cache_clearer(std::function<void()> clear);
+
+    /// Low-level start (SPEC §1.2); begin() is the normal entry. Starting a
+    /// started transaction is a programming error that leaves it untouched.
+    void start(std::shared_ptr<db::database> database, std::int64_t user, const transaction_options& options);
 
     // --- ending ---
     /// Explicit commit (Tryton facade): drives the data managers with the main
@@ -119,7 +127,6 @@ private:
     friend transaction_scope begin(std::shared_ptr<db::database>, std::int64_t, transaction_options);
     friend transaction_scope new_transaction(transaction_options);
 
-    void start(std::shared_ptr<db::database> database, std::int64_t user, const transaction_options& options);
     void acquire_start_locks(const nlohmann::json& extras);
     void clear_caches();
     void reset() noexcept;

@@ -1,0 +1,199 @@
+// atriumd — the Atrium server process.
+//
+// Placeholder until the RPC server lands: reads the configuration, opens the
+// database backend (creating the data directory and the default database if
+// missing), runs one real transaction on a fiber to prove the stack works end to
+// end, reports ready and waits for SIGINT/SIGTERM.
+
+#include "database/database.hpp"
+#include "server/config.hpp"
+#include "server/fiber_runtime.hpp"
+#include "transaction/logging.hpp"
+#include "transaction/transaction.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <variant>
+
+#ifndef ATRIUM_VERSION
+#define ATRIUM_VERSION "unknown"
+#endif
+
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+struct options {
+    std::string config_file;
+    bool verbose = false;
+    bool check = false;
+};
+
+bool env_flag(const char* name) {
+    const char* value = std::getenv(name);
+    return value && *value && std::string(value) != "0";
+}
+
+std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buffer[32];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buffer;
+}
+
+/// The placeholder's one real transaction: a tiny bookkeeping table.
+std::int64_t touch_meta_table(const std::shared_ptr<atrium::db::database>& database,
+                              const atrium::server::config& cfg) {
+    atrium::transaction_options txn_options;
+    txn_options.lock_retries = cfg.database.retry;
+    txn_options.default_language = cfg.database.language;
+    auto scope = atrium::begin(database, atrium::root_user, std::move(txn_options));
+    auto& conn = atrium::current().connection();
+    conn.execute("CREATE TABLE IF NOT EXISTS atrium_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    conn.execute(
+        "INSERT INTO atrium_meta (key, value) VALUES ('last_start', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        {atrium::db::value{utc_now()}});
+    const auto rows = conn.execute("SELECT COUNT(*) FROM atrium_meta");
+    std::int64_t count = -1;
+    if (!rows.rows.empty() && !rows.rows.front().empty()) {
+        if (const auto* n = std::get_if<std::int64_t>(&rows.rows.front().front())) count = *n;
+    }
+    scope.close(true);  // commit, reporting errors
+    return count;
+}
+
+int run(const options& opts) {
+    using namespace atrium;
+
+    server::config cfg;
+    try {
+        cfg = server::load_config(opts.config_file);
+    } catch (const server::config_error& e) {
+        std::cerr << "atriumd: configuration error: " << e.what() << '\n';
+        return exit_usage;
+    }
+    if (opts.verbose) {
+        std::string sources;
+        for (const auto& source : cfg.sources) sources += (sources.empty() ? "" : ", ") + source;
+        std::clog << "atriumd " ATRIUM_VERSION ": configuration from " << sources << "\n"
+                  << "  database.uri = " << cfg.database.uri << "\n"
+                  << "  database.name = " << cfg.database.name << "\n"
+                  << "  database.retry = " << cfg.database.retry << "\n"
+                  << "  database.language = " << cfg.database.language << "\n"
+                  << "  web.listen = " << cfg.web.listen << " (not served yet)" << std::endl;
+    }
+
+    // Database waits suspend the calling fiber (the thread default blocks).
+    db::wait_hooks hooks;
+    hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
+
+    std::unique_ptr<db::backend> backend;
+    std::shared_ptr<db::database> database;
+    try {
+        backend = db::open_backend(cfg.database.uri, std::move(hooks));
+        if (!backend->exists(cfg.database.name)) {
+            backend->create(cfg.database.name);
+            std::clog << "atriumd: created database " << cfg.database.name << std::endl;
+        }
+        database = backend->open(cfg.database.name);
+    } catch (const std::exception& e) {
+        std::cerr << "atriumd: cannot open database " << cfg.database.name << " at " << cfg.database.uri << ": "
+                  << e.what() << '\n';
+        return exit_failure;
+    }
+
+    // Declared after the database: destroyed (and its fibers unwound) first.
+    boost::asio::io_context io(1);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    int exit_code = exit_ok;
+
+    signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+        if (ec) return;  // cancelled: --check, or start-up failed
+        if (opts.verbose) std::clog << "atriumd: signal " << signal_number << " received, stopping" << std::endl;
+        io.stop();
+    });
+
+    server::spawn_fiber(
+        io,
+        [&] {
+            const auto rows = touch_meta_table(database, cfg);
+            if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
+            std::cout << "atriumd: ready (placeholder: no RPC server yet) database=" << cfg.database.uri << "/"
+                      << cfg.database.name << std::endl;
+            if (opts.check) signals.cancel();
+        },
+        [&](std::exception_ptr error) {
+            if (!error) return;
+            std::cerr << "atriumd: start-up failed: " << describe_exception(error) << std::endl;
+            exit_code = exit_failure;
+            signals.cancel();
+        });
+
+    io.run();
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options opts;
+    po::options_description visible(
+        "Usage: atriumd [options]\n\n"
+        "The Atrium application server (placeholder: opens the database, runs one\n"
+        "transaction, reports ready, then waits for SIGINT/SIGTERM; no RPC server yet).\n\n"
+        "Configuration: built-in defaults < the INI file (-c, or $ATRIUM_CONFIG) <\n"
+        "ATRIUM_<SECTION>__<KEY> environment variables (e.g. ATRIUM_DATABASE__URI).\n"
+        "ATRIUM_EXIT_WHEN_READY=1 has the effect of --check.\n\n"
+        "Options");
+    visible.add_options()                                                            //
+        ("help,h", "print this help and exit")                                       //
+        ("version,V", "print the version and exit")                                  //
+        ("config,c", po::value<std::string>(&opts.config_file)->value_name("FILE"), "read the INI configuration FILE")  //
+        ("verbose,v", po::bool_switch(&opts.verbose), "log the configuration and start-up steps")   //
+        ("check", po::bool_switch(&opts.check), "exit 0 right after reporting ready");
+
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "atriumd: " << e.what() << "\nTry 'atriumd --help'.\n";
+        return exit_usage;
+    }
+    if (vm.count("help")) {
+        std::cout << visible << '\n';
+        return exit_ok;
+    }
+    if (vm.count("version")) {
+        std::cout << "atriumd " ATRIUM_VERSION << '\n';
+        return exit_ok;
+    }
+    if (opts.config_file.empty()) {
+        if (const char* file = std::getenv("ATRIUM_CONFIG"); file && *file) opts.config_file = file;
+    }
+    if (env_flag("ATRIUM_EXIT_WHEN_READY")) opts.check = true;
+
+    try {
+        return run(opts);
+    } catch (const std::exception& e) {
+        std::cerr << "atriumd: " << e.what() << '\n';
+        return exit_failure;
+    }
+}

@@ -1,0 +1,243 @@
+#include "server/config.hpp"
+
+#include <boost/property_tree/ini_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+extern char** environ;
+
+namespace atrium::server {
+
+namespace {
+
+constexpr std::string_view env_prefix = "ATRIUM_";
+constexpr std::string_view env_separator = "__";
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string known_list() {
+    std::string out;
+    for (const auto& key : known_config_keys()) {
+        if (!out.empty()) out += ", ";
+        out += key;
+    }
+    return out;
+}
+
+[[noreturn]] void fail(std::string_view where, std::string_view message) {
+    throw config_error(std::string(where) + ": " + std::string(message));
+}
+
+int parse_int(std::string_view where, std::string_view text, int min, int max) {
+    int value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+        fail(where, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
+                        std::string(text) + "'");
+    }
+    return value;
+}
+
+using setter = std::function<void(config&, std::string_view where, const std::string& value)>;
+
+struct key_entry {
+    std::string_view section;
+    std::string_view key;
+    setter set;
+};
+
+const std::vector<key_entry>& key_table() {
+    static const std::vector<key_entry> table{
+        {"database", "uri",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             const auto scheme_end = value.find("://");
+             if (scheme_end == std::string::npos || scheme_end == 0) {
+                 fail(where, "expected a URI such as sqlite://./var, got '" + value + "'");
+             }
+             cfg.database.uri = value;
+         }},
+        {"database", "name",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             const bool ok = !value.empty() && value.front() != '.' &&
+                             std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                                 return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+                             });
+             if (!ok) fail(where, "expected a database name of letters, digits, '_', '-', '.', got '" + value + "'");
+             cfg.database.name = value;
+         }},
+        {"database", "retry",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.database.retry = parse_int(where, value, 0, 1000);
+         }},
+        {"database", "language",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             const bool ok = !value.empty() && std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                 return std::isalnum(c) || c == '_' || c == '-' || c == '@';
+             });
+             if (!ok) fail(where, "expected a language code such as en or fr_FR, got '" + value + "'");
+             cfg.database.language = value;
+         }},
+        {"web", "listen",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             try {
+                 parse_listen(value, cfg.web.host, cfg.web.port);
+             } catch (const config_error& e) {
+                 fail(where, e.what());
+             }
+             cfg.web.listen = value;
+         }},
+    };
+    return table;
+}
+
+const key_entry* find_key(std::string_view section, std::string_view key) {
+    for (const auto& entry : key_table()) {
+        if (entry.section == section && entry.key == key) return &entry;
+    }
+    return nullptr;
+}
+
+bool known_section(std::string_view section) {
+    return std::any_of(key_table().begin(), key_table().end(),
+                       [&](const key_entry& entry) { return entry.section == section; });
+}
+
+/// Boost's INI parser only knows ';' comments: blank out '#' comment lines
+/// (keeping the line numbers of error messages right).
+std::string strip_hash_comments(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const auto line = text.substr(pos, end - pos);
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string_view::npos || line[first] != '#') out.append(line);
+        if (end < text.size()) out.push_back('\n');
+        pos = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+environment process_environment() {
+    environment env;
+    for (char** entry = environ; entry && *entry; ++entry) {
+        const std::string_view text(*entry);
+        if (text.substr(0, env_prefix.size()) != env_prefix) continue;
+        const auto equals = text.find('=');
+        if (equals == std::string_view::npos) continue;
+        env.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+    }
+    return env;
+}
+
+const std::vector<std::string>& known_config_keys() {
+    static const std::vector<std::string> keys = [] {
+        std::vector<std::string> out;
+        for (const auto& entry : key_table()) out.push_back(std::string(entry.section) + "." + std::string(entry.key));
+        return out;
+    }();
+    return keys;
+}
+
+void parse_listen(std::string_view listen, std::string& host, std::uint16_t& port) {
+    const auto where = "listen address '" + std::string(listen) + "'";
+    std::string_view host_part;
+    std::string_view port_part;
+    if (!listen.empty() && listen.front() == '[') {
+        const auto close = listen.find(']');
+        if (close == std::string_view::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+            fail(where, "expected [ipv6]:port");
+        }
+        host_part = listen.substr(1, close - 1);
+        port_part = listen.substr(close + 2);
+    } else {
+        const auto colon = listen.rfind(':');
+        if (colon == std::string_view::npos) fail(where, "expected host:port");
+        host_part = listen.substr(0, colon);
+        port_part = listen.substr(colon + 1);
+        if (host_part.find(':') != std::string_view::npos) fail(where, "write IPv6 addresses as [address]:port");
+    }
+    if (host_part.empty()) fail(where, "the host is empty");
+    const int number = parse_int(where, port_part, 1, 65535);
+    host = std::string(host_part);
+    port = static_cast<std::uint16_t>(number);
+}
+
+config parse_config(std::string_view ini_text, std::string_view origin) {
+    namespace pt = boost::property_tree;
+    pt::ptree tree;
+    std::istringstream in(strip_hash_comments(ini_text));
+    try {
+        pt::ini_parser::read_ini(in, tree);
+    } catch (const pt::ini_parser_error& e) {
+        fail(std::string(origin) + ":" + std::to_string(e.line()), e.message());
+    }
+
+    config cfg;
+    for (const auto& [section, body] : tree) {
+        if (body.empty() && !body.data().empty()) {
+            fail(origin, "key '" + section + "' is outside any [section] (known keys: " + known_list() + ")");
+        }
+        if (!known_section(section)) {
+            fail(origin, "unknown section [" + section + "] (known keys: " + known_list() + ")");
+        }
+        for (const auto& [key, node] : body) {
+            const std::string where = std::string(origin) + ": [" + section + "] " + key;
+            const auto* entry = find_key(section, key);
+            if (!entry) fail(where, "unknown key (known keys: " + known_list() + ")");
+            entry->set(cfg, where, node.data());
+        }
+    }
+    cfg.sources = {std::string(origin)};
+    return cfg;
+}
+
+void apply_environment(config& cfg, const environment& env) {
+    for (const auto& [name, value] : env) {
+        if (name.substr(0, env_prefix.size()) != env_prefix) continue;
+        const std::string_view rest = std::string_view(name).substr(env_prefix.size());
+        const auto separator = rest.find(env_separator);
+        if (separator == std::string_view::npos) continue;  // ATRIUM_SANITIZE and friends are not config keys
+        const std::string section = lower(rest.substr(0, separator));
+        const std::string key = lower(rest.substr(separator + env_separator.size()));
+        const auto* entry = find_key(section, key);
+        if (!entry) {
+            fail("environment " + name, "no configuration key " + section + "." + key + " (known keys: " +
+                                            known_list() + ")");
+        }
+        entry->set(cfg, "environment " + name, value);
+        cfg.sources.push_back(name);
+    }
+}
+
+config load_config(const std::string& path, const environment& env) {
+    config cfg;
+    if (!path.empty()) {
+        std::ifstream file(path, std::ios::binary);
+        if (!file) throw config_error(path + ": cannot open configuration file");
+        std::ostringstream text;
+        text << file.rdbuf();
+        if (file.bad()) throw config_error(path + ": cannot read configuration file");
+        cfg = parse_config(text.str(), path);
+    }
+    apply_environment(cfg, env);
+    return cfg;
+}
+
+}  // namespace atrium::server

@@ -1,0 +1,80 @@
+#pragma once
+/// @file
+/// @brief The server configuration: a Tryton-style INI file read with
+/// Boost.PropertyTree, then `ATRIUM_<SECTION>__<KEY>` environment overrides
+/// (for example `ATRIUM_DATABASE__URI`). Unknown sections and keys, in the file
+/// or in the environment, are rejected with a message naming them and the known
+/// keys. `etc/atrium.conf` documents every key with its default.
+///
+/// Known keys (defaults in brackets):
+/// - `database.uri` [`sqlite://./var`]: the backend. `sqlite://DIR` (relative to
+///   the working directory) or `sqlite:///DIR` (absolute) keeps one file per
+///   database under DIR; `sqlite://:memory:` keeps them in memory.
+/// - `database.name` [`atrium`]: the database the server opens (created if missing).
+/// - `database.retry` [5]: retries of connection/lock acquisition.
+/// - `database.language` [`en`]: default language when the context has none.
+/// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server will listen on.
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atrium::server {
+
+/// A configuration problem: unknown key, bad value, unreadable file.
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// `[database]`.
+struct database_config {
+    std::string uri = "sqlite://./var";
+    std::string name = "atrium";
+    int retry = 5;
+    std::string language = "en";
+};
+
+/// `[web]`.
+struct web_config {
+    std::string listen = "127.0.0.1:8000";
+    std::string host = "127.0.0.1";  ///< derived from listen
+    std::uint16_t port = 8000;        ///< derived from listen
+};
+
+/// The whole configuration with its defaults.
+struct config {
+    database_config database;
+    web_config web;
+    /// Where it came from, for logs: "defaults", the file, plus the overrides applied.
+    std::vector<std::string> sources{"defaults"};
+};
+
+/// Environment variables as name → value.
+using environment = std::map<std::string, std::string>;
+
+/// The `ATRIUM_*` variables of this process.
+environment process_environment();
+
+/// The known keys, as "section.key", in documentation order.
+const std::vector<std::string>& known_config_keys();
+
+/// Parses INI text on top of the defaults (`origin` names it in messages).
+/// Lines starting with `;` or `#` are comments. Throws config_error.
+config parse_config(std::string_view ini_text, std::string_view origin = "<text>");
+
+/// Applies the `ATRIUM_<SECTION>__<KEY>` overrides found in `env`; any other
+/// `ATRIUM_*__*` variable is an unknown key. Throws config_error.
+void apply_environment(config& cfg, const environment& env);
+
+/// Reads `path` (empty: defaults only), then applies the environment overrides.
+/// Throws config_error.
+config load_config(const std::string& path, const environment& env = process_environment());
+
+/// Splits `host:port` (`[v6]:port` accepted). Throws config_error.
+void parse_listen(std::string_view listen, std::string& host, std::uint16_t& port);
+
+}  // namespace atrium::server

@@ -1,0 +1,140 @@
+#include "server/fiber_runtime.hpp"
+
+#include "transaction/logging.hpp"
+
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/spawn.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#if defined(BOOST_USE_UCONTEXT)
+// Sanitizer builds switch Boost.Context to its ucontext implementation with
+// BOOST_USE_ASAN, so that every fiber switch is announced to ASan
+// (__sanitizer_start/finish_switch_fiber) and stack unpoisoning on throw works on
+// fiber stacks. Debian's libboost_context is built for fcontext and lacks the
+// two out-of-line pieces of the ucontext implementation: the per-thread
+// "current activation record" and its Schwarz-counter initializer. Defined here.
+namespace boost::context::detail {
+
+namespace {
+thread_local fiber_activation_record* current_record = nullptr;
+thread_local std::size_t initializer_count = 0;
+}  // namespace
+
+fiber_activation_record_initializer::fiber_activation_record_initializer() noexcept {
+    if (initializer_count++ == 0) current_record = new fiber_activation_record();
+}
+
+fiber_activation_record_initializer::~fiber_activation_record_initializer() {
+    if (--initializer_count == 0) {
+        delete current_record;
+        current_record = nullptr;
+    }
+}
+
+fiber_activation_record*& fiber_activation_record::current() noexcept {
+    thread_local fiber_activation_record_initializer initializer;
+    return current_record;
+}
+
+}  // namespace boost::context::detail
+#endif
+
+namespace atrium::server {
+
+namespace {
+
+using fiber_timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                      boost::asio::wait_traits<std::chrono::steady_clock>,
+                                                      fiber_executor>;
+
+/// Everything a fiber owns. Allocated before the spawn (the executor needs the
+/// context's address) and owned by the fiber's function object, so it dies
+/// with the fiber, also when the fiber is unwound.
+struct fiber_state {
+    asio_fiber_waiter waiter;
+    fiber_context context{&waiter};
+    std::function<void()> body;
+};
+
+void run_body(fiber_state& state, const fiber_yield& yield) {
+    state.waiter.bind(yield);
+    state.body();
+    if (const auto left = state.context.stack().size(); left != 0) {
+        throw std::logic_error("fiber body returned with " + std::to_string(left) +
+                               " transaction reference(s) still on its stack");
+    }
+}
+
+void check_own_fiber(const asio_fiber_waiter* waiter, const char* operation) {
+    if (waiter->yield_context() == nullptr) {
+        throw std::logic_error(std::string("asio_fiber_waiter::") + operation + ": the fiber has not started");
+    }
+    if (current_fiber().waiter() != waiter) {
+        throw std::logic_error(std::string("asio_fiber_waiter::") + operation +
+                               ": called from outside the fiber it belongs to");
+    }
+}
+
+}  // namespace
+
+void asio_fiber_waiter::sleep_for(std::chrono::nanoseconds duration) {
+    check_own_fiber(this, "sleep_for");
+    fiber_timer timer(yield_->get_executor());
+    timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(duration));
+    timer.async_wait(*yield_);
+}
+
+void asio_fiber_waiter::yield() {
+    check_own_fiber(this, "yield");
+    boost::asio::post(*yield_);
+}
+
+const fiber_yield* current_yield() noexcept {
+    const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current_fiber().waiter());
+    return waiter ? waiter->yield_context() : nullptr;
+}
+
+void log_fiber_exception(std::exception_ptr error, std::string_view what) {
+    if (!error) return;
+    std::string message = "fiber ";
+    if (!what.empty()) message.append(what).append(" ");
+    message += "failed: " + describe_exception(error);
+    log_error(message);
+}
+
+void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
+                 std::size_t stack_size) {
+    if (!body) throw std::invalid_argument("spawn_fiber: empty body");
+    auto state = std::make_unique<fiber_state>();
+    state->body = std::move(body);
+    const fiber_executor executor(io.get_executor(), &state->context);
+    boost::asio::spawn(
+        executor, std::allocator_arg, boost::context::protected_fixedsize_stack(stack_size),
+        [state = std::move(state)](fiber_yield yield) { run_body(*state, yield); },
+        [on_complete = std::move(on_complete)](std::exception_ptr error) {
+            if (!on_complete) {
+                log_fiber_exception(error, "");
+                return;
+            }
+            try {
+                on_complete(error);
+            } catch (const boost::context::detail::forced_unwind&) {
+                throw;
+            } catch (...) {
+                log_fiber_exception(std::current_exception(), "completion handler");
+            }
+        });
+}
+
+void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, std::size_t stack_size) {
+    spawn_fiber(
+        io, std::move(body), [](std::exception_ptr error) { log_fiber_exception(error, ""); }, stack_size);
+}
+
+}  // namespace atrium::server

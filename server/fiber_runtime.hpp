@@ -1,0 +1,210 @@
+#pragma once
+/// @file
+/// @brief The server's fiber runtime: request fibers on `boost::asio::spawn`,
+/// each owning its own `atrium::fiber_context` (transaction stack, task queue,
+/// default TPC manager).
+///
+/// How "current" stays right (dependencies.md §1, mode A): every fiber is
+/// spawned on a `ctx_executor`, an executor wrapper that installs the fiber's
+/// context (`exchange_current_fiber`) around each handler it runs and restores
+/// the previous one afterwards. Every resumption of a fiber is such a handler,
+/// so `current_fiber()` is the fiber's own context after every suspension,
+/// without any code at the suspension points. The wrapper also installs the
+/// context while it *destroys* a handler it never ran: when an io_context is
+/// destroyed with fibers still suspended, Boost.Context unwinds them (with
+/// `forced_unwind`) from inside such a destruction, so scope destructors on the
+/// unwinding fiber still pop from the fiber's own stack.
+///
+/// Run one io_context per thread: a fiber then never migrates between threads.
+///
+/// Every `catch (...)` on a fiber path must first rethrow
+/// `boost::context::detail::forced_unwind`, or the process aborts.
+
+#include "transaction/fiber_context.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/require.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace boost::asio {
+template <typename Executor>
+class basic_yield_context;
+}  // namespace boost::asio
+
+namespace atrium::server {
+
+namespace detail {
+
+/// Installs a fiber context (nullptr = the thread default) for its lifetime.
+class install_context {
+public:
+    explicit install_context(fiber_context* context) noexcept : previous_(exchange_current_fiber(context)) {}
+    ~install_context() { exchange_current_fiber(previous_); }
+    install_context(const install_context&) = delete;
+    install_context& operator=(const install_context&) = delete;
+
+private:
+    fiber_context* previous_;
+};
+
+/// The function object a ctx_executor hands to its inner executor: runs (and
+/// destroys) the wrapped function with the fiber context installed.
+template <class F>
+class context_invoker {
+public:
+    template <class G>
+    context_invoker(fiber_context* context, G&& function) : context_(context), function_(std::forward<G>(function)) {}
+    context_invoker(context_invoker&& other) noexcept(std::is_nothrow_move_constructible_v<F>)
+        : context_(other.context_), function_(std::move(other.function_)) {
+        other.function_.reset();  // a moved-from handler needs no context to die
+    }
+    context_invoker(const context_invoker&) = delete;
+    context_invoker& operator=(const context_invoker&) = delete;
+    context_invoker& operator=(context_invoker&&) = delete;
+
+    /// A handler that never ran (its io_context was destroyed) may own a
+    /// suspended fiber: destroying it unwinds that fiber, so do it inside the context.
+    ~context_invoker() {
+        if (function_) {
+            install_context installed(context_);
+            function_.reset();
+        }
+    }
+
+    void operator()() {
+        install_context installed(context_);
+        // The handler is destroyed before the context is restored: destroying
+        // a spawn resumer may finish (and unwind) the fiber.
+        struct reset_on_exit {
+            std::optional<F>& function;
+            ~reset_on_exit() { function.reset(); }
+        } reset{function_};
+        std::move (*function_)();
+    }
+
+private:
+    fiber_context* context_;
+    std::optional<F> function_;
+};
+
+}  // namespace detail
+
+/// @brief An Asio executor wrapper that runs every handler with `context`
+/// installed as the current fiber context and restores the previous context
+/// afterwards. Properties are forwarded to the inner executor.
+template <class Inner>
+class ctx_executor {
+public:
+    using inner_executor_type = Inner;
+
+    ctx_executor(Inner inner, fiber_context* context) noexcept(std::is_nothrow_move_constructible_v<Inner>)
+        : inner_(std::move(inner)), context_(context) {}
+
+    /// Converts from a wrapper of a convertible inner executor (same context).
+    template <class Other>
+        requires(!std::is_same_v<Other, Inner> && std::is_convertible_v<const Other&, Inner>)
+    ctx_executor(const ctx_executor<Other>& other) noexcept(std::is_nothrow_constructible_v<Inner, const Other&>)
+        : inner_(other.inner()), context_(other.context()) {}
+
+    const Inner& inner() const noexcept { return inner_; }
+    fiber_context* context() const noexcept { return context_; }
+
+    template <class F>
+    void execute(F&& function) const {
+        inner_.execute(detail::context_invoker<std::decay_t<F>>(context_, std::forward<F>(function)));
+    }
+
+    template <class Property>
+        requires boost::asio::can_query<const Inner&, const Property&>::value
+    decltype(auto) query(const Property& property) const
+        noexcept(boost::asio::is_nothrow_query<const Inner&, const Property&>::value) {
+        return boost::asio::query(inner_, property);
+    }
+
+    template <class Property>
+        requires boost::asio::can_require<const Inner&, const Property&>::value
+    auto require(const Property& property) const
+        -> ctx_executor<std::decay_t<typename boost::asio::require_result<const Inner&, const Property&>::type>> {
+        return {boost::asio::require(inner_, property), context_};
+    }
+
+    template <class Property>
+        requires boost::asio::can_prefer<const Inner&, const Property&>::value
+    auto prefer(const Property& property) const
+        -> ctx_executor<std::decay_t<typename boost::asio::prefer_result<const Inner&, const Property&>::type>> {
+        return {boost::asio::prefer(inner_, property), context_};
+    }
+
+    friend bool operator==(const ctx_executor& a, const ctx_executor& b) noexcept {
+        return a.context_ == b.context_ && a.inner_ == b.inner_;
+    }
+
+private:
+    Inner inner_;
+    fiber_context* context_;
+};
+
+/// The executor every fiber of an io_context runs on.
+using fiber_executor = ctx_executor<boost::asio::io_context::executor_type>;
+/// The yield context a fiber body may use for Asio operations (server code only).
+using fiber_yield = boost::asio::basic_yield_context<fiber_executor>;
+
+/// Default stack of a fiber: 256 KiB, with a guard page (overflow = crash, not corruption).
+inline constexpr std::size_t default_fiber_stack_size = 256 * 1024;
+
+/// @brief How a spawned fiber waits: suspends the fiber, never the thread.
+class asio_fiber_waiter final : public fiber_waiter {
+public:
+    asio_fiber_waiter() noexcept = default;
+
+    /// Binds the fiber's yield context (done by spawn_fiber when the fiber starts).
+    void bind(const fiber_yield& yield) noexcept { yield_ = &yield; }
+    /// The fiber's yield context, nullptr before the fiber started.
+    const fiber_yield* yield_context() const noexcept { return yield_; }
+
+    /// Suspends the fiber on a steady_timer. Must be called from the fiber itself.
+    void sleep_for(std::chrono::nanoseconds duration) override;
+    /// Lets the other ready handlers of the io_context run (asio::post(yield)),
+    /// then resumes. Must be called from the fiber itself.
+    void yield() override;
+
+private:
+    const fiber_yield* yield_ = nullptr;
+};
+
+/// The yield context of the calling fiber; nullptr outside fibers started by spawn_fiber.
+const fiber_yield* current_yield() noexcept;
+
+/// Called once when a fiber ends: nullptr, or the exception its body threw.
+using fiber_completion = std::function<void(std::exception_ptr)>;
+
+/// @brief Spawns `body` on a new fiber of `io` with its own fiber_context and a
+/// `protected_fixedsize_stack(stack_size)`. `on_complete` gets the body's
+/// exception (or nullptr); it runs on the fiber, with its context installed, and
+/// must not throw (an exception it throws is logged). The body starts at once if
+/// called from a handler running on `io`'s thread, else when `io` runs.
+/// A body that returns with transaction references left on its stack ends with
+/// a `std::logic_error`. If `io` is destroyed while the fiber is suspended, the
+/// fiber is unwound (RAII runs) and `on_complete` is never called.
+void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
+                 std::size_t stack_size = default_fiber_stack_size);
+
+/// @brief Same, with a completion that logs the body's exception (atrium::log_error,
+/// std::clog by default); never `asio::detached`, which swallows it.
+void spawn_fiber(boost::asio::io_context& io, std::function<void()> body,
+                 std::size_t stack_size = default_fiber_stack_size);
+
+/// Logs "fiber <what> failed: <type>: <message>" at error level when `error` is set.
+void log_fiber_exception(std::exception_ptr error, std::string_view what);
+
+}  // namespace atrium::server
