@@ -75,6 +75,11 @@ std::uint64_t transaction::monotonic_time() noexcept {
 
 db::connection& transaction::connection() const {
     if (!connection_) throw std::logic_error("transaction is not started");
+    if (needs_begin_) {
+        // After an explicit commit()/rollback() the next DB transaction opens on first use.
+        connection_->begin(db_options(readonly_, autocommit_, timeout_));
+        needs_begin_ = false;
+    }
     return *connection_;
 }
 
@@ -242,8 +247,10 @@ void transaction::commit() {
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
     coordinator_.commit(this);
     coordinator_.reset();
-    // Tryton keeps working after an explicit commit: open the next DB transaction.
-    connection_->begin(db_options(readonly_, autocommit_, timeout_));
+    // Tryton keeps working after an explicit commit. The next DB transaction
+    // opens lazily: taking SQLite's write lock again here could fail after a
+    // successful commit and make the caller retry committed work.
+    needs_begin_ = !autocommit_;
 }
 
 void transaction::rollback() {
@@ -251,7 +258,7 @@ void transaction::rollback() {
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
     coordinator_.rollback_tryton(this);
     coordinator_.reset();
-    connection_->begin(db_options(readonly_, autocommit_, timeout_));
+    needs_begin_ = !autocommit_;
 }
 
 void transaction::end_db_transaction(bool commit) {
@@ -280,8 +287,8 @@ void transaction::stop(bool commit) {
         clean = false;
     }
     if (connection_) {
-        bool broken = !clean || close_;
-        database_->release(std::move(connection_), broken);
+        // The pool rolls back anything left open and discards broken connections.
+        database_->release(std::move(connection_), close_);
     }
     auto callbacks = std::move(atexit_);
     reset();
@@ -301,6 +308,7 @@ void transaction::stop(bool commit) {
 
 void transaction::reset() noexcept {
     started_ = false;
+    needs_begin_ = false;
     database_.reset();
     connection_.reset();
     user_ = 0;

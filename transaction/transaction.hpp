@@ -58,7 +58,8 @@ public:
     // --- attributes (SPEC §1.2) ---
     bool started() const noexcept { return started_; }
     const std::shared_ptr<db::database>& database() const noexcept { return database_; }
-    /// The connection of a started transaction.
+    /// The connection of a started transaction. After an explicit commit() or
+    /// rollback() the next DB transaction begins here, on first use.
     db::connection& connection() const;
     std::int64_t user() const noexcept { return user_; }
     bool readonly() const noexcept { return readonly_; }
@@ -138,7 +139,7 @@ private:
     void rollback_last_resource() noexcept override;
 
     bool started_ = false;
-    bool finished_ = false;  // explicit commit()/rollback() already drove the data managers
+    mutable bool needs_begin_ = false;  // explicit commit()/rollback() ended the DB transaction
     std::shared_ptr<db::database> database_;
     std::unique_ptr<db::connection> connection_;
     std::int64_t user_ = 0;

@@ -398,3 +398,19 @@ TEST_CASE("§1.5 remote_address derives the client's network from the request co
     CHECK(v6->network == "2001:db8:1234:5600::/56");
     CHECK_FALSE(make_remote_address("not an ip").has_value());
 }
+
+TEST_CASE("§1.3 work after an explicit commit runs in a new DB transaction") {
+    sqlite_fixture f;
+    try {
+        auto scope = begin(f.db, 1);
+        insert_note(scope.get(), "first");
+        scope.commit();
+        // Another writer may take the database between the two DB transactions.
+        CHECK(f.committed_notes() == std::vector<std::string>{"first"});
+        insert_note(scope.get(), "second");
+        CHECK(scope->connection().in_transaction());
+        throw std::runtime_error("fail after the commit");
+    } catch (const std::runtime_error&) {
+    }
+    CHECK(f.committed_notes() == std::vector<std::string>{"first"});
+}
