@@ -29,6 +29,8 @@ struct begin_options {
 /// calling thread (fine for tests and command-line tools).
 struct wait_hooks {
     std::function<void(std::chrono::nanoseconds)> sleep_for;
+    /// Waits until a socket is readable (PostgreSQL results); default: poll().
+    std::function<void(int fd)> wait_readable;
 };
 
 /// One connection to one database. Not thread-safe: one fiber uses it at a time.

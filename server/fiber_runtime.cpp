@@ -3,6 +3,7 @@
 #include "transaction/logging.hpp"
 
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/spawn.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
@@ -93,6 +94,21 @@ void asio_fiber_waiter::sleep_for(std::chrono::nanoseconds duration) {
 void asio_fiber_waiter::yield() {
     check_own_fiber(this, "yield");
     boost::asio::post(*yield_);
+}
+
+void asio_fiber_waiter::wait_readable(int fd) {
+    check_own_fiber(this, "wait_readable");
+    using descriptor_type = boost::asio::posix::basic_stream_descriptor<fiber_executor>;
+    descriptor_type descriptor(yield_->get_executor(), fd);
+    // The fd belongs to the database library: release it, never close it, even
+    // when the fiber is unwound while waiting.
+    struct releaser {
+        descriptor_type& d;
+        ~releaser() { d.release(); }
+    } release_on_exit{descriptor};
+    boost::system::error_code error;
+    descriptor.async_wait(boost::asio::posix::descriptor_base::wait_read, (*yield_)[error]);
+    if (error) throw boost::system::system_error(error, "waiting for a database socket");
 }
 
 const fiber_yield* current_yield() noexcept {

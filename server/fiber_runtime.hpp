@@ -177,6 +177,9 @@ public:
     /// Lets the other ready handlers of the io_context run (asio::post(yield)),
     /// then resumes. Must be called from the fiber itself.
     void yield() override;
+    /// Suspends the fiber until `fd` is readable (a posix::stream_descriptor
+    /// that is released, never closed: the fd belongs to the database library).
+    void wait_readable(int fd) override;
 
 private:
     const fiber_yield* yield_ = nullptr;

@@ -2,6 +2,10 @@
 
 #include "transaction/manager.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
+#include <system_error>
 #include <thread>
 
 namespace atrium {
@@ -25,6 +29,13 @@ fiber_context& thread_default_context() {
 
 }  // namespace
 
+void fiber_waiter::wait_readable(int fd) {
+    pollfd entry{fd, POLLIN, 0};
+    while (::poll(&entry, 1, -1) < 0) {
+        if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+    }
+}
+
 fiber_context::fiber_context(fiber_waiter* waiter) : waiter_(waiter ? waiter : &the_thread_waiter) {}
 
 fiber_context::~fiber_context() = default;
@@ -38,6 +49,8 @@ void fiber_context::sleep_for(std::chrono::nanoseconds duration) { waiter_->slee
 
 void fiber_context::yield() { waiter_->yield(); }
 
+void fiber_context::wait_readable(int fd) { waiter_->wait_readable(fd); }
+
 fiber_context& current_fiber() noexcept {
     fiber_context* context = installed_context;
     return context ? *context : thread_default_context();
@@ -46,6 +59,7 @@ fiber_context& current_fiber() noexcept {
 db::wait_hooks fiber_wait_hooks() {
     db::wait_hooks hooks;
     hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
+    hooks.wait_readable = [](int fd) { current_fiber().wait_readable(fd); };
     return hooks;
 }
 

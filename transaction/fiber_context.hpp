@@ -27,6 +27,8 @@ public:
     virtual void sleep_for(std::chrono::nanoseconds duration) = 0;
     /// Lets other fibers of the thread run, then resumes.
     virtual void yield() = 0;
+    /// Suspends until `fd` is readable (a database socket). The thread default polls.
+    virtual void wait_readable(int fd);
 };
 
 class fiber_context {
@@ -45,6 +47,7 @@ public:
 
     void sleep_for(std::chrono::nanoseconds duration);
     void yield();
+    void wait_readable(int fd);
     fiber_waiter* waiter() const noexcept { return waiter_; }
 
 private:

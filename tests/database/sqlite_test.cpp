@@ -36,10 +36,12 @@ struct sleep_recorder {
     std::function<void()> on_call;
 
     wait_hooks hooks() {
-        return wait_hooks{[this](std::chrono::nanoseconds d) {
+        wait_hooks hooks;
+        hooks.sleep_for = [this](std::chrono::nanoseconds d) {
             calls.push_back(d);
             if (on_call) on_call();
-        }};
+        };
+        return hooks;
     }
 };
 

@@ -16,6 +16,8 @@
 #include <boost/context/detail/exception.hpp>
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -439,3 +441,41 @@ TEST_CASE("a suspended fiber being destroyed sees forced_unwind at its suspensio
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("waiting for a readable socket suspends only that fiber; the fd is not closed") {
+    boost::asio::io_context io(1);
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::vector<std::string> order;
+    spawn_fiber(io, [&] {
+        current_fiber().wait_readable(fds[0]);
+        order.push_back("readable");
+        char byte = 0;
+        CHECK(::read(fds[0], &byte, 1) == 1);
+        CHECK(byte == 'x');
+    });
+    spawn_fiber(io, [&] {
+        order.push_back("writer runs while the reader waits");
+        current_fiber().sleep_for(std::chrono::milliseconds(5));
+        CHECK(::write(fds[1], "x", 1) == 1);
+    });
+    io.run();
+    CHECK(order == std::vector<std::string>{"writer runs while the reader waits", "readable"});
+    // The descriptor was released, not closed: the fd still works.
+    CHECK(::write(fds[1], "y", 1) == 1);
+    char byte = 0;
+    CHECK(::read(fds[0], &byte, 1) == 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST_CASE("outside fibers wait_readable polls the thread") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    CHECK(::write(fds[1], "z", 1) == 1);
+    current_fiber().wait_readable(fds[0]);  // returns at once: data is there
+    char byte = 0;
+    CHECK(::read(fds[0], &byte, 1) == 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
