@@ -1,6 +1,7 @@
 // open_backend(): the database backend chosen by URI scheme.
 
 #include "database/database.hpp"
+#include "database/postgresql/pg_backend.hpp"
 #include "database/sqlite/sqlite_backend.hpp"
 
 #include <cctype>
@@ -13,9 +14,12 @@ namespace atrium::db {
 std::unique_ptr<backend> open_backend(std::string_view uri, wait_hooks hooks) {
     const auto sep = uri.find("://");
     if (sep == std::string_view::npos || sep == 0) {
+        // Not echoed if it may hold a password (user:password@host).
+        const bool may_hold_secret = uri.find('@') != std::string_view::npos;
         throw std::invalid_argument(
-            "database URI \"" + std::string(uri) +
-            "\" has no scheme; expected sqlite:///path/to/dir or sqlite://:memory:");
+            "database URI " + (may_hold_secret ? std::string("(not shown)") : "\"" + std::string(uri) + "\"") +
+            " has no scheme; expected sqlite:///path/to/dir, sqlite://:memory: or "
+            "postgresql://user:password@host:port/");
     }
     std::string scheme(uri.substr(0, sep));
     for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -23,13 +27,10 @@ std::unique_ptr<backend> open_backend(std::string_view uri, wait_hooks hooks) {
 
     if (scheme == "sqlite") return sqlite_backend::from_uri_rest(rest, std::move(hooks));
     if (scheme == "postgresql" || scheme == "postgres") {
-        // The URI is not echoed: it may carry a password.
-        throw std::invalid_argument(
-            "the PostgreSQL backend is not built yet (database URI scheme \"" + scheme +
-            "\"); use sqlite:///path/to/dir for now");
+        return pg_backend::from_uri_rest(rest, std::move(hooks));
     }
     throw std::invalid_argument("unknown database URI scheme \"" + scheme +
-                                "\"; supported: sqlite (postgresql is not built yet)");
+                                "\"; supported: sqlite, postgresql");
 }
 
 }  // namespace atrium::db

@@ -1,14 +1,14 @@
 // SPEC §4: lock requests, TransactionError.fix, start-up locks and the dispatcher retry loop.
 
 #include "database/errors.hpp"
-#include "tests/support/sqlite_fixture.hpp"
+#include "tests/support/test_database.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/retry.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace atrium;
-using atrium::test::sqlite_fixture;
+using atrium::test::test_database;
 using nlohmann::json;
 
 namespace {
@@ -31,7 +31,7 @@ db::operational_error busy_error() {
 }  // namespace
 
 TEST_CASE("§4.1 lock_table without a start-up lock raises TableLockRequired; fix() asks for it") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1);
     json extras = json::object();
     try {
@@ -45,7 +45,7 @@ TEST_CASE("§4.1 lock_table without a start-up lock raises TableLockRequired; fi
 }
 
 TEST_CASE("§4.1 lock_records raises RecordLockRequired for the missing ids only") {
-    sqlite_fixture f;
+    test_database f;
     transaction_options options;
     options.extras = {{"_lock_records", {{"note", {1, 2}}}}};
     auto scope = begin(f.db, 1, options);
@@ -62,7 +62,7 @@ TEST_CASE("§4.1 lock_records raises RecordLockRequired for the missing ids only
 }
 
 TEST_CASE("§4.1 a table locked at start covers its records") {
-    sqlite_fixture f;
+    test_database f;
     transaction_options options;
     options.extras = {{"_lock_tables", {"note"}}};
     auto scope = begin(f.db, 1, options);
@@ -82,7 +82,7 @@ TEST_CASE("§4.1 fixes accumulate across retries and create containers on demand
 }
 
 TEST_CASE("§4.3 a TransactionError is fixed and the retry starts with the lock, count unchanged") {
-    sqlite_fixture f;
+    test_database f;
     int calls = 0;
     retry_report report;
     auto result = call_with_retry(
@@ -103,7 +103,9 @@ TEST_CASE("§4.3 a TransactionError is fixed and the retry starts with the lock,
 }
 
 TEST_CASE("§4.3 TransactionError retries are bounded") {
-    sqlite_fixture f;
+    test_database f;
+    // Real tables: PostgreSQL locks them at the start of the retries.
+    for (const char* table : {"t1", "t2", "t3", "t4"}) f.execute(std::string("CREATE TABLE ") + table + " (id INTEGER)");
     int calls = 0;
     retry_options options;
     options.max_fixes = 3;
@@ -119,7 +121,7 @@ TEST_CASE("§4.3 TransactionError retries are bounded") {
 }
 
 TEST_CASE("§4.3 retryable database errors are retried with growing back-off, then propagate") {
-    sqlite_fixture f;
+    test_database f;
     recording_waiter waiter;
     fiber_context context(&waiter);
     fiber_context_scope installed(context);
@@ -140,8 +142,10 @@ TEST_CASE("§4.3 retryable database errors are retried with growing back-off, th
     CHECK(context.tasks() == std::vector<std::int64_t>{4});
 }
 
+TEST_SUITE(ATRIUM_SQLITE_ONLY) {
+
 TEST_CASE("§4.3 a retry after a busy start succeeds once the writer is gone") {
-    sqlite_fixture f;
+    test_database f;
     recording_waiter waiter;
     fiber_context context(&waiter);
     fiber_context_scope installed(context);
@@ -171,8 +175,83 @@ TEST_CASE("§4.3 a retry after a busy start succeeds once the writer is gone") {
     CHECK(f.committed_notes() == std::vector<std::string>{"blocker", "retried"});
 }
 
+}  // TEST_SUITE(sqlite-only)
+
+TEST_SUITE(ATRIUM_POSTGRESQL_ONLY) {
+
+TEST_CASE("§4.3 a fixed table lock that another connection holds is retried at start until it is released") {
+    test_database f;
+    recording_waiter waiter;
+    fiber_context context(&waiter);
+    fiber_context_scope installed(context);
+    auto blocker = f.db->acquire();
+    blocker->begin({});
+    blocker->execute("INSERT INTO note (text) VALUES ('blocker')");
+    blocker->lock_table("note");
+    // The first attempt asks for the lock (a fix, no sleep); the next ones start
+    // with LOCK TABLE ... NOWAIT, which fails (55P03) while the blocker holds
+    // the table; the start-up retry's second back-off lets the blocker commit.
+    waiter.on_sleep = [&] {
+        if (blocker && waiter.sleeps.size() == 2) {
+            blocker->commit();
+            f.db->release(std::move(blocker));
+        }
+    };
+    retry_report report;
+    call_with_retry(
+        f.db, 1, {},
+        [](transaction& txn) {
+            txn.lock_table("note");
+            txn.connection().execute("INSERT INTO note (text) VALUES ('retried')");
+            return json();
+        },
+        &report);
+    CHECK(report.fixes == 1);
+    CHECK(report.retries == 0);
+    using std::chrono::milliseconds;
+    CHECK(waiter.sleeps == std::vector<std::chrono::nanoseconds>{milliseconds(100), milliseconds(80)});
+    CHECK(f.committed_notes() == std::vector<std::string>{"blocker", "retried"});
+}
+
+TEST_CASE("§4.2 a start-up record lock that another connection holds fails retryable once the retries are spent") {
+    test_database f;
+    recording_waiter waiter;
+    fiber_context context(&waiter);
+    fiber_context_scope installed(context);
+    f.execute("INSERT INTO note (id, text) VALUES (1, 'locked'), (2, 'free')");
+    auto blocker = f.db->acquire();
+    blocker->begin({});
+    blocker->execute("SELECT id FROM note WHERE id = 1 FOR UPDATE");
+    transaction_options options;
+    options.extras = {{"_lock_records", {{"note", {1, 2}}}}};
+    options.lock_retries = 1;
+    try {
+        auto scope = begin(f.db, 1, options);
+        FAIL("the record lock was taken");
+    } catch (const db::operational_error& e) {
+        CHECK(e.is_retryable());
+        CHECK(e.code() == "55P03");
+    }
+    CHECK(waiter.sleeps.size() == 1);
+    CHECK(current_fiber().stack().empty());
+    CHECK(f.db->in_use() == 1);  // the blocker only
+    // Another id is free; once the blocker is gone, both can be locked.
+    {
+        transaction_options free_only;
+        free_only.extras = {{"_lock_records", {{"note", {2}}}}};
+        auto scope = begin(f.db, 1, free_only);
+        CHECK(scope->locked_records().at("note") == std::set<std::int64_t>{2});
+    }
+    blocker->rollback();
+    f.db->release(std::move(blocker));
+    auto scope = begin(f.db, 1, options);
+    CHECK(scope->locked_records().at("note") == std::set<std::int64_t>{1, 2});
+}
+
+}  // TEST_SUITE(postgresql-only)
+
 TEST_CASE("§4.3 read-only calls are not retried on database errors") {
-    sqlite_fixture f;
+    test_database f;
     int calls = 0;
     retry_options options;
     options.readonly = true;
@@ -186,7 +265,7 @@ TEST_CASE("§4.3 read-only calls are not retried on database errors") {
 }
 
 TEST_CASE("§4.3 timeouts and in-doubt errors are never retried") {
-    sqlite_fixture f;
+    test_database f;
     int calls = 0;
     CHECK_THROWS_AS(call_with_retry(f.db, 1, {},
                                     [&](transaction&) -> json {
@@ -206,7 +285,7 @@ TEST_CASE("§4.3 timeouts and in-doubt errors are never retried") {
 }
 
 TEST_CASE("§4.3 return_result rolls back and answers with its value") {
-    sqlite_fixture f;
+    test_database f;
     auto result = call_with_retry(f.db, 1, {}, [](transaction& txn) -> json {
         txn.connection().execute("INSERT INTO note (text) VALUES ('undone')");
         throw return_result(json{{"ok", true}});
@@ -271,7 +350,7 @@ struct contended_database final : db::database {
 }  // namespace
 
 TEST_CASE("§4.2 a start-up lock that is not available is retried with decreasing back-off") {
-    sqlite_fixture f;
+    test_database f;
     recording_waiter waiter;
     fiber_context context(&waiter);
     fiber_context_scope installed(context);
@@ -291,7 +370,7 @@ TEST_CASE("§4.2 a start-up lock that is not available is retried with decreasin
 }
 
 TEST_CASE("§4.2 when start-up lock retries are exhausted the error propagates and nothing is left") {
-    sqlite_fixture f;
+    test_database f;
     recording_waiter waiter;
     fiber_context context(&waiter);
     fiber_context_scope installed(context);

@@ -1,17 +1,17 @@
 // SPEC §1.4: context, user and access scopes.
 
-#include "tests/support/sqlite_fixture.hpp"
+#include "tests/support/test_database.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/scopes.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace atrium;
-using atrium::test::sqlite_fixture;
+using atrium::test::test_database;
 using nlohmann::json;
 
 TEST_CASE("§1.4 set_context merges old, values and extra (later wins) and restores at the guard's end") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1, {.context = {{"a", 1}, {"b", 1}}});
     auto before = scope->shared_context();
     {
@@ -24,7 +24,7 @@ TEST_CASE("§1.4 set_context merges old, values and extra (later wins) and resto
 }
 
 TEST_CASE("§1.4 guards apply at once; release() keeps the change") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1);
     {
         auto guard = set_context({{"kept", true}});
@@ -34,14 +34,14 @@ TEST_CASE("§1.4 guards apply at once; release() keeps the change") {
 }
 
 TEST_CASE("§1.4 set_context rejects a non-map") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1, {.context = {{"a", 1}}});
     CHECK_THROWS_AS((void)set_context(json::array({1})), type_error);
     CHECK(scope->context() == json{{"a", 1}});
 }
 
 TEST_CASE("§1.4 reset_context empties the context and restores it") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1, {.context = {{"a", 1}}});
     {
         auto guard = reset_context();
@@ -51,7 +51,7 @@ TEST_CASE("§1.4 reset_context empties the context and restores it") {
 }
 
 TEST_CASE("§1.4 set_user with set_context is only allowed for root and changes nothing when refused") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 0, {.context = {{"user", 9}}});
     CHECK_THROWS_WITH_AS((void)set_user(5, true), "set_context only allowed for root", value_error);
     CHECK(scope->user() == 0);
@@ -59,7 +59,7 @@ TEST_CASE("§1.4 set_user with set_context is only allowed for root and changes 
 }
 
 TEST_CASE("§1.4 set_user(root, set_context) records the previous user when it changes") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 5);
     {
         auto guard = set_user(root_user, true);
@@ -71,14 +71,14 @@ TEST_CASE("§1.4 set_user(root, set_context) records the previous user when it c
 }
 
 TEST_CASE("§1.4 set_user(root, set_context) to the same user leaves context[user] as it was") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, root_user, {.context = {{"user", 12}}});
     auto guard = set_user(root_user, true);
     CHECK(scope->context() == json{{"user", 12}});
 }
 
 TEST_CASE("§1.4 set_user without set_context removes context[user]; both are restored") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 0, {.context = {{"user", 3}, {"x", 1}}});
     {
         auto guard = set_user(8);
@@ -90,7 +90,7 @@ TEST_CASE("§1.4 set_user without set_context removes context[user]; both are re
 }
 
 TEST_CASE("§1.4 access and active scopes set their context keys and restore them") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 2);
     {
         auto guard = check_access();
@@ -112,7 +112,7 @@ TEST_CASE("§1.4 access and active scopes set their context keys and restore the
 }
 
 TEST_CASE("§1.4 access and active scopes as function wrappers") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 2);
     CHECK(with_check_access([] { return current().check_access(); }));
     CHECK_FALSE(with_without_check_access([] { return current().check_access(); }));
@@ -122,7 +122,7 @@ TEST_CASE("§1.4 access and active scopes as function wrappers") {
 }
 
 TEST_CASE("§1.4 a guard restores the transaction that created it, whatever is current") {
-    sqlite_fixture f;
+    test_database f;
     auto outer = begin(f.db, 1, {.readonly = true, .context = {{"who", "outer"}}});
     auto guard = set_context({{"changed", true}});
     {

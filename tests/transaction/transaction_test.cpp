@@ -1,7 +1,8 @@
 // SPEC §1.1–§1.3 and §1.5: the transaction stack, start and stop, on a real SQLite file.
 
 #include "database/errors.hpp"
-#include "tests/support/sqlite_fixture.hpp"
+#include "tests/support/log_dm.hpp"
+#include "tests/support/test_database.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/transaction.hpp"
 
@@ -9,7 +10,7 @@
 
 using namespace atrium;
 using atrium::test::log_dm;
-using atrium::test::sqlite_fixture;
+using atrium::test::test_database;
 
 namespace {
 
@@ -29,7 +30,7 @@ TEST_CASE("§1.1.3 current() on an empty stack throws and never creates a transa
 }
 
 TEST_CASE("§1.1.3 begin pushes a started transaction; the scope's end pops it") {
-    sqlite_fixture f;
+    test_database f;
     {
         auto scope = begin(f.db, 7, {.context = {{"a", 1}}});
         REQUIRE(stack_size() == 1);
@@ -44,7 +45,7 @@ TEST_CASE("§1.1.3 begin pushes a started transaction; the scope's end pops it")
 }
 
 TEST_CASE("§1.1.3 a failed start pops the transaction, returns its connection and propagates") {
-    sqlite_fixture f;
+    test_database f;
     transaction_options options;
     options.extras = {{"_lock_tables", {"not a table name; DROP"}}};
     CHECK_THROWS_AS(begin(f.db, 1, options), db::database_error);
@@ -53,7 +54,7 @@ TEST_CASE("§1.1.3 a failed start pops the transaction, returns its connection a
 }
 
 TEST_CASE("§1.1.3 new_transaction copies database, user, context and close but not readonly or timeout") {
-    sqlite_fixture f;
+    test_database f;
     auto outer = begin(f.db, 5, {.readonly = true, .context = {{"k", "v"}}, .close = true, .timeout = 3.0});
     {
         auto inner = new_transaction();
@@ -72,7 +73,7 @@ TEST_CASE("§1.1.3 new_transaction copies database, user, context and close but 
 }
 
 TEST_CASE("§1.1.3 new_transaction commits independently of the outer transaction") {
-    sqlite_fixture f;
+    test_database f;
     try {
         auto outer = begin(f.db, 1, {.readonly = true});
         {
@@ -87,7 +88,7 @@ TEST_CASE("§1.1.3 new_transaction commits independently of the outer transactio
 }
 
 TEST_CASE("§1.1.3 set_current_transaction pushes a reference whose end neither commits nor rolls back") {
-    sqlite_fixture f;
+    test_database f;
     auto outer = begin(f.db, 1);
     insert_note(*outer, "pending");
     {
@@ -108,7 +109,7 @@ TEST_CASE("§1.1.3 set_current_transaction pushes a reference whose end neither 
 }
 
 TEST_CASE("§1.1.2 a transaction referenced twice ends only when its last reference goes") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1);
     insert_note(scope.get(), "twice");
     auto ref = std::make_unique<reference_scope>(set_current_transaction(scope.get()));
@@ -122,7 +123,7 @@ TEST_CASE("§1.1.2 a transaction referenced twice ends only when its last refere
 }
 
 TEST_CASE("§1.1.4 removing a reference removes the topmost occurrence") {
-    sqlite_fixture f;
+    test_database f;
     auto a = begin(f.db, 1, {.readonly = true});
     auto b = new_transaction({.readonly = true});
     auto& stack = current_fiber().stack();
@@ -136,7 +137,7 @@ TEST_CASE("§1.1.4 removing a reference removes the topmost occurrence") {
 }
 
 TEST_CASE("§1.1.5 starting a started transaction fails without touching it") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 3, {.context = {{"x", 1}}});
     insert_note(scope.get(), "kept");
     auto* connection = &scope->connection();
@@ -151,7 +152,7 @@ TEST_CASE("§1.1.5 starting a started transaction fails without touching it") {
 }
 
 TEST_CASE("§1.2.1 started_at comes from a monotonic clock, earlier than any later start") {
-    sqlite_fixture f;
+    test_database f;
     auto before = transaction::monotonic_time();
     auto first = begin(f.db, 1, {.readonly = true});
     auto second = new_transaction({.readonly = true});
@@ -160,7 +161,7 @@ TEST_CASE("§1.2.1 started_at comes from a monotonic clock, earlier than any lat
 }
 
 TEST_CASE("§1.2.2 start stores an immutable copy of the context and empty bookkeeping") {
-    sqlite_fixture f;
+    test_database f;
     nlohmann::json context = {{"language", "fr"}};
     transaction_options options;
     options.context = context;
@@ -179,14 +180,16 @@ TEST_CASE("§1.2.2 start stores an immutable copy of the context and empty bookk
 }
 
 TEST_CASE("§1.2.3 a read-only transaction is a read-only DB transaction") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1, {.readonly = true});
     CHECK(scope->readonly());
     CHECK_THROWS_AS(insert_note(scope.get(), "nope"), db::programming_error);
 }
 
+TEST_SUITE(ATRIUM_SQLITE_ONLY) {
+
 TEST_CASE("§1.2.3 a read-write transaction on SQLite takes the write lock at start") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1);
     auto other = f.db->acquire();
     // Nothing written yet, but another writer cannot start.
@@ -194,8 +197,46 @@ TEST_CASE("§1.2.3 a read-write transaction on SQLite takes the write lock at st
     f.db->release(std::move(other), true);
 }
 
+}  // TEST_SUITE(sqlite-only)
+
+TEST_SUITE(ATRIUM_POSTGRESQL_ONLY) {
+
+TEST_CASE("§1.2.3 a read-write transaction on PostgreSQL is REPEATABLE READ and does not lock out another writer") {
+    test_database f;
+    auto scope = begin(f.db, 1);
+    auto setting = [&](const char* name) {
+        return std::get<std::string>(scope->connection().execute(std::string("SHOW ") + name).rows.at(0).at(0));
+    };
+    CHECK(setting("transaction_isolation") == "repeatable read");
+    CHECK(setting("transaction_read_only") == "off");
+    auto count = [&] {
+        return std::get<std::int64_t>(scope->connection().execute("SELECT count(*) FROM note").rows.at(0).at(0));
+    };
+    CHECK(count() == 0);  // the snapshot is taken here
+    auto other = f.db->acquire();
+    CHECK_NOTHROW(other->begin({}));
+    other->execute("INSERT INTO note (text) VALUES ('other')");
+    other->commit();
+    f.db->release(std::move(other));
+    CHECK(f.committed_notes() == std::vector<std::string>{"other"});
+    // REPEATABLE READ: the snapshot does not see the later commit.
+    CHECK(count() == 0);
+}
+
+TEST_CASE("§1.2.3 a read-only transaction on PostgreSQL is a READ ONLY REPEATABLE READ DB transaction") {
+    test_database f;
+    auto scope = begin(f.db, 1, {.readonly = true});
+    auto setting = [&](const char* name) {
+        return std::get<std::string>(scope->connection().execute(std::string("SHOW ") + name).rows.at(0).at(0));
+    };
+    CHECK(setting("transaction_read_only") == "on");
+    CHECK(setting("transaction_isolation") == "repeatable read");
+}
+
+}  // TEST_SUITE(postgresql-only)
+
 TEST_CASE("§1.2.4 start-up extras lock tables and records") {
-    sqlite_fixture f;
+    test_database f;
     transaction_options options;
     options.extras = {{"_lock_tables", {"note"}}, {"_lock_records", {{"party", {1, 2}}}}};
     auto scope = begin(f.db, 1, options);
@@ -204,7 +245,7 @@ TEST_CASE("§1.2.4 start-up extras lock tables and records") {
 }
 
 TEST_CASE("§1.3 normal scope exit commits, exit by exception rolls back") {
-    sqlite_fixture f;
+    test_database f;
     { insert_note(begin(f.db, 1).get(), "committed"); }
     try {
         auto scope = begin(f.db, 1);
@@ -216,7 +257,7 @@ TEST_CASE("§1.3 normal scope exit commits, exit by exception rolls back") {
 }
 
 TEST_CASE("§1.3 the callable form commits on return and rolls back on exception") {
-    sqlite_fixture f;
+    test_database f;
     auto id = with_transaction(f.db, 1, {}, [](transaction& txn) {
         insert_note(txn, "callable");
         return 42;
@@ -230,7 +271,7 @@ TEST_CASE("§1.3 the callable form commits on return and rolls back on exception
 }
 
 TEST_CASE("§1.3.2a a read-only transaction rolls back even when stopped with commit") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> log;
     {
         auto scope = begin(f.db, 1, {.readonly = true});
@@ -240,7 +281,7 @@ TEST_CASE("§1.3.2a a read-only transaction rolls back even when stopped with co
 }
 
 TEST_CASE("§1.3.2a after an explicit commit the end does not drive data managers again") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> log;
     {
         auto scope = begin(f.db, 1);
@@ -254,7 +295,7 @@ TEST_CASE("§1.3.2a after an explicit commit the end does not drive data manager
 }
 
 TEST_CASE("§1.3.2a after an explicit rollback the end does not drive data managers again") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> log;
     {
         auto scope = begin(f.db, 1);
@@ -267,7 +308,7 @@ TEST_CASE("§1.3.2a after an explicit rollback the end does not drive data manag
 }
 
 TEST_CASE("§1.3.2b the connection goes back to the pool, or is closed with the close flag") {
-    sqlite_fixture f;
+    test_database f;
     { auto scope = begin(f.db, 1); }
     CHECK(f.db->in_use() == 0);
     auto pooled = f.db->idle();
@@ -278,7 +319,7 @@ TEST_CASE("§1.3.2b the connection goes back to the pool, or is closed with the 
 }
 
 TEST_CASE("§1.3.2c a stopped transaction is reset to the unstarted state") {
-    sqlite_fixture f;
+    test_database f;
     std::shared_ptr<transaction> kept;
     {
         auto scope = begin(f.db, 4, {.readonly = true, .context = {{"a", 1}}});
@@ -297,7 +338,7 @@ TEST_CASE("§1.3.2c a stopped transaction is reset to the unstarted state") {
 }
 
 TEST_CASE("§1.3.2d atexit callbacks run in order after the DB transaction ended") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> seen;
     {
         auto scope = begin(f.db, 1);
@@ -313,7 +354,7 @@ TEST_CASE("§1.3.2d atexit callbacks run in order after the DB transaction ended
 }
 
 TEST_CASE("§1.3.2d atexit callbacks do not run when ending failed; §1.3.2e the reference is still popped") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> log;
     bool ran = false;
     auto scope = begin(f.db, 1);
@@ -328,7 +369,7 @@ TEST_CASE("§1.3.2d atexit callbacks do not run when ending failed; §1.3.2e the
 }
 
 TEST_CASE("§1.3.2e an exception from an atexit callback propagates after the pop") {
-    sqlite_fixture f;
+    test_database f;
     auto scope = begin(f.db, 1);
     scope->atexit([] { throw std::runtime_error("atexit failed"); });
     CHECK_THROWS_WITH(scope.close(true), "atexit failed");
@@ -336,7 +377,7 @@ TEST_CASE("§1.3.2e an exception from an atexit callback propagates after the po
 }
 
 TEST_CASE("§1.3.3 the scope destructor never throws; failures are rolled back") {
-    sqlite_fixture f;
+    test_database f;
     std::vector<std::string> log;
     CHECK_NOTHROW([&] {
         auto scope = begin(f.db, 1);
@@ -349,7 +390,7 @@ TEST_CASE("§1.3.3 the scope destructor never throws; failures are rolled back")
 }
 
 TEST_CASE("§1.5 record caches are cleared on commit and rollback; commit resets started_at") {
-    sqlite_fixture f;
+    test_database f;
     int cleared = 0;
     auto scope = begin(f.db, 1);
     scope->add_cache_clearer([&] { ++cleared; });
@@ -362,7 +403,7 @@ TEST_CASE("§1.5 record caches are cleared on commit and rollback; commit resets
 }
 
 TEST_CASE("§1.4 derived properties: check_access, active_records, language") {
-    sqlite_fixture f;
+    test_database f;
     {
         auto scope = begin(f.db, 1, {.default_language = "nl"});
         CHECK_FALSE(scope->check_access());
@@ -382,7 +423,7 @@ TEST_CASE("§1.4 derived properties: check_access, active_records, language") {
 }
 
 TEST_CASE("§1.5 remote_address derives the client's network from the request context") {
-    sqlite_fixture f;
+    test_database f;
     {
         auto scope = begin(f.db, 1);
         CHECK_FALSE(scope->remote_address().has_value());
@@ -400,7 +441,7 @@ TEST_CASE("§1.5 remote_address derives the client's network from the request co
 }
 
 TEST_CASE("§1.3 work after an explicit commit runs in a new DB transaction") {
-    sqlite_fixture f;
+    test_database f;
     try {
         auto scope = begin(f.db, 1);
         insert_note(scope.get(), "first");

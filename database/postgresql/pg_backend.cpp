@@ -1,0 +1,588 @@
+#include "database/postgresql/pg_backend.hpp"
+
+#include "database/errors.hpp"
+#include "database/postgresql/pg_errors.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+namespace atrium::db {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::steady_clock;
+
+constexpr std::size_t k_max_name_length = 63;  // NAMEDATALEN - 1
+constexpr auto k_first_pool_step = milliseconds(1);
+constexpr auto k_max_pool_step = milliseconds(10);
+
+std::string dq(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+// A connection checked out of a pool, given back at scope exit.
+class lease {
+public:
+    explicit lease(std::shared_ptr<pg_database> db)
+        : db_(std::move(db)), conn_(db_->acquire()) {}
+    ~lease() {
+        if (conn_) db_->release(std::move(conn_));
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    pg_connection& operator*() const { return static_cast<pg_connection&>(*conn_); }
+    pg_connection* operator->() const { return static_cast<pg_connection*>(conn_.get()); }
+
+private:
+    std::shared_ptr<pg_database> db_;
+    std::unique_ptr<connection> conn_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// pg_database: the pool
+
+pg_database::pg_database(std::string name, std::string label, std::string conninfo,
+                         std::shared_ptr<const pg_settings> settings)
+    : name_(std::move(name)),
+      label_(std::move(label)),
+      conninfo_(std::move(conninfo)),
+      settings_(std::move(settings)),
+      state_(std::make_shared<pg_pool_state>()) {}
+
+pg_database::~pg_database() { close_idle(); }
+
+void pg_database::take_expired_locked(std::vector<std::unique_ptr<pg_connection>>& out,
+                                      steady_clock::time_point now) {
+    const auto timeout = milliseconds(settings_->idle_timeout_ms.load());
+    auto& idle = state_->idle;
+    // Oldest first (released in order, reused from the back).
+    auto keep = idle.begin();
+    for (auto it = idle.begin(); it != idle.end(); ++it) {
+        if (now - (*it)->idle_since() >= timeout) {
+            out.push_back(std::move(*it));
+        } else {
+            if (keep != it) *keep = std::move(*it);
+            ++keep;
+        }
+    }
+    idle.erase(keep, idle.end());
+}
+
+std::unique_ptr<connection> pg_database::acquire() {
+    const auto start = steady_clock::now();
+    nanoseconds step = k_first_pool_step;
+    nanoseconds requested{0};
+    for (;;) {
+        std::unique_ptr<pg_connection> conn;
+        std::vector<std::unique_ptr<pg_connection>> discard;  // closed outside the lock
+        bool open_new = false;
+        std::size_t in_use_now = 0;
+        {
+            std::lock_guard lock(state_->mutex);
+            if (state_->dropped) {
+                throw operational_error("database " + dq(label_) + " was dropped [SQLSTATE 3D000]",
+                                        error_category::other, "3D000");
+            }
+            take_expired_locked(discard, steady_clock::now());
+            while (!state_->idle.empty()) {
+                auto candidate = std::move(state_->idle.back());
+                state_->idle.pop_back();
+                if (candidate->looks_alive()) {
+                    conn = std::move(candidate);
+                    break;
+                }
+                discard.push_back(std::move(candidate));  // the server closed it
+            }
+            if (conn || state_->in_use < settings_->pool_size.load()) {
+                ++state_->in_use;  // counted now so that the bound holds while connecting
+                open_new = !conn;
+            }
+            in_use_now = state_->in_use;
+        }
+        discard.clear();
+        if (conn) {
+            conn->checked_out_from_ = state_;
+            return conn;
+        }
+        if (open_new) {
+            try {
+                conn = std::make_unique<pg_connection>(conninfo_, label_, settings_);
+            } catch (...) {
+                std::lock_guard lock(state_->mutex);
+                --state_->in_use;
+                throw;
+            }
+            conn->checked_out_from_ = state_;
+            return conn;
+        }
+        // Exhausted: wait (suspending the fiber) for a release.
+        const auto limit = milliseconds(std::max<std::int64_t>(0, settings_->pool_wait_ms.load()));
+        const nanoseconds waited = std::max(requested, nanoseconds(steady_clock::now() - start));
+        if (waited >= limit) {
+            throw operational_error(
+                "connection pool for database " + dq(label_) + " exhausted: " +
+                    std::to_string(in_use_now) + " connections in use for " +
+                    std::to_string(std::chrono::duration_cast<milliseconds>(waited).count()) +
+                    " ms (pool_size " + std::to_string(settings_->pool_size.load()) +
+                    ") [SQLSTATE 53300]",
+                error_category::other, "53300");
+        }
+        const nanoseconds pause = std::min<nanoseconds>(step, limit - waited);
+        settings_->hooks.sleep_for(pause);
+        requested += pause;
+        step = std::min<nanoseconds>(step * 2, k_max_pool_step);
+    }
+}
+
+void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept {
+    if (!conn) return;
+    auto* pg = dynamic_cast<pg_connection*>(conn.get());
+    if (!pg || pg->checked_out_from_ != state_) {
+        conn.reset();  // not ours: its destructor settles its own pool's count
+        return;
+    }
+    std::unique_ptr<pg_connection> own(pg);
+    (void)conn.release();
+
+    bool keep = !close && own->is_open() && !own->broken();
+    if (keep) keep = own->reset();  // rolls back, resets session state
+
+    std::vector<std::unique_ptr<pg_connection>> discard;
+    {
+        std::lock_guard lock(state_->mutex);
+        own->checked_out_from_.reset();
+        --state_->in_use;
+        const auto now = steady_clock::now();
+        if (keep && !state_->dropped) {
+            own->set_idle_since(now);
+            try {
+                state_->idle.push_back(std::move(own));
+            } catch (...) {
+                discard.push_back(std::move(own));
+            }
+        } else {
+            try {
+                discard.push_back(std::move(own));
+            } catch (...) {
+                own.reset();
+            }
+        }
+        try {
+            take_expired_locked(discard, now);
+        } catch (...) {
+        }
+    }
+    // `discard` closes outside the lock.
+}
+
+void pg_database::forget_checked_out(pg_pool_state& state) noexcept {
+    std::lock_guard lock(state.mutex);
+    if (state.in_use > 0) --state.in_use;
+}
+
+std::size_t pg_database::in_use() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->in_use;
+}
+
+std::size_t pg_database::idle() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->idle.size();
+}
+
+std::size_t pg_database::close_expired() {
+    std::vector<std::unique_ptr<pg_connection>> discard;
+    {
+        std::lock_guard lock(state_->mutex);
+        take_expired_locked(discard, steady_clock::now());
+    }
+    return discard.size();
+}
+
+std::size_t pg_database::close_idle() {
+    std::vector<std::unique_ptr<pg_connection>> discard;
+    {
+        std::lock_guard lock(state_->mutex);
+        discard.swap(state_->idle);
+    }
+    return discard.size();
+}
+
+void pg_database::mark_dropped() {
+    std::vector<std::unique_ptr<pg_connection>> discard;
+    {
+        std::lock_guard lock(state_->mutex);
+        if (state_->in_use > 0) {
+            // Not retryable: the caller has to end those users first.
+            throw operational_error("cannot drop database " + dq(label_) + ": " +
+                                        std::to_string(state_->in_use) +
+                                        " connection(s) of this process still in use "
+                                        "[SQLSTATE 55006]",
+                                    error_category::other, "55006");
+        }
+        state_->dropped = true;
+        discard.swap(state_->idle);
+    }
+}
+
+void pg_database::unmark_dropped() noexcept {
+    std::lock_guard lock(state_->mutex);
+    state_->dropped = false;
+}
+
+// ---------------------------------------------------------------------------
+// URI parsing
+
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view text, const std::string& shown_uri,
+                           std::string_view what) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out.push_back(text[i]);
+            continue;
+        }
+        const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+        const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            throw std::invalid_argument("bad percent-escape in the " + std::string(what) +
+                                        " of database URI \"" + shown_uri + "\"");
+        }
+        const char decoded = static_cast<char>(hi * 16 + lo);
+        if (decoded == '\0') {
+            throw std::invalid_argument("NUL byte in the " + std::string(what) +
+                                        " of database URI \"" + shown_uri + "\"");
+        }
+        out.push_back(decoded);
+        i += 2;
+    }
+    return out;
+}
+
+std::int64_t parse_integer(std::string_view key, std::string_view text, std::int64_t low,
+                           std::int64_t high, const std::string& shown_uri) {
+    std::int64_t number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec != std::errc{} || end != text.data() + text.size() || number < low || number > high) {
+        throw std::invalid_argument(std::string(key) + " in database URI \"" + shown_uri +
+                                    "\" must be a whole number between " + std::to_string(low) +
+                                    " and " + std::to_string(high));
+    }
+    return number;
+}
+
+// "key='value'" with the value escaped for a libpq conninfo string.
+void append_conninfo(std::string& out, std::string_view key, std::string_view value) {
+    if (!out.empty()) out.push_back(' ');
+    out.append(key);
+    out.append("='");
+    for (char c : value) {
+        if (c == '\\' || c == '\'') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('\'');
+}
+
+}  // namespace
+
+std::unique_ptr<pg_backend> pg_backend::from_uri_rest(std::string_view rest, wait_hooks hooks) {
+    server_address address;
+    std::string_view query;
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+        query = rest.substr(q + 1);
+        rest = rest.substr(0, q);
+    }
+    std::string_view path;
+    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+        path = rest.substr(slash);
+        rest = rest.substr(0, slash);
+    }
+    std::string_view userinfo;
+    std::string_view hostport = rest;
+    if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+        userinfo = rest.substr(0, at);
+        hostport = rest.substr(at + 1);
+    }
+    std::string_view user_part = userinfo;
+    std::optional<std::string_view> password_part;
+    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+        user_part = userinfo.substr(0, colon);
+        password_part = userinfo.substr(colon + 1);
+    }
+    // What errors may show: the URI with the password masked.
+    std::string shown = "postgresql://";
+    if (!userinfo.empty()) {
+        shown.append(user_part);
+        if (password_part) shown.append(":***");
+        shown.push_back('@');
+    }
+    shown.append(hostport);
+    shown.append(path);
+    if (!query.empty()) {
+        shown.push_back('?');
+        shown.append(query);
+    }
+
+    if (shown.find('#') != std::string::npos) {
+        throw std::invalid_argument("database URI \"" + shown + "\" must not have a fragment");
+    }
+    if (!path.empty() && path != "/") {
+        throw std::invalid_argument(
+            "database URI \"" + shown +
+            "\" names a database; the PostgreSQL URI names the server only "
+            "(postgresql://user:password@host:port/) and the database is chosen per request");
+    }
+    address.user = percent_decode(user_part, shown, "user");
+    if (password_part) address.password = percent_decode(*password_part, shown, "password");
+
+    std::string_view host = hostport;
+    std::string_view port;
+    if (!hostport.empty() && hostport.front() == '[') {
+        const auto close = hostport.find(']');
+        if (close == std::string_view::npos) {
+            throw std::invalid_argument("database URI \"" + shown + "\" has an unclosed '['");
+        }
+        host = hostport.substr(1, close - 1);
+        const std::string_view after = hostport.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                throw std::invalid_argument("database URI \"" + shown + "\": unexpected text after ']'");
+            }
+            port = after.substr(1);
+        }
+    } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+        host = hostport.substr(0, colon);
+        port = hostport.substr(colon + 1);
+    }
+    address.host = percent_decode(host, shown, "host");
+    if (!port.empty()) address.port = std::to_string(parse_integer("the port", port, 1, 65535, shown));
+
+    auto settings = pg_settings::make(std::move(hooks));
+    std::optional<std::int64_t> pool_wait_ms;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (item.empty()) continue;
+        const auto eq = item.find('=');
+        const std::string_view key = item.substr(0, eq);
+        const std::string value = percent_decode(
+            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1), shown,
+            "parameter " + std::string(key));
+        if (key == "pool_size") {
+            settings->pool_size = static_cast<std::size_t>(parse_integer(key, value, 1, 10000, shown));
+        } else if (key == "pool_wait_ms") {
+            pool_wait_ms = parse_integer(key, value, 0, 24LL * 3600 * 1000, shown);
+        } else if (key == "retry") {
+            settings->retry = static_cast<int>(parse_integer(key, value, 0, 1000, shown));
+        } else if (key == "idle_timeout_s") {
+            char* end = nullptr;
+            const double seconds = std::strtod(value.c_str(), &end);
+            if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(seconds) ||
+                seconds <= 0 || seconds > 1e7) {
+                throw std::invalid_argument("idle_timeout_s in database URI \"" + shown +
+                                            "\" must be a number of seconds above 0");
+            }
+            settings->idle_timeout_ms = static_cast<std::int64_t>(std::llround(seconds * 1000));
+        } else if (key == "sslmode" || key == "connect_timeout" || key == "application_name") {
+            address.options.emplace_back(std::string(key), value);
+        } else {
+            throw std::invalid_argument(
+                "unknown parameter \"" + std::string(key) + "\" in database URI \"" + shown +
+                "\" (known: pool_size, pool_wait_ms, idle_timeout_s, retry, sslmode, "
+                "connect_timeout, application_name)");
+        }
+    }
+    // SPEC §1.2: when exhausted, wait 1 s and retry up to database.retry times.
+    settings->pool_wait_ms = pool_wait_ms.value_or(static_cast<std::int64_t>(settings->retry.load()) * 1000);
+    return std::make_unique<pg_backend>(std::move(address), std::move(settings));
+}
+
+// ---------------------------------------------------------------------------
+// pg_backend
+
+pg_backend::pg_backend(server_address address, std::shared_ptr<pg_settings> settings)
+    : address_(std::move(address)), settings_(std::move(settings)) {
+    if (!settings_) settings_ = pg_settings::make();
+}
+
+pg_backend::~pg_backend() {
+    // Databases still referenced elsewhere keep their pools.
+    std::lock_guard lock(mutex_);
+    open_.clear();
+}
+
+std::string pg_backend::display_uri() const {
+    std::string uri = "postgresql://";
+    if (!address_.user.empty() || !address_.password.empty()) {
+        uri += address_.user;
+        if (!address_.password.empty()) uri += ":***";
+        uri += '@';
+    }
+    if (address_.host.find(':') != std::string::npos) uri += "[" + address_.host + "]";
+    else uri += address_.host;
+    if (!address_.port.empty()) uri += ":" + address_.port;
+    uri += "/";
+    return uri;
+}
+
+void pg_backend::set_pool_size(std::size_t size) { settings_->pool_size = std::max<std::size_t>(1, size); }
+
+void pg_backend::set_pool_wait(milliseconds wait) {
+    settings_->pool_wait_ms = std::max<std::int64_t>(0, wait.count());
+}
+
+void pg_backend::set_idle_timeout(milliseconds timeout) {
+    settings_->idle_timeout_ms = std::max<std::int64_t>(0, timeout.count());
+}
+
+void pg_backend::validate_name(std::string_view name, bool allow_maintenance) {
+    if (name.empty()) {
+        if (allow_maintenance) return;
+        throw std::invalid_argument("a database name must not be empty");
+    }
+    if (name.size() > k_max_name_length) {
+        throw std::invalid_argument("database name \"" + std::string(name.substr(0, 80)) +
+                                    "...\" is longer than 63 characters");
+    }
+    for (char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!ok) {
+            std::string shown;
+            for (char s : name) {
+                if (static_cast<unsigned char>(s) < 0x20 || s == 0x7f) shown += '?';
+                else shown += s;
+            }
+            throw std::invalid_argument("invalid database name \"" + shown +
+                                        "\": use letters, digits, '_' and '-'");
+        }
+    }
+}
+
+std::string pg_backend::conninfo_for(const std::string& database) const {
+    std::string info;
+    if (!address_.host.empty()) append_conninfo(info, "host", address_.host);
+    if (!address_.port.empty()) append_conninfo(info, "port", address_.port);
+    if (!address_.user.empty()) append_conninfo(info, "user", address_.user);
+    if (!address_.password.empty()) append_conninfo(info, "password", address_.password);
+    append_conninfo(info, "dbname", database);
+    append_conninfo(info, "fallback_application_name", "atrium");
+    for (const auto& [key, value] : address_.options) append_conninfo(info, key, value);
+    return info;
+}
+
+std::shared_ptr<pg_database> pg_backend::maintenance() {
+    std::lock_guard lock(mutex_);
+    auto& slot = open_[""];
+    if (!slot) {
+        slot = std::make_shared<pg_database>("", maintenance_database,
+                                             conninfo_for(maintenance_database), settings_);
+    }
+    return slot;
+}
+
+result pg_backend::maintenance_execute(const std::string& sql, const std::vector<value>& params) {
+    lease conn(maintenance());
+    begin_options autocommit;
+    autocommit.autocommit = true;
+    conn->begin(autocommit);
+    result out = conn->execute(sql, params);
+    conn->commit();
+    return out;
+}
+
+std::string pg_backend::quote_identifier(const std::string& name) {
+    lease conn(maintenance());
+    return conn->quote_name(name);
+}
+
+std::shared_ptr<database> pg_backend::open(const std::string& name) {
+    validate_name(name, /*allow_maintenance=*/true);
+    if (name.empty()) return maintenance();
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = open_.find(name); it != open_.end()) return it->second;
+    }
+    // The existence check talks to the server: outside the lock.
+    if (!exists(name)) {
+        throw operational_error("database " + dq(name) + " does not exist on " + display_uri() +
+                                    " [SQLSTATE 3D000]",
+                                error_category::other, "3D000");
+    }
+    std::lock_guard lock(mutex_);
+    auto& slot = open_[name];
+    if (!slot) slot = std::make_shared<pg_database>(name, name, conninfo_for(name), settings_);
+    return slot;
+}
+
+void pg_backend::create(const std::string& name) {
+    validate_name(name);
+    // CREATE DATABASE cannot run inside a transaction block: autocommit.
+    maintenance_execute("CREATE DATABASE " + quote_identifier(name) +
+                        " TEMPLATE template0 ENCODING 'UTF8'");
+    std::lock_guard lock(mutex_);
+    open_.erase(name);  // a stale entry of a database dropped behind our back
+}
+
+void pg_backend::drop(const std::string& name) {
+    validate_name(name);
+    std::shared_ptr<pg_database> pool;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = open_.find(name); it != open_.end()) pool = it->second;
+    }
+    if (pool) pool->mark_dropped();  // throws if connections are in use
+    try {
+        maintenance_execute("DROP DATABASE " + quote_identifier(name));
+    } catch (...) {
+        if (pool) pool->unmark_dropped();
+        throw;
+    }
+    std::lock_guard lock(mutex_);
+    if (auto it = open_.find(name); it != open_.end() && it->second == pool) open_.erase(it);
+}
+
+bool pg_backend::exists(const std::string& name) {
+    if (name.empty()) return false;
+    validate_name(name);
+    const auto rows =
+        maintenance_execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = ?", {name});
+    return !rows.empty();
+}
+
+std::vector<std::string> pg_backend::list() {
+    const auto rows = maintenance_execute(
+        "SELECT datname FROM pg_catalog.pg_database WHERE NOT datistemplate");
+    std::vector<std::string> names;
+    for (const auto& row : rows.rows) {
+        const auto* text = std::get_if<std::string>(&row.at(0));
+        if (!text) continue;
+        try {
+            validate_name(*text);
+        } catch (const std::invalid_argument&) {
+            continue;  // not a name Atrium can open
+        }
+        names.push_back(*text);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace atrium::db

@@ -1,0 +1,707 @@
+#include "database/postgresql/pg_connection.hpp"
+
+#include "database/postgresql/pg_backend.hpp"
+#include "database/postgresql/pg_errors.hpp"
+#include "database/postgresql/pg_sql.hpp"
+
+#include <pqxx/connection>
+#include <pqxx/errorhandler>
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+#include <pqxx/pipeline>
+#include <pqxx/result>
+
+#include <poll.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace atrium::db {
+
+namespace {
+
+// Column type oids (pg_type.dat).
+constexpr unsigned k_bool_oid = 16;
+constexpr unsigned k_bytea_oid = 17;
+constexpr unsigned k_int8_oid = 20;
+constexpr unsigned k_int2_oid = 21;
+constexpr unsigned k_int4_oid = 23;
+constexpr unsigned k_float4_oid = 700;
+constexpr unsigned k_float8_oid = 701;
+
+void ignore_sigpipe_once() {
+    // libpq writes to sockets whose peer may be gone; a SIGPIPE would kill
+    // the process (libpqxx's connection header warns about it).
+    static std::once_flag once;
+    std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
+void poll_readable(int fd) {
+    pollfd entry{fd, POLLIN, 0};
+    while (::poll(&entry, 1, -1) < 0) {
+        if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+    }
+}
+
+[[noreturn]] void throw_misuse(std::string message, std::string_view sql, const char* sqlstate) {
+    message += " [SQLSTATE ";
+    message += sqlstate;
+    message += "]";
+    throw programming_error(std::move(message), error_category::programming, sqlstate, 0,
+                            std::string(sql));
+}
+
+bool is_read_statement(const std::vector<std::string>& words) {
+    if (words.empty()) return false;
+    const std::string& w = words[0];
+    return w == "SELECT" || w == "VALUES" || w == "TABLE" || w == "SHOW" || w == "EXPLAIN";
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
+
+}  // namespace
+
+std::shared_ptr<pg_settings> pg_settings::make(wait_hooks hooks) {
+    auto settings = std::make_shared<pg_settings>();
+    if (!hooks.sleep_for) {
+        hooks.sleep_for = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+    }
+    if (!hooks.wait_readable) hooks.wait_readable = &poll_readable;
+    settings->hooks = std::move(hooks);
+    return settings;
+}
+
+// The libpqxx objects, destroyed in reverse order: the nontransaction, the
+// notice handler, then the connection (PQfinish).
+struct pg_connection::handles {
+    std::unique_ptr<pqxx::connection> conn;
+    std::unique_ptr<pqxx::quiet_errorhandler> notices;
+    std::unique_ptr<pqxx::nontransaction> tx;
+};
+
+// ---------------------------------------------------------------------------
+// Opening and closing
+
+pg_connection::pg_connection(const std::string& conninfo, std::string label,
+                             std::shared_ptr<const pg_settings> settings)
+    : settings_(std::move(settings)), label_(std::move(label)) {
+    ignore_sigpipe_once();
+    if (!settings_) settings_ = pg_settings::make();
+    auto h = std::make_unique<handles>();
+    try {
+        // A blocking libpq connect (about 3 ms on loopback with trust auth).
+        // The server issue moves connects to a worker pool; until then the
+        // thread blocks for that long.
+        h->conn = std::make_unique<pqxx::connection>(conninfo);
+    } catch (const std::exception& error) {
+        std::string state = pg_sqlstate(error);
+        if (state.empty() || state == "XX000") state = "08006";
+        std::rethrow_exception(make_pg_error(
+            pg_category(state) == error_category::retryable ? error_category::retryable
+                                                            : error_category::other,
+            state, "cannot connect to PostgreSQL database \"" + label_ + "\": " + error.what()));
+    }
+    // libpqxx 6.4 reconnects silently when a statement meets a closed
+    // connection, which would run it outside the transaction. broken_ already
+    // keeps us from ever calling libpqxx again after a lost connection; this
+    // is the second lock on that door (deprecated in 6.4, still honoured).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    h->conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    // Notices and warnings ("there is no transaction in progress") would go
+    // to stderr; they are not errors.
+    h->notices = std::make_unique<pqxx::quiet_errorhandler>(*h->conn);
+    h->tx = std::make_unique<pqxx::nontransaction>(*h->conn, "atrium");
+    pid_ = h->conn->backendpid();
+    h_ = std::move(h);
+}
+
+pg_connection::~pg_connection() {
+    close();
+    if (checked_out_from_) pg_database::forget_checked_out(*checked_out_from_);
+}
+
+void pg_connection::close() noexcept {
+    // Closing the connection makes the server roll back an open transaction.
+    h_.reset();
+    pid_ = 0;
+    session_ = false;
+    autocommit_ = false;
+    readonly_ = false;
+    in_block_ = false;
+    aborted_ = false;
+    own_settings_ = false;
+    timeout_.reset();
+}
+
+bool pg_connection::is_open() const { return h_ && !broken_ && h_->conn->is_open(); }
+
+int pg_connection::backend_pid() const noexcept { return h_ && !broken_ ? pid_ : 0; }
+
+void pg_connection::mark_broken() noexcept {
+    broken_ = true;
+    // The server rolls back whatever was open when the connection went.
+    in_block_ = false;
+    aborted_ = false;
+}
+
+bool pg_connection::looks_alive() const noexcept {
+    if (!h_ || broken_ || !h_->conn->is_open()) return false;
+    const int fd = h_->conn->sock();
+    if (fd < 0) return false;
+    // An idle connection has nothing to read: readable means the server
+    // closed it (EOF, or a FATAL message before closing).
+    pollfd entry{fd, POLLIN, 0};
+    int rc;
+    do {
+        rc = ::poll(&entry, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    return rc == 0;
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+std::string pg_connection::literal(const value& v) {
+    require_usable("");
+    return std::visit(
+        [&](const auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::nullptr_t>) {
+                return "NULL";
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                // In parentheses when negative: "x-?" must not read "x--1" (a
+                // comment). The smallest int64 has no positive int8 literal.
+                if (x == std::numeric_limits<std::int64_t>::min()) return "'" + std::to_string(x) + "'::int8";
+                return x < 0 ? "(" + std::to_string(x) + ")" : std::to_string(x);
+            } else if constexpr (std::is_same_v<T, double>) {
+                if (std::isnan(x)) return "'NaN'::float8";
+                if (std::isinf(x)) return x > 0 ? "'Infinity'::float8" : "'-Infinity'::float8";
+                char buffer[64];
+                // Shortest text that reads back as the same double.
+                const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
+                if (ec != std::errc{}) throw std::logic_error("cannot format a double");
+                return "'" + std::string(buffer, end) + "'::float8";
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                if (x.find('\0') != std::string::npos) {
+                    throw_misuse("a text parameter contains a NUL byte, which PostgreSQL text "
+                                 "cannot hold (use a blob)",
+                                 "", "22021");
+                }
+                try {
+                    return h_->tx->quote(x);
+                } catch (const pqxx::argument_error& error) {
+                    // PQescapeStringConn refuses invalid multibyte sequences.
+                    throw_misuse(std::string("a text parameter is not valid in the connection "
+                                             "encoding: ") +
+                                     error.what(),
+                                 "", "22021");
+                }
+            } else {
+                static const unsigned char none = 0;
+                return h_->tx->quote_raw(x.bytes.empty() ? &none : x.bytes.data(), x.bytes.size());
+            }
+        },
+        v);
+}
+
+std::string pg_connection::quote_name(std::string_view name) {
+    require_usable("");
+    return h_->conn->quote_name(std::string(name));
+}
+
+// ---------------------------------------------------------------------------
+// Running statements
+
+void pg_connection::require_usable(std::string_view sql) const {
+    if (!h_) throw_misuse("the PostgreSQL connection is closed", sql, "08003");
+    if (broken_) {
+        throw operational_error(
+            "the connection to PostgreSQL database \"" + label_ +
+                "\" was lost earlier; it cannot be used any more [SQLSTATE 08003]",
+            error_category::retryable, "08003", 0, std::string(sql));
+    }
+}
+
+void pg_connection::require_block(std::string_view sql) const {
+    require_usable(sql);
+    if (!in_block_) {
+        throw_misuse("savepoints need an open transaction (begin() without autocommit)", sql,
+                     "25P01");
+    }
+}
+
+result pg_connection::run(const std::string& text, std::string_view shown, statement_kind kind,
+                          bool reads) {
+    pqxx::result raw;
+    try {
+        pqxx::pipeline pipe(*h_->tx);
+        pipe.retain(0);  // send at once
+        const auto id = pipe.insert(text);
+        while (!pipe.is_finished(id)) {
+            const int fd = h_->conn->sock();
+            if (fd < 0) throw pqxx::broken_connection("the connection to the server is closed");
+            settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
+            pipe.resume();                        // reads what arrived; never blocks
+        }
+        raw = pipe.retrieve(id);
+        pipe.complete();
+    } catch (const std::exception&) {
+        fail_from_current(shown, kind);
+    } catch (...) {
+        // A fiber unwound while waiting: the statement's outcome is unknown
+        // and its result may still arrive. Never reuse this connection.
+        mark_broken();
+        throw;
+    }
+
+    result out;
+    const auto columns = raw.columns();
+    out.columns.reserve(columns);
+    std::vector<unsigned> types(columns);
+    for (pqxx::row::size_type c = 0; c < columns; ++c) {
+        out.columns.emplace_back(raw.column_name(c));
+        types[c] = raw.column_type(c);
+    }
+    out.rows.reserve(raw.size());
+    for (pqxx::result::size_type i = 0; i < raw.size(); ++i) {
+        const pqxx::row r = raw[i];
+        row values;
+        values.reserve(columns);
+        for (pqxx::row::size_type c = 0; c < columns; ++c) {
+            const pqxx::field f = r[c];
+            if (f.is_null()) {
+                values.emplace_back(nullptr);
+                continue;
+            }
+            const char* s = f.c_str();
+            const std::size_t n = f.size();
+            switch (types[c]) {
+            case k_int2_oid:
+            case k_int4_oid:
+            case k_int8_oid: {
+                std::int64_t number = 0;
+                const auto [end, ec] = std::from_chars(s, s + n, number);
+                if (ec == std::errc{} && end == s + n) values.emplace_back(number);
+                else values.emplace_back(std::string(s, n));
+                break;
+            }
+            case k_float4_oid:
+            case k_float8_oid: {
+                double number = 0;
+                const auto [end, ec] = std::from_chars(s, s + n, number);
+                if (ec == std::errc{} && end == s + n) values.emplace_back(number);
+                else values.emplace_back(std::string(s, n));
+                break;
+            }
+            case k_bool_oid:
+                values.emplace_back(static_cast<std::int64_t>(n > 0 && s[0] == 't' ? 1 : 0));
+                break;
+            case k_bytea_oid: {
+                blob b;
+                if (n >= 2 && s[0] == '\\' && s[1] == 'x') {
+                    b.bytes.reserve((n - 2) / 2);
+                    for (std::size_t k = 2; k + 1 < n; k += 2) {
+                        b.bytes.push_back(
+                            static_cast<unsigned char>(hex_digit(s[k]) * 16 + hex_digit(s[k + 1])));
+                    }
+                } else {
+                    // bytea_output = escape
+                    const std::string bytes = h_->tx->unesc_raw(s);
+                    b.bytes.assign(bytes.begin(), bytes.end());
+                }
+                values.emplace_back(std::move(b));
+                break;
+            }
+            default:
+                values.emplace_back(std::string(s, n));
+                break;
+            }
+        }
+        out.rows.push_back(std::move(values));
+    }
+    out.affected_rows = reads ? 0 : static_cast<std::int64_t>(raw.affected_rows());
+    return out;
+}
+
+void pg_connection::fail_from_current(std::string_view shown, statement_kind kind) {
+    const bool decisive = kind == statement_kind::decisive;
+    // The connection is gone (or its state unknown): never used again.
+    auto lost = [&](const std::exception& error, std::string state) {
+        const bool was_in_block = in_block_;
+        mark_broken();
+        if (state.empty() || !pg_sqlstate_loses_connection(state)) state = "08006";
+        if (decisive) {
+            return make_pg_error(
+                error_category::in_doubt, state,
+                "the connection to PostgreSQL database \"" + label_ + "\" was lost during \"" +
+                    std::string(shown) + "\": the transaction's outcome is unknown (" +
+                    error.what() + ")",
+                std::string(shown));
+        }
+        return make_pg_error(
+            error_category::retryable, state,
+            "the connection to PostgreSQL database \"" + label_ + "\" was lost" +
+                (was_in_block ? " (the transaction was rolled back by the server)" : "") + ": " +
+                error.what(),
+            std::string(shown));
+    };
+    // A server error: the protocol state is clean and the connection usable,
+    // unless the error says it is going away.
+    auto server_error = [&](const std::exception& error) {
+        const std::string state = pg_sqlstate(error);
+        if (pg_sqlstate_loses_connection(state) || !h_->conn->is_open()) return lost(error, state);
+        std::string message = error.what();
+        if (in_block_) {
+            if (!aborted_) {
+                aborted_ = true;
+                aborted_category_ = pg_category(state);
+                aborted_code_ = state;
+                aborted_message_ = message;
+                while (!aborted_message_.empty() && aborted_message_.back() == '\n') {
+                    aborted_message_.pop_back();
+                }
+            } else if (state == "25P02") {
+                while (!message.empty() && message.back() == '\n') message.pop_back();
+                message += " (the transaction was aborted by an earlier error: " + aborted_message_ + ")";
+            }
+        }
+        return make_pg_error(state, message, std::string(shown));
+    };
+    try {
+        throw;
+    } catch (const pqxx::broken_connection& error) {
+        std::rethrow_exception(lost(error, pg_sqlstate(error)));
+    } catch (const pqxx::sql_error& error) {
+        std::rethrow_exception(server_error(error));
+    } catch (const pqxx::transaction_rollback& error) {
+        // 40001, 40P01, 40003... reported by the server (not sql_error in 6.4).
+        std::rethrow_exception(server_error(error));
+    } catch (const pqxx::pqxx_exception& error) {
+        // Any other libpqxx failure: the connection's state is unknown.
+        mark_broken();
+        if (decisive) std::rethrow_exception(lost(error.base(), "08006"));
+        std::rethrow_exception(translate_pg_exception(error.base(), std::string(shown)));
+    } catch (const std::exception& error) {
+        // Not from libpqxx (the wait failed): the statement may still be
+        // running and its result may still arrive. Never reuse the connection.
+        mark_broken();
+        if (decisive) std::rethrow_exception(lost(error, "08006"));
+        throw;
+    }
+}
+
+result pg_connection::run_and_convert(std::string_view sql, const std::vector<value>& params,
+                                      statement_kind kind) {
+    require_usable(sql);
+    const std::string text = pg_expand_placeholders(
+        sql, params.size(), [&](std::size_t i) { return literal(params[i]); });
+    const auto words = pg_leading_keywords(sql, 3);
+    // Session-level state the next user must not inherit (lexical check).
+    if (!words.empty()) {
+        const std::string& w = words[0];
+        const std::string second = words.size() > 1 ? words[1] : std::string();
+        if ((w == "SET" && second != "LOCAL" && second != "TRANSACTION") || w == "RESET" ||
+            w == "LISTEN" || w == "DECLARE" || (w == "PREPARE" && second != "TRANSACTION") ||
+            (w == "CREATE" && (second == "TEMP" || second == "TEMPORARY" || second == "GLOBAL" ||
+                               second == "LOCAL" || second == "UNLOGGED"))) {
+            session_dirty_ = true;
+        }
+    }
+    if (pg_contains_word(sql, "set_config") || pg_contains_word(sql, "advisory_lock")) {
+        session_dirty_ = true;
+    }
+    try {
+        result out = run(text, sql, kind, is_read_statement(words));
+        track_statement(words, true);
+        return out;
+    } catch (...) {
+        track_statement(words, false);
+        throw;
+    }
+}
+
+// Follows transaction control run through execute() (BEGIN, COMMIT, ...), so
+// that in_transaction() and the pool's reset stay right.
+void pg_connection::track_statement(const std::vector<std::string>& words, bool succeeded) noexcept {
+    if (words.empty() || broken_) return;
+    const std::string& w = words[0];
+    const std::string second = words.size() > 1 ? words[1] : std::string();
+    if (w == "BEGIN" || (w == "START" && second == "TRANSACTION")) {
+        if (succeeded) {
+            in_block_ = true;
+            aborted_ = false;
+        }
+    } else if (w == "COMMIT" || w == "END" || w == "ABORT" ||
+               (w == "PREPARE" && second == "TRANSACTION")) {
+        if (second != "PREPARED") {
+            // Success or failure, the transaction block is over (a failed
+            // COMMIT or PREPARE TRANSACTION rolls back).
+            in_block_ = false;
+            aborted_ = false;
+        }
+    } else if (w == "ROLLBACK") {
+        if (second == "TO" || (second == "TRANSACTION" && words.size() > 2 && words[2] == "TO") ||
+            (second == "WORK" && words.size() > 2 && words[2] == "TO")) {
+            if (succeeded) aborted_ = false;
+        } else if (second != "PREPARED") {
+            in_block_ = false;
+            aborted_ = false;
+        }
+    }
+}
+
+result pg_connection::execute(std::string_view sql, const std::vector<value>& params) {
+    return run_and_convert(sql, params, statement_kind::normal);
+}
+
+result pg_connection::execute_decisive(std::string_view sql, const std::vector<value>& params) {
+    return run_and_convert(sql, params, statement_kind::decisive);
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+bool pg_connection::in_transaction() const { return session_ || in_block_; }
+
+void pg_connection::begin(const begin_options& options) {
+    require_usable("BEGIN");
+    if (in_transaction()) throw_misuse("a transaction is already open on this connection", "BEGIN", "25001");
+    // A zero or negative timeout means none (statement_timeout = 0 disables it).
+    const bool timed = options.statement_timeout && options.statement_timeout->count() > 0;
+    readonly_ = options.readonly;
+    autocommit_ = options.autocommit;
+    aborted_ = false;
+    try {
+        if (options.autocommit) {
+            if (options.readonly || timed) {
+                // Session-level settings for the autocommit session, in one
+                // round trip; end_session() resets them.
+                std::string sql = "SELECT ";
+                if (options.readonly) sql += "set_config('default_transaction_read_only', 'on', false)";
+                if (timed) {
+                    if (options.readonly) sql += ", ";
+                    sql += "set_config('statement_timeout', '" + ms_text(*options.statement_timeout) +
+                           "', false)";
+                }
+                own_settings_ = true;
+                run(sql, sql, statement_kind::normal, true);
+            }
+        } else {
+            static const std::string read_write = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+            static const std::string read_only = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+            const std::string& sql = options.readonly ? read_only : read_write;
+            run(sql, sql, statement_kind::normal);
+            in_block_ = true;
+            if (timed) {
+                // Transaction-local: it ends with the transaction and cannot
+                // leak to the next user of the connection.
+                const std::string set = "SET LOCAL statement_timeout = " + ms_text(*options.statement_timeout);
+                run(set, set, statement_kind::normal);
+            }
+        }
+    } catch (const std::exception&) {
+        if (in_block_ && !broken_) {
+            try {
+                run("ROLLBACK", "ROLLBACK", statement_kind::normal);
+            } catch (const std::exception&) {
+                mark_broken();
+            }
+        }
+        in_block_ = false;
+        end_session();
+        throw;
+    } catch (...) {
+        mark_broken();
+        throw;
+    }
+    session_ = true;
+    timeout_ = timed ? options.statement_timeout : std::nullopt;
+}
+
+void pg_connection::end_session() noexcept {
+    // Our own autocommit-session settings: reset now, so that they end with
+    // the session even if the connection is used again without the pool.
+    // Skipped during stack unwinding (no waiting there): the pool's reset()
+    // discards the connection instead.
+    if (own_settings_ && h_ && !broken_) {
+        if (std::uncaught_exceptions() > 0) {
+            mark_broken();
+        } else {
+            try {
+                run("RESET ALL", "RESET ALL", statement_kind::normal);
+            } catch (const std::exception&) {
+                mark_broken();
+            }
+        }
+    }
+    own_settings_ = false;
+    session_ = false;
+    autocommit_ = false;
+    readonly_ = false;
+    timeout_.reset();
+    if (!in_block_) aborted_ = false;
+}
+
+void pg_connection::commit() {
+    if (!h_) throw_misuse("the PostgreSQL connection is closed", "COMMIT", "08003");
+    if (broken_) {
+        const bool had_work = session_ || in_block_;
+        end_session();
+        if (!had_work) return;
+        // Nothing was sent: the server rolled back when the connection went.
+        throw operational_error("COMMIT impossible: the connection to PostgreSQL database \"" +
+                                    label_ +
+                                    "\" was lost earlier and the server rolled the transaction "
+                                    "back [SQLSTATE 08003]",
+                                error_category::retryable, "08003", 0, "COMMIT");
+    }
+    if (in_block_) {
+        if (aborted_) {
+            const error_category category = aborted_category_;
+            const std::string code = aborted_code_;
+            const std::string message = aborted_message_;
+            try {
+                run("ROLLBACK", "ROLLBACK", statement_kind::normal);
+            } catch (const std::exception&) {
+                mark_broken();
+            }
+            in_block_ = false;
+            end_session();
+            std::rethrow_exception(make_pg_error(
+                category, code,
+                "COMMIT impossible: the transaction was rolled back because an earlier statement "
+                "failed: " +
+                    message,
+                "COMMIT"));
+        }
+        try {
+            run("COMMIT", "COMMIT", statement_kind::decisive);
+        } catch (const std::exception&) {
+            // Committed or not, the block is over (a failed COMMIT rolls back).
+            in_block_ = false;
+            aborted_ = false;
+            end_session();
+            throw;
+        } catch (...) {
+            mark_broken();
+            throw;
+        }
+        in_block_ = false;
+    }
+    end_session();
+}
+
+void pg_connection::rollback() {
+    if (!h_ || broken_) {
+        // Closed or lost: the server already rolled back.
+        in_block_ = false;
+        end_session();
+        return;
+    }
+    if (in_block_) {
+        try {
+            run("ROLLBACK", "ROLLBACK", statement_kind::normal);
+        } catch (const std::exception&) {
+            in_block_ = false;
+            end_session();
+            throw;
+        } catch (...) {
+            mark_broken();
+            throw;
+        }
+        in_block_ = false;
+    }
+    end_session();
+}
+
+bool pg_connection::reset() noexcept {
+    if (!h_ || broken_) return false;
+    const bool needs_io = in_block_ || own_settings_ || session_dirty_;
+    if (needs_io && std::uncaught_exceptions() > 0) {
+        // Called while an exception unwinds the stack (a destructor): do not
+        // wait for the server there. Closing the connection rolls back.
+        mark_broken();
+        return false;
+    }
+    try {
+        if (in_block_) rollback();
+        else end_session();
+        if (session_dirty_ && !broken_) {
+            run("DISCARD ALL", "DISCARD ALL", statement_kind::normal);
+            session_dirty_ = false;
+        }
+    } catch (const std::exception&) {
+        mark_broken();
+    }
+    return !broken_;
+}
+
+void pg_connection::savepoint(std::string_view name) {
+    const std::string sql = "SAVEPOINT " + quote_name(name);
+    require_block(sql);
+    execute(sql);
+}
+
+void pg_connection::release_savepoint(std::string_view name) {
+    const std::string sql = "RELEASE SAVEPOINT " + quote_name(name);
+    require_block(sql);
+    execute(sql);
+}
+
+void pg_connection::rollback_to_savepoint(std::string_view name) {
+    const std::string sql = "ROLLBACK TO SAVEPOINT " + quote_name(name);
+    require_block(sql);
+    execute(sql);  // clears aborted_ on success (track_statement)
+}
+
+// ---------------------------------------------------------------------------
+// Locks (SPEC §4.2)
+
+void pg_connection::lock_table(std::string_view table) {
+    require_usable("LOCK TABLE");
+    if (!pg_is_plain_identifier(table)) {
+        throw_misuse("lock_table: \"" + std::string(table) +
+                         "\" is not a plain table name ([A-Za-z_][A-Za-z0-9_]*)",
+                     "LOCK TABLE", "42602");
+    }
+    execute("LOCK TABLE " + quote_name(table) + " IN EXCLUSIVE MODE NOWAIT");
+}
+
+void pg_connection::lock_records(std::string_view table, const std::vector<std::int64_t>& ids) {
+    require_usable("SELECT ... FOR UPDATE NOWAIT");
+    if (!pg_is_plain_identifier(table)) {
+        throw_misuse("lock_records: \"" + std::string(table) +
+                         "\" is not a plain table name ([A-Za-z_][A-Za-z0-9_]*)",
+                     "SELECT ... FOR UPDATE NOWAIT", "42602");
+    }
+    if (ids.empty()) return;
+    std::string array = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i > 0) array += ',';
+        array += std::to_string(ids[i]);
+    }
+    array += '}';
+    // The ids are integers; the array literal is still quoted by libpqxx.
+    execute("SELECT id FROM " + quote_name(table) + " WHERE id = ANY(" + h_->tx->quote(array) +
+            "::bigint[]) FOR UPDATE NOWAIT");
+}
+
+}  // namespace atrium::db

@@ -1,0 +1,196 @@
+#pragma once
+// One PostgreSQL connection (database/database.hpp `connection`) through
+// libpqxx 6.4, whose waits suspend the calling fiber instead of its thread.
+//
+// * One pqxx::connection plus one long-lived pqxx::nontransaction, used only to
+//   run statements through a pqxx::pipeline: the statement is sent at once
+//   (retain(0)), then `while (!finished) { hooks.wait_readable(sock); resume(); }`
+//   waits on the socket through the wait hooks (a fiber suspends; the default
+//   polls), and the result is retrieved without blocking. BEGIN, COMMIT,
+//   ROLLBACK and SAVEPOINT are statements sent the same way (a pqxx::work would
+//   block and cost extra round trips). See notes/dependencies.md §2.
+// * Transactions: `BEGIN ISOLATION LEVEL REPEATABLE READ` (+ ` READ ONLY`);
+//   a statement timeout is `SET LOCAL statement_timeout = <ms>` inside the
+//   transaction, so it ends with it. Autocommit mode sends no BEGIN; its
+//   read-only flag and timeout are session settings (set_config(..., false))
+//   that are reset (RESET ALL) when the session ends (commit()/rollback()).
+//   Without a timeout the server's default applies (0, disabled, unless the
+//   server or role configures one).
+// * Parameters: `?` or `$1..$n` placeholders are replaced by literals quoted
+//   by libpqxx (pg_expand_placeholders in pg_sql.hpp; the pipeline only
+//   speaks the simple-query protocol, which has no bound parameters).
+// * Results are typed by column type: int2/int4/int8 -> int64, float4/float8
+//   -> double, numeric -> string (exact), bool -> int64 0/1, bytea -> blob,
+//   NULL -> null, anything else -> string (PostgreSQL's text form).
+//   affected_rows is PostgreSQL's row count, except that row-returning reads
+//   (SELECT, VALUES, TABLE, SHOW, EXPLAIN) report 0 as on SQLite.
+// * Errors become the database error tree with a SQLSTATE (pg_errors.hpp),
+//   carrying the statement text as written (placeholders, not values). A
+//   connection lost while COMMIT was under way is an in_doubt_error.
+// * A broken connection stays broken: after a lost connection (any
+//   broken_connection, an 08xxx/57P0x SQLSTATE, libpqxx reporting the
+//   connection closed, or a wait interrupted mid-statement) every later call
+//   throws a retryable operational_error (08003) without touching libpqxx, so
+//   libpqxx 6.4's silent reconnect can never run a statement outside the
+//   transaction (reactivation is also inhibited). The pool discards it.
+// * Session state left behind by users (a statement starting with SET
+//   without LOCAL, RESET, LISTEN, PREPARE, DECLARE, CREATE TEMP..., or any
+//   call of set_config) marks the connection for `DISCARD ALL` when it goes
+//   back to the pool (reset()); this is a lexical check of each statement.
+// * Not thread-safe: one fiber uses a connection at a time. Connecting is a
+//   blocking libpq call (about 3 ms on loopback); the server issue moves it to
+//   a worker pool.
+
+#include "database/database.hpp"
+#include "database/errors.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atrium::db {
+
+/// Settings shared by the backend, its databases and their connections.
+struct pg_settings {
+    /// How to wait (both hooks always set: defaults sleep / poll the thread).
+    wait_hooks hooks;
+    /// Most connections per database (in use + idle); `?pool_size=N`.
+    std::atomic<std::size_t> pool_size{10};
+    /// Longest wait for a free connection when the pool is exhausted;
+    /// `?pool_wait_ms=N`, default `retry` × 1000 ms (SPEC §1.2: wait 1 s and
+    /// retry up to database.retry times).
+    std::atomic<std::int64_t> pool_wait_ms{5000};
+    /// Idle connections older than this are closed by the next acquire or
+    /// release (`database.timeout`); `?idle_timeout_s=S` (may be fractional).
+    std::atomic<std::int64_t> idle_timeout_ms{1800 * 1000};
+    /// `database.retry`, `?retry=N`.
+    std::atomic<int> retry{5};
+
+    /// Settings with `hooks`; empty hooks get the thread-blocking defaults.
+    static std::shared_ptr<pg_settings> make(wait_hooks hooks = {});
+};
+
+struct pg_pool_state;  // defined by the backend (pg_backend.cpp)
+
+class pg_connection final : public connection {
+public:
+    /// Connects (blocking libpq connect) with a libpq conninfo string.
+    /// `label` names the database in errors. Throws database_error (a failed
+    /// connect is a retryable operational_error, SQLSTATE 08006 or 53300).
+    pg_connection(const std::string& conninfo, std::string label,
+                  std::shared_ptr<const pg_settings> settings);
+    ~pg_connection() override;
+
+    pg_connection(const pg_connection&) = delete;
+    pg_connection& operator=(const pg_connection&) = delete;
+
+    // --- connection ---
+    /// Throws programming_error when a transaction (or autocommit session) is open.
+    void begin(const begin_options& options) override;
+    /// True between begin() and commit()/rollback(), and whenever a
+    /// transaction block is open on the server as far as this connection
+    /// knows (also one opened by executing "BEGIN").
+    bool in_transaction() const override;
+    bool readonly() const override { return readonly_; }
+    result execute(std::string_view sql, const std::vector<value>& params = {}) override;
+    /// COMMIT. After an error left the transaction aborted, it rolls back and
+    /// throws an error of the earlier error's class ("the transaction was
+    /// rolled back"), so a swallowed error never passes for a commit. A lost
+    /// connection during COMMIT throws in_doubt_error.
+    void commit() override;
+    /// ROLLBACK; a no-op without a transaction and on a broken connection
+    /// (the server rolled back when the connection went).
+    void rollback() override;
+    void savepoint(std::string_view name) override;
+    void release_savepoint(std::string_view name) override;
+    void rollback_to_savepoint(std::string_view name) override;
+    /// `LOCK TABLE "t" IN EXCLUSIVE MODE NOWAIT`; a held lock fails with 55P03
+    /// (retryable). The name must be a plain identifier.
+    void lock_table(std::string_view table) override;
+    /// `SELECT id FROM "t" WHERE id = ANY('{..}'::bigint[]) FOR UPDATE NOWAIT`;
+    /// nothing for no ids.
+    void lock_records(std::string_view table, const std::vector<std::int64_t>& ids) override;
+    void close() noexcept override;
+    bool is_open() const override;
+    std::string_view backend_name() const override { return "postgresql"; }
+
+    // --- PostgreSQL specifics ---
+    /// The connection was lost (or its state is unknown): the pool discards it.
+    bool broken() const noexcept { return broken_; }
+    /// The server process id of this connection (0 once closed or broken).
+    int backend_pid() const noexcept;
+    /// A SQL literal for `v`, quoted by libpqxx: NULL, integers as digits
+    /// (negative ones in parentheses, the smallest as '...'::int8), doubles as '<shortest exact>'::float8
+    /// (also NaN / Infinity), text with quote(), blobs as '\x..'::bytea.
+    /// Text with a NUL byte is a programming_error (PostgreSQL text cannot hold it).
+    std::string literal(const value& v);
+    /// A double-quoted identifier (libpqxx quote_name).
+    std::string quote_name(std::string_view name);
+    /// Runs a statement whose success decides a transaction (COMMIT, COMMIT
+    /// PREPARED ...): a connection lost meanwhile is an in_doubt_error, never
+    /// retried. Parameters as execute().
+    result execute_decisive(std::string_view sql, const std::vector<value>& params = {});
+    /// For the pool: ends whatever the last user left (ROLLBACK of an open
+    /// transaction, RESET ALL / DISCARD ALL of session state). False, and the
+    /// connection is broken, if that failed.
+    bool reset() noexcept;
+    /// True unless broken, closed, or the server already closed (or wrote to)
+    /// the idle socket: a non-blocking poll(), no round trip.
+    bool looks_alive() const noexcept;
+    /// Whether session state must be discarded before the next user.
+    bool session_state_dirty() const noexcept { return session_dirty_; }
+    /// The statement timeout of the current transaction, if any.
+    std::optional<std::chrono::milliseconds> statement_timeout() const noexcept { return timeout_; }
+    /// When the connection last went idle (set by the pool).
+    std::chrono::steady_clock::time_point idle_since() const noexcept { return idle_since_; }
+    void set_idle_since(std::chrono::steady_clock::time_point when) noexcept { idle_since_ = when; }
+
+private:
+    struct handles;
+    enum class statement_kind { normal, decisive };
+
+    /// Sends one statement (already expanded), waits for its result through
+    /// the hooks and converts it; errors are translated (`shown` is the text
+    /// errors report). `reads`: report 0 affected rows.
+    result run(const std::string& text, std::string_view shown, statement_kind kind, bool reads = false);
+    result run_and_convert(std::string_view sql, const std::vector<value>& params, statement_kind kind);
+    [[noreturn]] void fail_from_current(std::string_view shown, statement_kind kind);
+    void require_usable(std::string_view sql) const;
+    void require_block(std::string_view sql) const;
+    void track_statement(const std::vector<std::string>& words, bool succeeded) noexcept;
+    void end_session() noexcept;
+    void mark_broken() noexcept;
+
+    std::unique_ptr<handles> h_;
+    std::shared_ptr<const pg_settings> settings_;
+    std::string label_;
+    int pid_ = 0;
+
+    bool session_ = false;        // begin() called, commit()/rollback() not yet
+    bool autocommit_ = false;
+    bool readonly_ = false;
+    bool in_block_ = false;       // a transaction block is open on the server
+    bool aborted_ = false;        // ...and an error aborted it
+    bool own_settings_ = false;   // autocommit session settings to RESET
+    bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
+    bool broken_ = false;
+    std::optional<std::chrono::milliseconds> timeout_;
+    // The error that aborted the transaction block (for commit()'s error).
+    error_category aborted_category_ = error_category::other;
+    std::string aborted_code_;
+    std::string aborted_message_;
+    std::chrono::steady_clock::time_point idle_since_{};
+
+    // Pool bookkeeping (pg_database): the pool this connection is checked out
+    // from, so that destroying it without release() still fixes the count.
+    friend class pg_database;
+    std::shared_ptr<pg_pool_state> checked_out_from_;
+};
+
+}  // namespace atrium::db

@@ -1,0 +1,57 @@
+// The server configuration: defaults, INI file, environment overrides, rejection of unknown keys.
+
+#include "server/config.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+using namespace atrium::server;
+
+TEST_CASE("config: the documented defaults") {
+    auto cfg = parse_config("");
+    CHECK(cfg.database.uri == "sqlite://./var");
+    CHECK(cfg.database.name == "atrium");
+    CHECK(cfg.database.retry == 5);
+    CHECK(cfg.database.language == "en");
+    CHECK(cfg.web.host == "127.0.0.1");
+    CHECK(cfg.web.port == 8000);
+}
+
+TEST_CASE("config: INI sections and keys override the defaults") {
+    auto cfg = parse_config(
+        "; comment\n# comment\n[database]\nuri = sqlite:///srv/atrium\nretry = 2\n[web]\nlisten = 0.0.0.0:8069\n");
+    CHECK(cfg.database.uri == "sqlite:///srv/atrium");
+    CHECK(cfg.database.retry == 2);
+    CHECK(cfg.web.host == "0.0.0.0");
+    CHECK(cfg.web.port == 8069);
+}
+
+TEST_CASE("config: unknown sections and keys are rejected with a clear message") {
+    CHECK_THROWS_WITH_AS(parse_config("[database]\nurl = x\n"), doctest::Contains("[database] url: unknown key"), config_error);
+    CHECK_THROWS_AS(parse_config("[nosuch]\nkey = 1\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[database]\nretry = many\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nlisten = nowhere\n"), config_error);
+}
+
+TEST_CASE("config: ATRIUM_<SECTION>__<KEY> environment variables override the file") {
+    auto cfg = parse_config("[database]\nname = fromfile\n");
+    apply_environment(cfg, {{"ATRIUM_DATABASE__NAME", "fromenv"}, {"ATRIUM_WEB__LISTEN", "127.0.0.1:9000"}});
+    CHECK(cfg.database.name == "fromenv");
+    CHECK(cfg.web.port == 9000);
+    CHECK_THROWS_AS(apply_environment(cfg, {{"ATRIUM_DATABASE__NOPE", "1"}}), config_error);
+}
+
+TEST_CASE("config: the shipped etc/atrium.conf loads and states the defaults") {
+    auto cfg = load_config(ATRIUM_SOURCE_DIR "/etc/atrium.conf", {});
+    auto defaults = parse_config("");
+    CHECK(cfg.database.uri == defaults.database.uri);
+    CHECK(cfg.database.name == defaults.database.name);
+    CHECK(cfg.web.listen == defaults.web.listen);
+}
+
+TEST_CASE("config: a missing file is a clear error") {
+    atrium::test::temp_dir dir;
+    CHECK_THROWS_AS(load_config((dir / "missing.conf").string(), {}), config_error);
+}
