@@ -98,8 +98,10 @@ public:
     virtual std::vector<std::string> list() = 0;
 };
 
-/// `sqlite:///path/to/dir` (one file per database under that directory) or
-/// `sqlite://:memory:` (in-process databases, for unit tests).
+/// `sqlite:///abs/dir` or `sqlite://rel/dir` (one file per database under that
+/// directory), `sqlite://:memory:` (in-process databases, for unit tests), or
+/// `postgresql://user:pass@host:port/` (databases chosen per open(); see
+/// postgresql/pg_backend.hpp for the pool parameters).
 std::unique_ptr<backend> open_backend(std::string_view uri, wait_hooks hooks = {});
 
 }  // namespace atrium::db

@@ -303,6 +303,7 @@ void append_conninfo(std::string& out, std::string_view key, std::string_view va
 
 std::unique_ptr<pg_backend> pg_backend::from_uri_rest(std::string_view rest, wait_hooks hooks) {
     server_address address;
+    const std::string_view whole = rest;
     std::string_view query;
     if (auto q = rest.find('?'); q != std::string_view::npos) {
         query = rest.substr(q + 1);
@@ -325,7 +326,8 @@ std::unique_ptr<pg_backend> pg_backend::from_uri_rest(std::string_view rest, wai
         user_part = userinfo.substr(0, colon);
         password_part = userinfo.substr(colon + 1);
     }
-    // What errors may show: the URI with the password masked.
+    // What errors may show: the URI with the password masked and without the
+    // query (errors about a parameter name it; its value could be a secret).
     std::string shown = "postgresql://";
     if (!userinfo.empty()) {
         shown.append(user_part);
@@ -334,12 +336,13 @@ std::unique_ptr<pg_backend> pg_backend::from_uri_rest(std::string_view rest, wai
     }
     shown.append(hostport);
     shown.append(path);
-    if (!query.empty()) {
-        shown.push_back('?');
-        shown.append(query);
+    if (userinfo.empty() && whole.find('@') != std::string_view::npos) {
+        // An '@' outside the authority: a password with an unescaped '/' or
+        // '?' may be anywhere in the text. Show none of it.
+        shown = "postgresql://(not shown: it may hold a password)";
     }
 
-    if (shown.find('#') != std::string::npos) {
+    if (whole.find('#') != std::string_view::npos) {
         throw std::invalid_argument("database URI \"" + shown + "\" must not have a fragment");
     }
     if (!path.empty() && path != "/") {

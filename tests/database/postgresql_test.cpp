@@ -215,6 +215,12 @@ TEST_CASE("postgresql: URI parameters configure the pool, unknown ones are refus
     CHECK(contains(message_of("postgresql://db:99999/"), "port"));
     CHECK(contains(message_of("postgresql://db/?idle_timeout_s=-1"), "idle_timeout_s"));
     CHECK(!contains(message_of("bob:hunter2@db"), "hunter2"));
+    const std::string slash = message_of("postgresql://bob:hun/ter2@db/");  // '/' not percent-encoded
+    CHECK(!contains(slash, "hun"));
+    CHECK(!contains(slash, "ter2"));
+    const std::string in_query = message_of("postgresql://db/?password=hunter2");
+    CHECK(contains(in_query, "unknown parameter \"password\""));
+    CHECK(!contains(in_query, "hunter2"));
 }
 
 TEST_CASE("postgresql: a wrong password or port is a clear connection error without the password") {
@@ -940,6 +946,36 @@ TEST_CASE("postgresql: idle connections older than the idle timeout are closed")
     f.pg().set_idle_timeout(0ms);
     CHECK(pool.close_expired() == 1);
     CHECK(pool.idle() == 0);
+}
+
+TEST_CASE("postgresql: two threads share one pool within its bound") {
+    pg_db f("?pool_size=3", {});  // thread-blocking waits
+    std::atomic<int> failures{0};
+    std::atomic<std::size_t> most_in_use{0};
+    auto work = [&] {
+        for (int i = 0; i < 40; ++i) {
+            try {
+                lease c(f.db);
+                const auto now = f.db->in_use();
+                for (auto seen = most_in_use.load(); now > seen && !most_in_use.compare_exchange_weak(seen, now);) {
+                }
+                c->begin({});
+                c->execute("UPDATE counter SET n = n + 1 WHERE id = ?", {std::int64_t{1 + i % 2}});
+                c->commit();
+            } catch (const database_error& e) {
+                // Two writers of one row: a retryable conflict is fine, nothing else.
+                if (!e.is_retryable()) ++failures;
+            }
+        }
+    };
+    std::thread a(work), b(work);
+    work();
+    a.join();
+    b.join();
+    CHECK(failures == 0);
+    CHECK(most_in_use.load() <= 3);
+    CHECK(f.db->in_use() == 0);
+    CHECK(f.db->idle() <= 3);
 }
 
 TEST_CASE("postgresql: a closed connection is a programming error; a broken one is discarded on release") {

@@ -1,0 +1,60 @@
+#include "database/postgresql/pg_participant_store.hpp"
+
+#include "database/errors.hpp"
+#include "transaction/fiber_context.hpp"
+
+namespace atrium::db {
+
+namespace {
+
+const std::shared_ptr<const pg_settings>& store_settings() {
+    static const std::shared_ptr<const pg_settings> settings = pg_settings::make(fiber_wait_hooks());
+    return settings;
+}
+
+}  // namespace
+
+pg_participant_store::pg_participant_store(const std::string& dsn, std::chrono::seconds min_age)
+    : dsn_(pg_participant_dsn::parse(dsn)), min_age_(min_age) {}
+
+pg_participant_store::~pg_participant_store() = default;
+
+pg_connection& pg_participant_store::conn() {
+    if (!conn_ || !conn_->is_open() || conn_->broken()) {
+        conn_.reset();
+        conn_ = std::make_unique<pg_connection>(dsn_.conninfo, dsn_.participant_id, store_settings());
+    }
+    return *conn_;
+}
+
+std::vector<std::string> pg_participant_store::in_doubt() {
+    auto rows = conn().execute(
+        "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'atrium-%' "
+        "AND prepared <= now() - make_interval(secs => ?) ORDER BY prepared",
+        {static_cast<std::int64_t>(min_age_.count())});
+    std::vector<std::string> gids;
+    for (const auto& row : rows.rows) {
+        if (const auto* gid = std::get_if<std::string>(&row.at(0)); gid && tpc::is_atrium_gid(*gid)) {
+            gids.push_back(*gid);
+        }
+    }
+    return gids;
+}
+
+void pg_participant_store::finish(const std::string& gid, bool commit) {
+    if (!tpc::is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
+    auto& c = conn();
+    const std::string sql = std::string(commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + c.literal(gid);
+    try {
+        if (commit) c.execute_decisive(sql);
+        else c.execute(sql);
+    } catch (const programming_error& error) {
+        if (error.code() != "42704") throw;  // finished meanwhile (by its coordinator): nothing left to do
+    }
+}
+
+void pg_participant_store::commit(const std::string& gid) { finish(gid, true); }
+
+void pg_participant_store::rollback(const std::string& gid) { finish(gid, false); }
+
+}  // namespace atrium::db
