@@ -93,7 +93,7 @@ int run(const options& opts) {
         std::string sources;
         for (const auto& source : cfg.sources) sources += (sources.empty() ? "" : ", ") + source;
         std::clog << "atriumd " ATRIUM_VERSION ": configuration from " << sources << "\n"
-                  << "  database.uri = " << cfg.database.uri << "\n"
+                  << "  database.uri = " << server::masked_uri(cfg.database.uri) << "\n"
                   << "  database.name = " << cfg.database.name << "\n"
                   << "  database.retry = " << cfg.database.retry << "\n"
                   << "  database.language = " << cfg.database.language << "\n"
@@ -107,14 +107,14 @@ int run(const options& opts) {
     std::unique_ptr<db::backend> backend;
     std::shared_ptr<db::database> database;
     try {
-        backend = db::open_backend(cfg.database.uri, std::move(hooks));
+        backend = db::open_backend(server::backend_uri(cfg), std::move(hooks));
         if (!backend->exists(cfg.database.name)) {
             backend->create(cfg.database.name);
             std::clog << "atriumd: created database " << cfg.database.name << std::endl;
         }
         database = backend->open(cfg.database.name);
     } catch (const std::exception& e) {
-        std::cerr << "atriumd: cannot open database " << cfg.database.name << " at " << cfg.database.uri << ": "
+        std::cerr << "atriumd: cannot open database " << cfg.database.name << " at " << server::masked_uri(cfg.database.uri) << ": "
                   << e.what() << '\n';
         return exit_failure;
     }
@@ -135,7 +135,7 @@ int run(const options& opts) {
         [&] {
             const auto rows = touch_meta_table(database, cfg);
             if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
-            std::cout << "atriumd: ready (placeholder: no RPC server yet) database=" << cfg.database.uri << "/"
+            std::cout << "atriumd: ready (placeholder: no RPC server yet) database=" << server::masked_uri(cfg.database.uri) << "/"
                       << cfg.database.name << std::endl;
             if (opts.check) signals.cancel();
         },

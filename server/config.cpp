@@ -71,15 +71,20 @@ const std::vector<key_entry>& key_table() {
         {"database", "name",
          [](config& cfg, std::string_view where, const std::string& value) {
              const bool ok = !value.empty() && value.front() != '.' &&
+                             value.size() <= 63 &&
                              std::all_of(value.begin(), value.end(), [](unsigned char c) {
-                                 return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+                                 return std::isalnum(c) || c == '_' || c == '-';
                              });
-             if (!ok) fail(where, "expected a database name of letters, digits, '_', '-', '.', got '" + value + "'");
+             if (!ok) fail(where, "expected a database name of 1 to 63 letters, digits, '_', '-', got '" + value + "'");
              cfg.database.name = value;
          }},
         {"database", "retry",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.database.retry = parse_int(where, value, 0, 1000);
+         }},
+        {"database", "timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.database.timeout = parse_int(where, value, 1, 7 * 24 * 3600);
          }},
         {"database", "language",
          [](config& cfg, std::string_view where, const std::string& value) {
@@ -238,6 +243,34 @@ config load_config(const std::string& path, const environment& env) {
     }
     apply_environment(cfg, env);
     return cfg;
+}
+
+std::string masked_uri(const std::string& uri) {
+    const auto authority = uri.find("://");
+    if (authority == std::string::npos) return uri;
+    const auto start = authority + 3;
+    const auto at = uri.rfind('@');
+    if (at == std::string::npos || at < start) return uri;
+    const auto colon = uri.find(':', start);
+    if (colon == std::string::npos || colon > at) return uri;
+    return uri.substr(0, colon + 1) + "***" + uri.substr(at);
+}
+
+std::string backend_uri(const config& cfg) {
+    const std::string& uri = cfg.database.uri;
+    const bool postgresql = uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0;
+    if (!postgresql) return uri;
+    // The pool takes database.retry and database.timeout unless the URI sets them.
+    std::string result = uri;
+    auto add = [&](const std::string& key, const std::string& value) {
+        if (result.find("?" + key + "=") != std::string::npos || result.find("&" + key + "=") != std::string::npos) {
+            return;
+        }
+        result += (result.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+    };
+    add("retry", std::to_string(cfg.database.retry));
+    add("idle_timeout_s", std::to_string(cfg.database.timeout));
+    return result;
 }
 
 }  // namespace atrium::server

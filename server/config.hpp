@@ -9,9 +9,11 @@
 /// Known keys (defaults in brackets):
 /// - `database.uri` [`sqlite://./var`]: the backend. `sqlite://DIR` (relative to
 ///   the working directory) or `sqlite:///DIR` (absolute) keeps one file per
-///   database under DIR; `sqlite://:memory:` keeps them in memory.
+///   database under DIR; `sqlite://:memory:` keeps them in memory;
+///   `postgresql://user:pass@host:port/` uses a PostgreSQL server.
 /// - `database.name` [`atrium`]: the database the server opens (created if missing).
 /// - `database.retry` [5]: retries of connection/lock acquisition.
+/// - `database.timeout` [1800]: seconds before idle pooled connections are closed.
 /// - `database.language` [`en`]: default language when the context has none.
 /// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server will listen on.
 
@@ -35,6 +37,7 @@ struct database_config {
     std::string uri = "sqlite://./var";
     std::string name = "atrium";
     int retry = 5;
+    int timeout = 1800;  ///< seconds before idle pooled connections are closed
     std::string language = "en";
 };
 
@@ -73,6 +76,14 @@ void apply_environment(config& cfg, const environment& env);
 /// Reads `path` (empty: defaults only), then applies the environment overrides.
 /// Throws config_error.
 config load_config(const std::string& path, const environment& env = process_environment());
+
+/// The URI to open the backend with: for PostgreSQL, `database.retry` and
+/// `database.timeout` become the pool's `retry` and `idle_timeout_s` unless the
+/// URI sets them itself.
+std::string backend_uri(const config& cfg);
+
+/// `uri` with its password replaced by *** (for logs and messages).
+std::string masked_uri(const std::string& uri);
 
 /// Splits `host:port` (`[v6]:port` accepted). Throws config_error.
 void parse_listen(std::string_view listen, std::string& host, std::uint16_t& port);

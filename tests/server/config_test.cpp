@@ -55,3 +55,15 @@ TEST_CASE("config: a missing file is a clear error") {
     atrium::test::temp_dir dir;
     CHECK_THROWS_AS(load_config((dir / "missing.conf").string(), {}), config_error);
 }
+
+TEST_CASE("config: database.timeout and database.retry reach the PostgreSQL pool; passwords are masked") {
+    auto cfg = parse_config("[database]\nuri = postgresql://u:secret@db:5432/\nretry = 3\ntimeout = 60\n");
+    CHECK(backend_uri(cfg) == "postgresql://u:secret@db:5432/?retry=3&idle_timeout_s=60");
+    cfg.database.uri = "postgresql://u@db/?retry=9";
+    CHECK(backend_uri(cfg) == "postgresql://u@db/?retry=9&idle_timeout_s=60");
+    cfg.database.uri = "sqlite://./var";
+    CHECK(backend_uri(cfg) == "sqlite://./var");
+    CHECK(masked_uri("postgresql://u:secret@db:5432/") == "postgresql://u:***@db:5432/");
+    CHECK(masked_uri("postgresql://u@db:5432/") == "postgresql://u@db:5432/");
+    CHECK(masked_uri("sqlite://./var") == "sqlite://./var");
+}
