@@ -2,12 +2,15 @@
 //
 // Placeholder until the RPC server lands: reads the configuration, opens the
 // database backend (creating the data directory and the default database if
-// missing), runs one real transaction on a fiber to prove the stack works end to
-// end, reports ready and waits for SIGINT/SIGTERM.
+// missing), runs one two-phase-commit recovery pass over the configured
+// participants (server/recovery_command.hpp) and prints its summary, runs one
+// real transaction on a fiber to prove the stack works end to end, reports
+// ready and waits for SIGINT/SIGTERM.
 
 #include "database/database.hpp"
 #include "server/config.hpp"
 #include "server/fiber_runtime.hpp"
+#include "server/recovery_command.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 
@@ -98,6 +101,9 @@ int run(const options& opts) {
                   << "  database.retry = " << cfg.database.retry << "\n"
                   << "  database.language = " << cfg.database.language << "\n"
                   << "  web.listen = " << cfg.web.listen << " (not served yet)" << std::endl;
+        for (const auto& dsn : cfg.tpc.participants) std::clog << "  tpc.participants += " << server::masked_uri(dsn) << "\n";
+        std::clog << "  mail.maildir = " << cfg.mail.maildir << "\n"
+                  << "  files.staging = " << cfg.files.staging << std::endl;
     }
 
     // Database waits suspend the calling fiber (the thread default blocks).
@@ -133,6 +139,16 @@ int run(const options& opts) {
     server::spawn_fiber(
         io,
         [&] {
+            // Transactions a previous process left in doubt are finished before
+            // anything else runs (SPEC §5.3). A failing pass is reported; the
+            // server still starts (the next pass, or atrium-admin --recover, retries).
+            try {
+                const auto stores = server::configured_participant_stores(cfg);
+                const auto report = server::run_recovery(*database, stores);
+                std::cout << "atriumd: " << server::recovery_summary(report, stores.size()) << std::endl;
+            } catch (const std::exception& e) {
+                std::cerr << "atriumd: recovery failed: " << e.what() << std::endl;
+            }
             const auto rows = touch_meta_table(database, cfg);
             if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
             std::cout << "atriumd: ready (placeholder: no RPC server yet) database=" << server::masked_uri(cfg.database.uri) << "/"
@@ -156,8 +172,9 @@ int main(int argc, char** argv) {
     options opts;
     po::options_description visible(
         "Usage: atriumd [options]\n\n"
-        "The Atrium application server (placeholder: opens the database, runs one\n"
-        "transaction, reports ready, then waits for SIGINT/SIGTERM; no RPC server yet).\n\n"
+        "The Atrium application server (placeholder: opens the database, finishes the\n"
+        "two-phase commits a previous run left in doubt, runs one transaction, reports\n"
+        "ready, then waits for SIGINT/SIGTERM; no RPC server yet).\n\n"
         "Configuration: built-in defaults < the INI file (-c, or $ATRIUM_CONFIG) <\n"
         "ATRIUM_<SECTION>__<KEY> environment variables (e.g. ATRIUM_DATABASE__URI).\n"
         "ATRIUM_EXIT_WHEN_READY=1 has the effect of --check.\n\n"

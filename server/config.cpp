@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include "database/postgresql/pg_participant.hpp"
+
 #include <boost/property_tree/ini_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
@@ -48,6 +50,50 @@ int parse_int(std::string_view where, std::string_view text, int min, int max) {
                         std::string(text) + "'");
     }
     return value;
+}
+
+std::string_view trimmed(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+/// `tpc.participants`: comma-separated PostgreSQL DSNs naming a database each.
+std::vector<std::string> parse_participants(std::string_view where, std::string_view text) {
+    std::vector<std::string> dsns;
+    std::vector<std::string> ids;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        auto comma = text.find(',', pos);
+        if (comma == std::string_view::npos) comma = text.size();
+        const auto item = trimmed(text.substr(pos, comma - pos));
+        pos = comma + 1;
+        if (item.empty()) continue;
+        db::pg_participant_dsn parsed;
+        try {
+            parsed = db::pg_participant_dsn::parse(item);
+        } catch (const std::invalid_argument& e) {
+            // The message of parse() never shows the password.
+            fail(where, std::string("expected postgresql://user@host:port/dbname DSNs separated by commas: ") +
+                            e.what());
+        }
+        if (std::find(ids.begin(), ids.end(), parsed.participant_id) != ids.end()) {
+            fail(where, "participant " + parsed.participant_id + " is listed twice");
+        }
+        ids.push_back(parsed.participant_id);
+        dsns.emplace_back(item);
+    }
+    return dsns;
+}
+
+/// A directory path for a participant store (empty: none). No control characters.
+std::string parse_directory(std::string_view where, const std::string& value) {
+    const auto text = trimmed(value);
+    if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return std::iscntrl(c); })) {
+        fail(where, "expected a directory path");
+    }
+    return std::string(text);
 }
 
 using setter = std::function<void(config&, std::string_view where, const std::string& value)>;
@@ -102,6 +148,18 @@ const std::vector<key_entry>& key_table() {
                  fail(where, e.what());
              }
              cfg.web.listen = value;
+         }},
+        {"tpc", "participants",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.tpc.participants = parse_participants(where, value);
+         }},
+        {"mail", "maildir",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.mail.maildir = parse_directory(where, value);
+         }},
+        {"files", "staging",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.files.staging = parse_directory(where, value);
          }},
     };
     return table;

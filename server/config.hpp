@@ -16,6 +16,13 @@
 /// - `database.timeout` [1800]: seconds before idle pooled connections are closed.
 /// - `database.language` [`en`]: default language when the context has none.
 /// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server will listen on.
+/// - `tpc.participants` [empty]: comma-separated DSNs
+///   (`postgresql://user[:password]@host:port/dbname`) of the PostgreSQL
+///   databases that take part in two-phase commit; the recovery pass (atriumd
+///   start, `atrium-admin --recover`) finishes their prepared transactions.
+/// - `mail.maildir` [`./var/mail`]: the mail outbox's maildir (empty: none).
+/// - `files.staging` [`./var/staging`]: the file manager's staging directory
+///   (empty: none).
 
 #include <cstdint>
 #include <map>
@@ -48,10 +55,30 @@ struct web_config {
     std::uint16_t port = 8000;        ///< derived from listen
 };
 
+/// `[tpc]`: two-phase-commit participants recovery must know about.
+struct tpc_config {
+    /// PostgreSQL participant DSNs, as written (passwords included), in order,
+    /// without duplicates (two DSNs naming the same participant are refused).
+    std::vector<std::string> participants;
+};
+
+/// `[mail]`.
+struct mail_config {
+    std::string maildir = "./var/mail";  ///< relative to the working directory; empty: no outbox
+};
+
+/// `[files]`.
+struct files_config {
+    std::string staging = "./var/staging";  ///< relative to the working directory; empty: none
+};
+
 /// The whole configuration with its defaults.
 struct config {
     database_config database;
     web_config web;
+    tpc_config tpc;
+    mail_config mail;
+    files_config files;
     /// Where it came from, for logs: "defaults", the file, plus the overrides applied.
     std::vector<std::string> sources{"defaults"};
 };

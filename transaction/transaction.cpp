@@ -3,6 +3,7 @@
 #include "database/errors.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
+#include "transaction/recovery.hpp"
 
 #include <boost/context/detail/exception.hpp>
 
@@ -228,6 +229,14 @@ void transaction::flush_buffers() {
 void transaction::commit_last_resource() {
     started_at_ = monotonic_time();
     clear_caches();
+    // Every participant has voted: record the decision for each durable one in
+    // the main DB transaction, so this commit is the single point of decision
+    // that recovery reads after a crash (SPEC §5.3).
+    for (const auto& dm : coordinator_.resources()) {
+        if (const auto* durable = dynamic_cast<const tpc::recoverable_data_manager*>(dm.get())) {
+            tpc::decisions::record_commit(connection(), durable->gid(), durable->participant_id());
+        }
+    }
     if (connection_ && connection_->in_transaction()) connection_->commit();
 }
 

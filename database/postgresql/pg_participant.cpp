@@ -424,17 +424,7 @@ void pg_data_manager::tpc_vote(tpc::coordinator&) {
 }
 
 bool pg_data_manager::finish_prepared(bool commit) {
-    auto attempt = [&](pg_connection& c) -> bool {
-        const std::string sql = std::string(commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + c.literal(gid_);
-        try {
-            if (commit) c.execute_decisive(sql);
-            else c.execute(sql);
-            return true;
-        } catch (const programming_error& error) {
-            if (error.code() == "42704") return false;  // finished already (by recovery, or an in-doubt first try)
-            throw;
-        }
-    };
+    auto attempt = [&](pg_connection& c) { return pg_finish_prepared(c, gid_, commit); };
     if (conn_ && conn_->is_open()) {
         try {
             return attempt(*conn_);
@@ -539,6 +529,26 @@ void pg_data_manager::send_notifications() {
 
 void pg_data_manager::complete() noexcept {
     if (owned_) owned_->close();
+}
+
+bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit) {
+    const std::string sql = std::string(commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + conn.literal(gid);
+    auto pause = std::chrono::milliseconds(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+        try {
+            if (commit) conn.execute_decisive(sql);
+            else conn.execute(sql);
+            return true;
+        } catch (const database_error& error) {
+            if (error.code() == "42704") return false;  // finished already (by recovery, or an in-doubt first try)
+            // Another session is finishing it right now (its coordinator and
+            // a recovery pass may meet here): wait, it then no longer exists.
+            if (error.code() != "55000" || std::chrono::steady_clock::now() >= deadline) throw;
+        }
+        current_fiber().sleep_for(pause);
+        pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -180,6 +180,14 @@ private:
     std::vector<pg_notification> notify_;
 };
 
+/// COMMIT PREPARED (`commit`) or ROLLBACK PREPARED of `gid` on `conn`, which
+/// must be connected to the branch's database and idle. Returns false when the
+/// gid does not exist (any more): SQLSTATE 42704, someone finished it. While
+/// another session is finishing the same gid ("prepared transaction ... is
+/// busy", 55000) it waits in small steps (at most about 5 s). COMMIT PREPARED
+/// runs as a decisive statement (a lost connection is an in_doubt_error).
+bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit);
+
 /// Joins the database named by `dsn` to `txn` (see the file comment) and
 /// returns its connection. Same DSN string, same transaction ⇒ same connection.
 connection& pg_join(const std::string& dsn, tpc::coordinator& txn, const std::vector<pg_notification>& notify = {});

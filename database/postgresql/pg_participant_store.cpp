@@ -43,14 +43,7 @@ std::vector<std::string> pg_participant_store::in_doubt() {
 
 void pg_participant_store::finish(const std::string& gid, bool commit) {
     if (!tpc::is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
-    auto& c = conn();
-    const std::string sql = std::string(commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + c.literal(gid);
-    try {
-        if (commit) c.execute_decisive(sql);
-        else c.execute(sql);
-    } catch (const programming_error& error) {
-        if (error.code() != "42704") throw;  // finished meanwhile (by its coordinator): nothing left to do
-    }
+    pg_finish_prepared(conn(), gid, commit);  // false (42704): finished meanwhile, nothing left to do
 }
 
 void pg_participant_store::commit(const std::string& gid) { finish(gid, true); }

@@ -1,0 +1,422 @@
+#include "transaction/recovery.hpp"
+
+#include "database/errors.hpp"
+#include "database/postgresql/pg_connection.hpp"
+#include "transaction/fiber_context.hpp"
+#include "transaction/logging.hpp"
+
+#include <boost/context/detail/exception.hpp>
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_set>
+
+namespace atrium::tpc {
+
+namespace {
+
+using forced_unwind = boost::context::detail::forced_unwind;
+using std::chrono::steady_clock;
+
+constexpr std::size_t k_gid_hex_digits = 32;
+/// How long decide() and ensure_table() keep retrying retryable errors (a busy
+/// SQLite database: each attempt already waits the backend's busy wait; a
+/// serialization failure). A coordinator holding SQLite's write lock longer
+/// than that is stuck or very slow: the gid is counted as failed and the next
+/// pass tries again. A coordinator's pending insert on PostgreSQL is waited
+/// for by the server, without this limit.
+constexpr auto k_decide_retry_limit = std::chrono::seconds(5);
+/// Unique violations that never show the row that caused them (a bug
+/// elsewhere): decide() gives up after that many.
+constexpr int k_decide_conflict_limit = 20;
+
+const std::string k_create_sql =
+    "CREATE TABLE IF NOT EXISTS atrium_tpc_decision ("
+    "gid VARCHAR(200) PRIMARY KEY, "
+    "participant TEXT NOT NULL, "
+    "outcome VARCHAR(10) NOT NULL, "
+    "created BIGINT NOT NULL)";
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void fill_random(unsigned char* out, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+        const ssize_t got = ::getrandom(out + done, n - done, 0);
+        if (got > 0) {
+            done += static_cast<std::size_t>(got);
+        } else if (got < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    if (done == n) return;
+    // No getrandom(): std::random_device (also the kernel's pool on Linux).
+    std::random_device device;
+    for (; done < n; ++done) out[done] = static_cast<unsigned char>(device() & 0xffu);
+}
+
+std::string_view to_text(outcome o) { return o == outcome::commit ? "commit" : "abort"; }
+
+outcome parse_outcome(const db::value& v, const std::string& gid) {
+    const auto* text = std::get_if<std::string>(&v);
+    if (text && *text == "commit") return outcome::commit;
+    if (text && *text == "abort") return outcome::abort;
+    throw std::runtime_error("decision record of " + gid + " has an unknown outcome");
+}
+
+// A connection of `main`, given back (closed on failure) at scope exit.
+class lease {
+public:
+    explicit lease(db::database& database) : database_(database), conn_(database.acquire()) {}
+    ~lease() {
+        if (conn_) database_.release(std::move(conn_), failed_);
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    db::connection* operator->() const { return conn_.get(); }
+    db::connection& operator*() const { return *conn_; }
+    /// Rolls back what is open; a failure discards the connection (only
+    /// forced_unwind propagates).
+    void rollback_quietly() {
+        try {
+            if (conn_->in_transaction()) conn_->rollback();
+        } catch (const forced_unwind&) {
+            failed_ = true;
+            throw;
+        } catch (...) {
+            failed_ = true;
+        }
+    }
+
+private:
+    db::database& database_;
+    std::unique_ptr<db::connection> conn_;
+    bool failed_ = false;
+};
+
+// Which main databases already have the table, as far as this process knows.
+// Key: something that identifies the database behind a connection without a
+// round trip (see table_key()).
+std::mutex g_tables_mutex;
+std::unordered_set<std::string> g_tables;
+
+std::string address_text(const void* p) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%p", p);
+    return buffer;
+}
+
+// PostgreSQL: the connection object plus its server process id (a new
+// connection, a new pid: one check per connection). SQLite: the database file
+// (in-process, no I/O); in-memory databases: the connection object.
+std::string table_key(db::connection& conn) {
+    if (auto* pg = dynamic_cast<db::pg_connection*>(&conn)) {
+        return "pg:" + address_text(pg) + ":" + std::to_string(pg->backend_pid());
+    }
+    if (conn.backend_name() == "sqlite") {
+        auto rows = conn.execute("PRAGMA database_list");
+        for (const auto& row : rows.rows) {
+            if (row.size() >= 3 && std::get_if<std::string>(&row[1]) &&
+                std::get<std::string>(row[1]) == "main") {
+                if (const auto* file = std::get_if<std::string>(&row[2]); file && !file->empty()) {
+                    return "sqlite:" + *file;
+                }
+            }
+        }
+    }
+    return std::string(conn.backend_name()) + ":" + address_text(&conn);
+}
+
+// Whether the table exists as seen from this transaction (its own creation
+// included; PostgreSQL reads the catalog with a fresh snapshot).
+bool table_exists(db::connection& conn) {
+    const bool sqlite = conn.backend_name() == "sqlite";
+    auto rows = conn.execute(sqlite ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'atrium_tpc_decision'"
+                                    : "SELECT 1 WHERE to_regclass('atrium_tpc_decision') IS NOT NULL");
+    return !rows.empty();
+}
+
+bool table_known(const std::string& key) {
+    std::lock_guard lock(g_tables_mutex);
+    return g_tables.contains(key);
+}
+
+void remember_table(const std::string& key) {
+    std::lock_guard lock(g_tables_mutex);
+    g_tables.insert(key);
+}
+
+void sleep_for(std::chrono::nanoseconds d) { current_fiber().sleep_for(d); }
+
+/// decide() without ensure_table().
+outcome decide_now(db::database& main, const std::string& gid, const std::string& participant) {
+    const auto deadline = steady_clock::now() + k_decide_retry_limit;
+    auto pause = std::chrono::milliseconds(2);
+    int conflicts = 0;
+    for (;;) {
+        lease conn(main);
+        try {
+            // SQLite: BEGIN IMMEDIATE waits (busy retries) behind a coordinator
+            // holding the write lock, so its record, if any, is visible below.
+            conn->begin({});
+            auto rows = conn->execute("SELECT outcome FROM atrium_tpc_decision WHERE gid = ?", {gid});
+            if (!rows.empty()) {
+                const outcome decided = parse_outcome(rows.rows.front().at(0), gid);
+                conn->rollback();
+                return decided;
+            }
+            // PostgreSQL: this insert waits on the unique index while a
+            // coordinator's insert of the same gid is pending; it fails with a
+            // unique violation if that coordinator commits.
+            conn->execute("INSERT INTO atrium_tpc_decision (gid, participant, outcome, created) VALUES (?, ?, ?, ?)",
+                          {gid, participant, std::string(to_text(outcome::abort)), unix_now()});
+            conn->commit();
+            return outcome::abort;
+        } catch (const db::integrity_error&) {
+            // The coordinator won the race: its record is committed. Read it in
+            // a new DB transaction (REPEATABLE READ would not show it).
+            conn.rollback_quietly();
+            if (++conflicts > k_decide_conflict_limit) throw;
+        } catch (const db::database_error& error) {
+            conn.rollback_quietly();
+            if (!error.is_retryable() || steady_clock::now() >= deadline) throw;
+            sleep_for(pause);
+            pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
+        }
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// gids
+
+std::string new_gid() {
+    unsigned char bytes[k_gid_hex_digits / 2];
+    fill_random(bytes, sizeof bytes);
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string gid(gid_prefix);
+    gid.reserve(gid_prefix.size() + k_gid_hex_digits);
+    for (unsigned char b : bytes) {
+        gid.push_back(digits[b >> 4]);
+        gid.push_back(digits[b & 0x0f]);
+    }
+    return gid;
+}
+
+bool is_atrium_gid(std::string_view gid) noexcept {
+    if (gid.size() != gid_prefix.size() + k_gid_hex_digits) return false;
+    if (gid.substr(0, gid_prefix.size()) != gid_prefix) return false;
+    return std::all_of(gid.begin() + static_cast<std::ptrdiff_t>(gid_prefix.size()), gid.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// ---------------------------------------------------------------------------
+// decisions
+
+namespace decisions {
+
+void ensure_table(db::database& main) {
+    // Two processes creating it at once may collide in the catalog
+    // (PostgreSQL reports a unique violation on pg_type, or 42P07): try
+    // again, the next attempt sees the table. A busy SQLite database (a
+    // coordinator holding the write lock) is waited for like in decide().
+    const auto deadline = steady_clock::now() + k_decide_retry_limit;
+    auto pause = std::chrono::milliseconds(2);
+    for (int races = 0;;) {
+        lease conn(main);
+        try {
+            conn->begin({});
+            conn->execute(k_create_sql);
+            conn->commit();
+            return;
+        } catch (const db::database_error& error) {
+            conn.rollback_quietly();
+            if (error.category() == db::error_category::integrity || error.code() == "42P07") {
+                if (++races >= 5) throw;
+            } else if (!error.is_retryable() || steady_clock::now() >= deadline) {
+                throw;
+            }
+            sleep_for(pause);
+            pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
+        }
+    }
+}
+
+void record_commit(db::connection& main_transaction, const std::string& gid, const std::string& participant) {
+    if (!is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
+    const std::string key = table_key(main_transaction);
+    if (!table_known(key)) {
+        if (table_exists(main_transaction)) {
+            remember_table(key);
+        } else {
+            // Inside the coordinator's transaction (PostgreSQL and SQLite both
+            // allow it): the table commits, or not, with the decision, so it
+            // is only remembered once seen existing (a later call).
+            main_transaction.execute(k_create_sql);
+        }
+    }
+    main_transaction.execute(
+        "INSERT INTO atrium_tpc_decision (gid, participant, outcome, created) VALUES (?, ?, ?, ?)",
+        {gid, participant, std::string(to_text(outcome::commit)), unix_now()});
+}
+
+outcome decide(db::database& main, const std::string& gid, const std::string& participant) {
+    ensure_table(main);
+    return decide_now(main, gid, participant);
+}
+
+std::optional<outcome> lookup(db::database& main, const std::string& gid) {
+    ensure_table(main);
+    lease conn(main);
+    db::begin_options read_only;
+    read_only.readonly = true;
+    conn->begin(read_only);
+    auto rows = conn->execute("SELECT outcome FROM atrium_tpc_decision WHERE gid = ?", {gid});
+    conn->commit();
+    if (rows.empty()) return std::nullopt;
+    return parse_outcome(rows.rows.front().at(0), gid);
+}
+
+std::size_t forget_finished(db::database& main, const std::vector<std::string>& still_in_doubt,
+                            std::chrono::seconds keep_abort_markers) {
+    return forget_finished(main, still_in_doubt, keep_abort_markers, forget_options{});
+}
+
+std::size_t forget_finished(db::database& main, const std::vector<std::string>& still_in_doubt,
+                            std::chrono::seconds keep_abort_markers, const forget_options& options) {
+    ensure_table(main);
+    const std::int64_t now = unix_now();
+    const std::int64_t listed_at = options.listed_at > 0 ? options.listed_at : now;
+    const std::int64_t commit_cutoff = listed_at - options.clock_margin.count();
+    const std::int64_t abort_cutoff = now - keep_abort_markers.count();
+    const std::set<std::string> doubt(still_in_doubt.begin(), still_in_doubt.end());
+    const std::set<std::string> participants(options.participants.begin(), options.participants.end());
+
+    lease conn(main);
+    conn->begin({});
+    try {
+        auto rows = conn->execute("SELECT gid, participant, outcome, created FROM atrium_tpc_decision");
+        std::vector<std::string> doomed;
+        for (const auto& row : rows.rows) {
+            const auto& gid = std::get<std::string>(row.at(0));
+            const auto& participant = std::get<std::string>(row.at(1));
+            const auto* created = std::get_if<std::int64_t>(&row.at(3));
+            if (!created) continue;
+            if (!participants.empty() && !participants.contains(participant)) continue;
+            if (doubt.contains(gid)) continue;
+            const auto* text = std::get_if<std::string>(&row.at(2));
+            const bool is_commit = text && *text == "commit";
+            // A commit record is only safe to drop once its participant was
+            // listed after it had prepared (it prepares before the record is
+            // written): created well before the listing.
+            if (is_commit ? *created < commit_cutoff : *created < abort_cutoff) doomed.push_back(gid);
+        }
+        for (const auto& gid : doomed) {
+            conn->execute("DELETE FROM atrium_tpc_decision WHERE gid = ?", {gid});
+        }
+        conn->commit();
+        return doomed.size();
+    } catch (const forced_unwind&) {
+        throw;
+    } catch (...) {
+        conn.rollback_quietly();
+        throw;
+    }
+}
+
+}  // namespace decisions
+
+// ---------------------------------------------------------------------------
+// recovery
+
+recovery_report recover(db::database& main, const std::vector<participant_store*>& stores,
+                        std::chrono::seconds keep_abort_markers) {
+    recovery_report report;
+    struct listing {
+        participant_store* store;
+        std::string participant;
+        std::vector<std::string> gids;
+    };
+    // List first, decide afterwards: deciding may wait for coordinators
+    // (SQLite's write lock), and what they finish meanwhile is then simply
+    // found finished (42704).
+    const std::int64_t listed_at = unix_now();
+    std::vector<listing> listings;
+    bool anything = false;
+    for (participant_store* store : stores) {
+        if (!store) continue;
+        listing entry{store, {}, {}};
+        try {
+            entry.participant = store->participant_id();
+            for (auto& gid : store->in_doubt()) {
+                if (is_atrium_gid(gid)) entry.gids.push_back(std::move(gid));
+            }
+        } catch (const forced_unwind&) {
+            throw;
+        } catch (...) {
+            // Not listed: its decision records must stay.
+            log_error("recovery: cannot list the transactions in doubt of " +
+                      (entry.participant.empty() ? std::string("a participant") : entry.participant) + ": " +
+                      describe_exception(std::current_exception()));
+            ++report.failed;
+            continue;
+        }
+        anything = anything || !entry.gids.empty();
+        listings.push_back(std::move(entry));
+    }
+    if (anything) decisions::ensure_table(main);
+
+    std::vector<std::string> still_in_doubt;
+    std::vector<std::string> listed_participants;
+    for (const auto& entry : listings) {
+        listed_participants.push_back(entry.participant);
+        for (const auto& gid : entry.gids) {
+            try {
+                if (decide_now(main, gid, entry.participant) == outcome::commit) {
+                    entry.store->commit(gid);
+                    ++report.committed;
+                    log_info("recovery: committed " + gid + " in " + entry.participant);
+                } else {
+                    entry.store->rollback(gid);
+                    ++report.rolled_back;
+                    log_info("recovery: rolled back " + gid + " in " + entry.participant);
+                }
+            } catch (const forced_unwind&) {
+                throw;
+            } catch (...) {
+                log_error("recovery: " + gid + " in " + entry.participant + " stays in doubt: " +
+                          describe_exception(std::current_exception()));
+                ++report.failed;
+                still_in_doubt.push_back(gid);
+            }
+        }
+    }
+    if (!listed_participants.empty()) {
+        decisions::forget_options options;
+        options.participants = std::move(listed_participants);
+        options.listed_at = listed_at;
+        try {
+            report.forgotten = decisions::forget_finished(main, still_in_doubt, keep_abort_markers, options);
+        } catch (const forced_unwind&) {
+            throw;
+        } catch (...) {
+            log_error("recovery: cannot remove finished decision records: " +
+                      describe_exception(std::current_exception()));
+        }
+    }
+    return report;
+}
+
+}  // namespace atrium::tpc
