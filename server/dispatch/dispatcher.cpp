@@ -1,0 +1,300 @@
+#include "server/dispatch/dispatcher.hpp"
+
+#include "database/errors.hpp"
+#include "modules/errors.hpp"
+#include "modules/registry.hpp"
+#include "server/dispatch/argument_conversion.hpp"
+#include "server/dispatch/authorization.hpp"
+#include "server/dispatch/dispatch_errors.hpp"
+#include "transaction/errors.hpp"
+#include "transaction/logging.hpp"
+#include "transaction/retry.hpp"
+#include "transaction/transaction.hpp"
+
+namespace atrium::server {
+namespace {
+
+// The method part of "type.name.method" split as SPEC §6.2 says.
+struct object_method {
+    std::string type, name, method;
+};
+
+std::optional<object_method> split_object_method(const std::string& full) {
+    auto first = full.find('.');
+    auto last = full.rfind('.');
+    if (first == std::string::npos || last == first) return std::nullopt;
+    object_method out{full.substr(0, first), full.substr(first + 1, last - first - 1), full.substr(last + 1)};
+    if (out.type.empty() || out.name.empty() || out.method.empty()) return std::nullopt;
+    return out;
+}
+
+const nlohmann::json& param(const dispatch_request& request, std::size_t index) {
+    static const nlohmann::json null_value;
+    if (request.params.is_array() && index < request.params.size()) return request.params[index];
+    return null_value;
+}
+
+std::string string_param(const dispatch_request& request, std::size_t index, const char* what) {
+    const auto& value = param(request, index);
+    if (!value.is_string()) throw invalid_params_error(std::string(what) + " must be a string");
+    return value.get<std::string>();
+}
+
+[[noreturn]] void unauthorized() { throw http_status_error(401, "Unauthorized"); }
+
+// Runs `work` as root in its own transaction, retried on operational errors.
+template <class Fn>
+nlohmann::json as_root(const std::shared_ptr<db::database>& database, int retry, Fn&& work, bool readonly = false) {
+    retry_options options;
+    options.readonly = readonly;
+    options.retry = retry;
+    return call_with_retry(database, root_user, options, [&](transaction&) { return work(); });
+}
+
+}  // namespace
+
+dispatcher::dispatcher(std::shared_ptr<db::backend> backend, dispatcher_settings settings)
+    : backend_(std::move(backend)), settings_(std::move(settings)) {}
+
+bool dispatcher::valid_database_name(const std::string& name) {
+    if (name.empty() || name.size() > 63 || name[0] == '.' || name[0] == '-') return false;
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return name.find("..") == std::string::npos;
+}
+
+std::shared_ptr<db::database> dispatcher::open_database(const std::string& name) {
+    if (!valid_database_name(name)) throw http_status_error(404, "Database not found");
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = databases_.find(name); found != databases_.end()) return found->second;
+    }
+    std::shared_ptr<db::database> database;
+    try {
+        if (!backend_->exists(name)) throw http_status_error(404, "Database not found");
+        database = backend_->open(name);
+    } catch (const db::database_error& error) {
+        log_warning(std::string("cannot open database ") + name + ": " + error.what());
+        throw http_status_error(404, "Database not found");
+    }
+    std::lock_guard lock(mutex_);
+    return databases_.emplace(name, database).first->second;
+}
+
+dispatch_result dispatcher::dispatch(const dispatch_request& request) {
+    try {
+        return request.database ? dispatch_database(request) : dispatch_root(request);
+    } catch (const db::timeout_error&) {
+        throw http_status_error(408, "Request Timeout");
+    }
+}
+
+dispatch_result dispatcher::dispatch_root(const dispatch_request& request) {
+    dispatch_result out;
+    if (request.method == "common.server.version") {
+        out.value = settings_.version;
+    } else if (request.method == "common.db.list") {
+        if (!settings_.list_databases) throw http_status_error(403, "Forbidden");
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& name : backend_->list()) {
+            if (!valid_database_name(name)) continue;
+            try {
+                auto database = open_database(name);
+                bool ours = as_root(
+                                database, 0, [&] { return nlohmann::json(modules::is_atrium_database(*database)); },
+                                /*readonly=*/true)
+                                .get<bool>();
+                if (ours) names.push_back(name);
+            } catch (const std::exception& error) {
+                log_info(std::string("common.db.list skips ") + name + ": " + error.what());
+            }
+        }
+        out.value = std::move(names);
+    } else if (request.method == "common.authentication.services") {
+        out.value = nlohmann::json::array();
+    } else {
+        throw method_not_found_error(request.method);
+    }
+    return out;
+}
+
+std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& database, const dispatch_request& request,
+                                      bool fresh, std::string* session_key) {
+    auto creds = parse_authorization(request.authorization);
+    if (auto* session = std::get_if<session_credentials>(&creds)) {
+        if (session->user < 0) unauthorized();
+        bool valid = as_root(database, settings_.retry, [&] {
+                         return nlohmann::json(
+                             modules::res::check_session(session->user, session->key, fresh, settings_.session));
+                     }).get<bool>();
+        if (!valid) unauthorized();
+        if (session_key) *session_key = session->key;
+        return session->user;
+    }
+    if (auto* basic = std::get_if<basic_credentials>(&creds)) {
+        std::int64_t user = as_root(database, settings_.retry, [&] {
+                                return nlohmann::json(modules::res::login(basic->login,
+                                                                          {{"password", basic->password}},
+                                                                          request.remote_addr, settings_.session));
+                            }).get<std::int64_t>();
+        if (user <= 0) unauthorized();
+        return user;
+    }
+    unauthorized();
+}
+
+dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
+    auto database = open_database(*request.database);
+    dispatch_result out;
+    const auto& method = request.method;
+
+    if (method == "common.db.login") {
+        std::string login = string_param(request, 0, "login");
+        const auto& parameters = param(request, 1);
+        if (!parameters.is_object()) throw invalid_params_error("login parameters must be a dictionary");
+        std::int64_t user = 0;
+        std::string key;
+        try {
+            as_root(database, settings_.retry, [&] {
+                user = modules::res::login(login, parameters, request.remote_addr, settings_.session);
+                if (user > 0) key = modules::res::create_session(user);
+                return nlohmann::json();
+            });
+        } catch (const modules::rate_limit_exception&) {
+            throw http_status_error(429, "Too Many Requests");
+        }
+        if (user <= 0) unauthorized();
+        out.user = user;
+        out.value = nlohmann::json::array({user, key, nullptr});
+        return out;
+    }
+    if (method == "common.db.reset_password") {
+        throw method_not_found_error(method);
+    }
+
+    auto pool = load_pool(database);
+    std::string session_key;
+    // Authentication is checked first: an unauthenticated call to an unexposed
+    // method gets 401, not 403 (SPEC §6.2).
+    const modules::exposed_method* exposed = split_object_method(method) ? pool->find_method(method) : nullptr;
+    bool fresh = exposed && exposed->rpc.fresh_session && method.rfind("system.", 0) != 0;
+    out.user = authenticate(database, request, fresh, &session_key);
+
+    if (method == "common.db.logout") {
+        if (!session_key.empty())
+            as_root(database, settings_.retry, [&] {
+                modules::res::delete_session(out.user, session_key);
+                return nlohmann::json();
+            });
+        out.value = nullptr;
+        return out;
+    }
+    if (method == "system.listMethods") {
+        out.value = pool->method_names();
+        return out;
+    }
+    if (method == "system.methodSignature") {
+        out.value = "signatures not supported";
+        return out;
+    }
+    if (method == "system.methodHelp") {
+        const auto* m = pool->find_method(string_param(request, 0, "method"));
+        if (!m) throw method_not_found_error(param(request, 0).dump());
+        out.value = m->doc;
+        return out;
+    }
+    if (!exposed) throw method_not_found_error(method);
+
+    auto result = call_object(database, request, out.user, *exposed);
+    result.user = out.user;
+    if (!session_key.empty()) touch_session(database, out.user, session_key);
+    return result;
+}
+
+std::shared_ptr<const modules::pool> dispatcher::load_pool(const std::shared_ptr<db::database>& database) {
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = pools_.find(database->name()); found != pools_.end()) return found->second;
+    }
+    std::shared_ptr<const modules::pool> pool;
+    as_root(database, settings_.retry, [&] {
+        pool = modules::pool_for(*database);
+        return nlohmann::json();
+    }, /*readonly=*/true);
+    std::lock_guard lock(mutex_);
+    return pools_.emplace(database->name(), pool).first->second;
+}
+
+dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& database,
+                                        const dispatch_request& request, std::int64_t user,
+                                        const modules::exposed_method& exposed) {
+    const modules::exposed_method* method = &exposed;
+    converted_call converted;
+    try {
+        converted = convert_arguments(method->rpc, request.params, request.kwargs);
+    } catch (const value_error& error) {
+        throw invalid_params_error(error.what());
+    } catch (const type_error& error) {
+        throw invalid_params_error(error.what());
+    }
+    converted.context["_request"] = {{"remote_addr", request.remote_addr},
+                                     {"http_host", request.http_host},
+                                     {"scheme", request.scheme},
+                                     {"is_secure", request.scheme == "https"}};
+
+    retry_options options;
+    options.readonly = method->rpc.readonly;
+    options.context = converted.context;
+    options.timeout = method->rpc.timeout;
+    options.retry = settings_.retry;
+    options.start.default_language = settings_.language;
+    options.start.lock_retries = settings_.retry;
+
+    retry_report report;
+    dispatch_result out;
+    out.value = call_with_retry(
+        database, user, options,
+        [&](transaction& txn) {
+            txn.timestamp.clear();
+            for (const auto& [key, value] : converted.timestamp.items())
+                txn.timestamp[key] = value.is_string() ? value.get<std::string>() : value.dump();
+            auto value = method->call(converted.call);
+            if (method->rpc.result) value = method->rpc.result(std::move(value));
+            return value;
+        },
+        &report);
+    out.retries = report.retries + report.fixes;
+    if (method->rpc.readonly) out.cache_seconds = method->rpc.cache;
+    // No background task runner yet: queued task ids are logged and dropped, last queued first.
+    drain_tasks([](std::int64_t task) { log_info("task " + std::to_string(task) + " has no runner; dropped"); });
+    return out;
+}
+
+void dispatcher::touch_session(const std::shared_ptr<db::database>& database, std::int64_t user,
+                               const std::string& key) {
+    auto now = std::chrono::steady_clock::now();
+    auto every = std::chrono::seconds(std::max(1, settings_.session.timeout / 10));
+    {
+        std::lock_guard lock(mutex_);
+        auto& last = touched_[key];
+        if (last != std::chrono::steady_clock::time_point{} && now - last < every) return;
+        last = now;
+        if (touched_.size() > 100000) touched_.clear();  // bounded; a forgotten key only costs one more touch
+    }
+    try {
+        retry_options options;
+        options.retry = 0;
+        options.start.autocommit = true;
+        call_with_retry(database, root_user, options, [&](transaction&) {
+            modules::res::touch_session(user, key);
+            return nlohmann::json();
+        });
+    } catch (const db::database_error& error) {
+        log_warning(std::string("session touch ignored: ") + error.what());
+    }
+}
+
+}  // namespace atrium::server

@@ -1,0 +1,87 @@
+#pragma once
+// The RPC dispatcher (SPEC §6–§7): routes a decoded call to the built-in
+// services (common.*, system.*) or to an exposed module method, authenticates
+// it, and runs it in a transaction with the retry loop of SPEC §4.3.
+// Transport-neutral: the HTTP/JSON-RPC layer builds a dispatch_request, calls
+// dispatch() on the request fiber and renders the value or the exception
+// (dispatch_errors.hpp, modules/errors.hpp) in the request's dialect.
+
+#include "database/database.hpp"
+#include "modules/res/auth.hpp"
+#include "modules/rpc.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace atrium::modules {
+class pool;
+}
+
+namespace atrium::server {
+
+struct dispatch_request {
+    std::optional<std::string> database;  ///< from the route: `/<db>/`; none for `/`
+    std::string method;
+    nlohmann::json params = nlohmann::json::array();   ///< positional
+    nlohmann::json kwargs = nlohmann::json::object();  ///< named (JSON-RPC 2.0 object params)
+    std::string authorization;  ///< the Authorization header, as sent
+    std::string remote_addr;
+    std::string http_host;
+    std::string scheme = "http";
+};
+
+struct dispatch_result {
+    nlohmann::json value;
+    std::optional<int> cache_seconds;  ///< X-Tryton-Cache
+    std::int64_t user = -1;            ///< the authenticated user (-1: none), for logs
+    int retries = 0;                   ///< database-error retries + lock fixes, for logs
+};
+
+struct dispatcher_settings {
+    std::string version = "0.1.0";
+    int retry = 5;                ///< database.retry
+    bool list_databases = true;   ///< database.list
+    std::string language = "en";  ///< database.language
+    modules::res::session_settings session;
+};
+
+class dispatcher {
+public:
+    dispatcher(std::shared_ptr<db::backend> backend, dispatcher_settings settings);
+
+    /// Runs one call on the calling fiber. Throws http_status_error,
+    /// method_not_found_error, invalid_params_error, modules::tryton_error or
+    /// anything a module throws.
+    dispatch_result dispatch(const dispatch_request& request);
+
+    const dispatcher_settings& settings() const noexcept { return settings_; }
+    /// A database name is a plain identifier: letters, digits, `_`, `-`, `.` (not first).
+    static bool valid_database_name(const std::string& name);
+
+private:
+    std::shared_ptr<db::database> open_database(const std::string& name);
+    std::int64_t authenticate(const std::shared_ptr<db::database>& database, const dispatch_request& request,
+                              bool fresh, std::string* session_key);
+    dispatch_result dispatch_root(const dispatch_request& request);
+    dispatch_result dispatch_database(const dispatch_request& request);
+    std::shared_ptr<const modules::pool> load_pool(const std::shared_ptr<db::database>& database);
+    dispatch_result call_object(const std::shared_ptr<db::database>& database, const dispatch_request& request,
+                                std::int64_t user, const modules::exposed_method& method);
+    void touch_session(const std::shared_ptr<db::database>& database, std::int64_t user, const std::string& key);
+
+    std::shared_ptr<db::backend> backend_;
+    dispatcher_settings settings_;
+    std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<db::database>> databases_;
+    std::map<std::string, std::shared_ptr<const modules::pool>> pools_;
+    std::map<std::string, std::chrono::steady_clock::time_point> touched_;  // session key → last touch
+};
+
+}  // namespace atrium::server
