@@ -1,0 +1,129 @@
+"""Starts a real atriumd on a free loopback port for end-to-end tests, and
+speaks HTTP/JSON-RPC to it (standard library only)."""
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import http.client
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """atriumd with its own data directory and configuration."""
+
+    def __init__(self, atriumd, database_uri=None, extra_config="", admin_password="admin-secret", db="e2e"):
+        self.atriumd = atriumd
+        self.port = free_port()
+        self.db = db
+        self.admin_password = admin_password
+        self.dir = tempfile.mkdtemp(prefix="atrium-e2e-")
+        uri = database_uri or "sqlite://" + os.path.join(self.dir, "var")
+        self.config = os.path.join(self.dir, "atrium.conf")
+        with open(self.config, "w") as f:
+            f.write("[database]\nuri = %s\nname = %s\n[web]\nlisten = 127.0.0.1:%d\n" % (uri, db, self.port))
+            f.write("[mail]\nmaildir = %s\n[files]\nstaging = %s\n" % (
+                os.path.join(self.dir, "mail"), os.path.join(self.dir, "staging")))
+            f.write(extra_config)
+        self.log_path = os.path.join(self.dir, "atriumd.log")
+        self.proc = None
+
+    def start(self, timeout=120):
+        env = dict(os.environ, ATRIUM_ADMIN_PASSWORD=self.admin_password)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([self.atriumd, "-c", self.config], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=self.dir)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("atriumd exited with %s:\n%s" % (self.proc.returncode, self.output()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("atriumd did not listen:\n" + self.output())
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode if self.proc else None
+
+    # --- HTTP ---
+    def post(self, path, body, headers=None, raw=False):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        conn.request("POST", path, data, h)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        if raw:
+            return resp, payload
+        return resp.status, (json.loads(payload) if payload else None), resp
+
+    def call(self, method, params, path=None, session=None, headers=None, rid=1):
+        h = dict(headers or {})
+        if session:
+            h["Authorization"] = session_header(*session)
+        status, body, resp = self.post(path if path is not None else "/%s/" % self.db,
+                                       {"id": rid, "method": method, "params": params}, h)
+        return status, body
+
+    def result(self, method, params, **kw):
+        status, body = self.call(method, params, **kw)
+        assert status == 200, (method, status, body)
+        assert "result" in body, (method, body)
+        return body["result"]
+
+    def login(self, login="admin", password=None):
+        status, body = self.call("common.db.login", [login, {"password": password or self.admin_password}, "en"])
+        assert status == 200 and "result" in body, (status, body)
+        uid, key = body["result"][0], body["result"][1]
+        return (login, uid, key)
+
+
+def session_header(login, uid, key):
+    return "Session " + base64.b64encode(("%s:%s:%s" % (login, uid, key)).encode()).decode()
+
+
+class Checks:
+    """Collects failures so one run reports every broken check."""
+
+    def __init__(self):
+        self.failures = []
+        self.count = 0
+
+    def check(self, name, condition, detail=""):
+        self.count += 1
+        if condition:
+            print("ok   " + name)
+        else:
+            print("FAIL " + name + (": " + str(detail) if detail else ""))
+            self.failures.append(name)
+
+    def finish(self):
+        print("%d checks, %d failed" % (self.count, len(self.failures)))
+        return 1 if self.failures or self.count == 0 else 0
