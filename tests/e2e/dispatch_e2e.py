@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""End-to-end checks of atriumd's dispatch (SPEC §6-§8) over real HTTP:
+login/logout/forged sessions/rate limit, access rights, both dialects against
+module methods, special types, the sale example's confirm path under
+concurrency (lock_table retry), retried write conflicts, SIGTERM.
+
+usage: dispatch_e2e.py ATRIUMD [DATABASE_URI]
+"""
+import base64
+import sys
+import threading
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from atrium_server import Server, Checks, session_header  # noqa: E402
+
+DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
+DATE = lambda y, m, d: {"__class__": "date", "year": y, "month": m, "day": d}  # noqa: E731
+
+
+def parallel(n, fn):
+    results = [None] * n
+
+    def run(i):
+        try:
+            results[i] = fn(i)
+        except Exception as error:  # collected, checked by the caller
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def main():
+    atriumd = sys.argv[1]
+    uri = sys.argv[2] if len(sys.argv) > 2 else None
+    config = "[session]\nmax_attempt = 3\n"
+    s = Server(atriumd, uri, extra_config=config, db="e2e").start()
+    c = Checks()
+    try:
+        run_checks(s, c)
+    except Exception as error:
+        c.check("no unexpected exception", False, repr(error))
+    finally:
+        rc = s.stop()
+        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
+        if c.failures:
+            print(s.output()[-6000:])
+    return c.finish()
+
+
+def run_checks(s, c):
+    db = "/%s/" % s.db
+    # --- login, sessions ---
+    status, body = s.call("common.db.login", ["admin", {"password": "nope"}, "en"])
+    c.check("login with a wrong password: 401", status == 401, (status, body))
+    status, body = s.call("common.db.login", ["admin", {}, "en"])
+    c.check("login without password: LoginException asking for it",
+            status == 200 and body.get("error", [None])[0] == "LoginException", body)
+    admin = s.login()
+    c.check("login returns [uid, 64-hex key, null]", len(admin[2]) == 64, admin)
+    users = s.result("model.res.user.read", [[admin[1]], ["name", "login"], {}], session=admin)
+    c.check("session call: res.user.read", users[0]["login"] == "admin" and users[0]["id"] == admin[1], users)
+
+    forged = (admin[0], admin[1], "0" * 64)
+    status, body = s.call("model.res.user.read", [[admin[1]], ["name"], {}], session=forged)
+    c.check("forged session key: 401", status == 401, status)
+    resp, _ = s.post(db, {"id": 1, "method": "model.res.user.read", "params": [[1], ["name"], {}]}, raw=True)
+    c.check("no authorization: 401 with WWW-Authenticate Basic",
+            resp.status == 401 and "Basic" in (resp.getheader("WWW-Authenticate") or ""), resp.status)
+    resp, _ = s.post(db, {"id": 1, "method": "model.res.user.read", "params": [[1], ["name"], {}]},
+                     {"X-Requested-With": "XMLHttpRequest"}, raw=True)
+    c.check("XMLHttpRequest: 401 without WWW-Authenticate",
+            resp.status == 401 and resp.getheader("WWW-Authenticate") is None, resp.status)
+    for bad in ["Session " + base64.b64encode(b"admin:1").decode(), "Session !!!", "Bearer x",
+                "Session " + base64.b64encode(b"admin:x:key").decode()]:
+        status, _, _ = s.post(db, {"id": 1, "method": "model.res.user.read", "params": [[1], ["name"], {}]},
+                              {"Authorization": bad})
+        c.check("malformed authorization %r: 401" % bad[:20], status == 401, status)
+    status, body = s.call("model.res.user.nonexistent", [{}], session=admin)
+    c.check("unexposed method: 403", status == 403, (status, body))
+    status, body = s.call("model.res.user.nonexistent", [{}])
+    c.check("unexposed method without auth: 401 first", status == 401, status)
+    status, body = s.call("model.res.user.read", [[admin[1]], ["name"]], session=admin)
+    c.check("missing context: an error, not a crash", status == 200 and "error" in body, (status, body))
+    basic = "Basic " + base64.b64encode(("admin:" + s.admin_password).encode()).decode()
+    status, body = s.call("model.res.user.read", [[admin[1]], ["login"], {}], headers={"Authorization": basic})
+    c.check("Basic authorization", status == 200 and body["result"][0]["login"] == "admin", (status, body))
+    methods = s.result("system.listMethods", [], session=admin)
+    c.check("system.listMethods lists model methods", "model.res.user.read" in methods, methods[:5])
+    dbs = s.result("common.db.list", [], path="/")
+    c.check("common.db.list", s.db in dbs, dbs)
+    status, _ = s.call("common.server.version", [], path="/no_such_db/")
+    c.check("unknown database: 404", status == 404, status)
+    status, _ = s.call("common.server.version", [], path="/..%2Fetc/")
+    c.check("database name with path tricks: 404", status == 404, status)
+
+    other = s.login()
+    s.result("common.db.logout", [], session=other)
+    status, _ = s.call("model.res.user.read", [[admin[1]], ["name"], {}], session=other)
+    c.check("logout: the session no longer works", status == 401, status)
+    status, _ = s.call("model.res.user.read", [[admin[1]], ["name"], {}], session=admin)
+    c.check("logout of one session leaves the others", status == 200, status)
+
+    # --- rate limit (session.max_attempt = 3) ---
+    statuses = [s.call("common.db.login", ["ratelimited", {"password": "x"}, "en"])[0] for _ in range(5)]
+    c.check("repeated failed logins end in 429", statuses[-1] == 429 and 401 in statuses, statuses)
+
+    # --- JSON-RPC 2.0 against module methods ---
+    status, body, _ = s.post(db, {"jsonrpc": "2.0", "id": "a", "method": "model.res.user.read",
+                                  "params": {"ids": [admin[1]], "fields_names": ["login"], "context": {}}},
+                             {"Authorization": session_header(*admin)})
+    c.check("2.0 call with named params", status == 200 and body.get("id") == "a" and "result" in body, body)
+    status, body, _ = s.post(db, [
+        {"jsonrpc": "2.0", "id": 1, "method": "model.res.user.read", "params": [[admin[1]], ["login"], {}]},
+        {"jsonrpc": "2.0", "id": 2, "method": "model.res.user.nope", "params": [{}]},
+        {"jsonrpc": "2.0", "id": 3, "method": "model.res.user.read", "params": [[admin[1]], ["login"]]},
+        {"jsonrpc": "2.0", "method": "model.res.user.read", "params": [[admin[1]], ["login"], {}]},
+    ], {"Authorization": session_header(*admin)})
+    by_id = {r.get("id"): r for r in body} if isinstance(body, list) else {}
+    c.check("2.0 batch: one response per non-notification", status == 200 and sorted(by_id) == [1, 2, 3], body)
+    c.check("2.0 batch: result", "result" in by_id.get(1, {}), by_id.get(1))
+    c.check("2.0 batch: unexposed method -32601", by_id.get(2, {}).get("error", {}).get("code") == -32601,
+            by_id.get(2))
+    c.check("2.0 batch: missing context -32602", by_id.get(3, {}).get("error", {}).get("code") == -32602,
+            by_id.get(3))
+
+    # --- sale: special types, user errors, confirm under concurrency ---
+    def new_order(name, lines=True):
+        values = {"party_name": name, "date": DATE(2026, 12, 1)}
+        if lines:
+            values["lines"] = [["create", [{"product": "Widget", "quantity": DEC("2"), "unit_price": DEC("10.05")}]]]
+        return s.result("model.sale.order.create", [[values], {}], session=admin)[0]
+
+    oid = new_order("Alice")
+    order = s.result("model.sale.order.read", [[oid], ["date", "total", "state"], {}], session=admin)[0]
+    c.check("a date field comes back as a date object", order["date"] == DATE(2026, 12, 1), order)
+    c.check("a numeric total is an exact Decimal", order["total"] == DEC("20.10"), order)
+    empty = new_order("Empty", lines=False)
+    status, body = s.call("model.sale.order.confirm", [[empty], {}], session=admin)
+    c.check("confirm without lines: UserError", status == 200 and body.get("error", [None])[0] == "UserError", body)
+    state = s.result("model.sale.order.read", [[empty], ["state"], {}], session=admin)[0]["state"]
+    c.check("a failed confirm changes nothing", state == "draft", state)
+    status, body, _ = s.post(db, {"id": 5, "method": "model.sale.order.confirm", "params": [[empty], {}]},
+                             {"Authorization": session_header(*admin)}) if False else (None, None, None)
+
+    orders = [new_order("Concurrent %d" % i) for i in range(6)]
+    results = parallel(len(orders), lambda i: s.call("model.sale.order.confirm", [[orders[i]], {}], session=admin))
+    ok = [r for r in results if isinstance(r, tuple) and r[0] == 200 and "result" in r[1]]
+    c.check("concurrent confirms all succeed (lock_table retry)", len(ok) == len(orders), results)
+    numbers = [o["number"] for o in s.result("model.sale.order.read", [orders, ["number"], {}], session=admin)]
+    c.check("concurrent confirms get distinct numbers", len(set(numbers)) == len(orders) and all(numbers), numbers)
+
+    # concurrent writes of the same record are retried (serialization failure / busy)
+    results = parallel(8, lambda i: s.call("model.sale.order.write",
+                                           [[oid], {"party_name": "writer %d" % i}, {}], session=admin))
+    ok = [r for r in results if isinstance(r, tuple) and r[0] == 200 and "result" in r[1]]
+    c.check("concurrent writes of one record all succeed", len(ok) == 8, results)
+
+    # --- access rights ---
+    bob_id = s.result("model.res.user.create", [[{"name": "Bob", "login": "bob", "password": "bob-Secret-42"}], {}],
+                      session=admin)[0]
+    model_ids = s.result("model.ir.model.search", [[["model", "=", "sale.order"]], 0, None, None, {}],
+                         session=admin)
+    group = s.result("model.res.group.create", [[{"name": "Sales"}], {}], session=admin)[0]
+    s.result("model.ir.model.access.create", [[{"model": model_ids[0], "group": group, "perm_read": True,
+                                                "perm_write": True, "perm_create": True, "perm_delete": True}], {}],
+             session=admin)
+    bob = s.login("bob", "bob-Secret-42")
+    status, body = s.call("model.sale.order.read", [[oid], ["state"], {}], session=bob)
+    c.check("access denied: UserError for a user outside the group",
+            status == 200 and body.get("error", [None])[0] == "UserError", (status, body))
+    s.result("model.res.user.write", [[bob_id], {"groups": [["add", [group]]]}, {}], session=admin)
+    status, body = s.call("model.sale.order.read", [[oid], ["state"], {}], session=bob)
+    c.check("access granted once in the group (cache invalidated)", status == 200 and "result" in body,
+            (status, body))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
