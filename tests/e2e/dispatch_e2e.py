@@ -144,8 +144,6 @@ def run_checks(s, c):
     c.check("confirm without lines: UserError", status == 200 and body.get("error", [None])[0] == "UserError", body)
     state = s.result("model.sale.order.read", [[empty], ["state"], {}], session=admin)[0]["state"]
     c.check("a failed confirm changes nothing", state == "draft", state)
-    status, body, _ = s.post(db, {"id": 5, "method": "model.sale.order.confirm", "params": [[empty], {}]},
-                             {"Authorization": session_header(*admin)}) if False else (None, None, None)
 
     orders = [new_order("Concurrent %d" % i) for i in range(6)]
     results = parallel(len(orders), lambda i: s.call("model.sale.order.confirm", [[orders[i]], {}], session=admin))
