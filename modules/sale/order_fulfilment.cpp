@@ -1,0 +1,74 @@
+#include "modules/sale/order_fulfilment.hpp"
+
+#include "database/database.hpp"
+#include "database/postgresql/pg_participant.hpp"
+#include "transaction/file_manager.hpp"
+#include "transaction/mail_outbox.hpp"
+#include "transaction/transaction.hpp"
+
+#include <filesystem>
+#include <mutex>
+
+namespace atrium::modules::sale {
+namespace {
+
+std::mutex settings_mutex;
+fulfilment_settings& settings_storage() {
+    static fulfilment_settings settings;
+    return settings;
+}
+
+std::string order_text(const order_summary& order) {
+    std::string text = "order " + order.number + "\ncustomer " + order.customer + "\n";
+    for (const auto& line : order.lines) text += "line " + line.product + " x " + line.quantity + "\n";
+    return text;
+}
+
+}  // namespace
+
+void configure_fulfilment(fulfilment_settings settings) {
+    std::lock_guard lock(settings_mutex);
+    settings_storage() = std::move(settings);
+}
+
+const fulfilment_settings& fulfilment() {
+    std::lock_guard lock(settings_mutex);
+    return settings_storage();
+}
+
+void fulfil(transaction& txn, const order_summary& order) {
+    const auto settings = fulfilment();
+    if (!settings.warehouse_dsn.empty()) {
+        auto& warehouse = db::pg_join(settings.warehouse_dsn, txn, {{"reservation", order.number}});
+        for (const auto& line : order.lines)
+            warehouse.execute(
+                "INSERT INTO reservation (order_number, product, quantity) VALUES (?, ?, CAST(? AS NUMERIC))",
+                {order.number, line.product, line.quantity});
+    }
+    if (!settings.maildir.empty() && !order.email.empty()) {
+        std::string body = "Your order " + order.number + " is confirmed.\n\n" + order_text(order);
+        mail_outbox(settings.maildir)
+            .queue(txn, {.from = settings.mail_from, .to = {order.email}, .subject = "Order " + order.number,
+                         .body = body});
+    }
+    if (!settings.staging.empty() && !settings.orders_dir.empty()) {
+        std::filesystem::create_directories(settings.orders_dir);
+        file_manager(settings.staging)
+            .write(txn, std::filesystem::path(settings.orders_dir) / (order.number + ".txt"), order_text(order));
+    }
+}
+
+void prepare_warehouse(const std::string& dsn) {
+    auto separator = dsn.rfind('/');
+    auto backend = db::open_backend(dsn.substr(0, separator + 1));
+    auto database = backend->open(dsn.substr(separator + 1));
+    auto conn = database->acquire();
+    conn->begin({});
+    conn->execute(
+        "CREATE TABLE IF NOT EXISTS reservation (id SERIAL PRIMARY KEY, order_number TEXT NOT NULL, "
+        "product TEXT NOT NULL, quantity NUMERIC NOT NULL CHECK (quantity > 0 AND quantity <= 1000))");
+    conn->commit();
+    database->release(std::move(conn));
+}
+
+}  // namespace atrium::modules::sale
