@@ -446,7 +446,8 @@ std::string model::order_by(const nlohmann::json& order) const {
         if (dir != "ASC" && dir != "DESC") throw user_error("Invalid order direction \"" + dir + "\".");
         std::string col = sql::quote(name);
         if (f->type == field_type::numeric) col = sql::numeric_expression(current().connection(), col);
-        out += (out.empty() ? "" : ", ") + col + " " + dir;
+        // NULL sorts as the smallest value on both backends.
+        out += (out.empty() ? "" : ", ") + col + " " + dir + (dir == "ASC" ? " NULLS FIRST" : " NULLS LAST");
         has_id = has_id || name == "id";
     }
     if (!has_id) out += (out.empty() ? "" : ", ") + std::string("\"id\" ASC");
@@ -580,9 +581,9 @@ void model::write(const ids& records_in, const nlohmann::json& values_in) const 
     if (def_.prepare_values) def_.prepare_values(values);
     auto& txn = current();
     auto& conn = txn.connection();
-    ++txn.counter;
     const ids records = unique_ids(records_in);
     if (records.empty()) return;
+    ++txn.counter;
     check_exist(records);
     check_timestamps(records);
     check_values(values, false, records.size() == 1 ? records[0] : 0);
@@ -618,9 +619,9 @@ void model::remove(const ids& records_in) const {
     check_access("delete");
     auto& txn = current();
     auto& conn = txn.connection();
-    ++txn.counter;
     const ids records = unique_ids(records_in);
     if (records.empty()) return;
+    ++txn.counter;
     check_exist(records);
     check_timestamps(records);
     std::function<void()> after;
