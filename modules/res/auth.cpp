@@ -1,12 +1,15 @@
 #include "modules/res/auth.hpp"
 
 #include "modules/errors.hpp"
+#include "modules/independent.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
 #include "transaction/remote_address.hpp"
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
 
+#include <algorithm>
+#include <random>
 #include <sstream>
 
 namespace atrium::modules::res {
@@ -120,6 +123,13 @@ std::int64_t login(const std::string& login, const json& parameters, const std::
         return user;
     }
     record_attempt();
+    if (settings.failure_delay) {
+        // failed + 1 attempts so far; the delay grows with them (bounded at 2^10 s).
+        const int exponent = static_cast<int>(std::min<std::int64_t>(failed + 1, 10));
+        std::random_device rd;
+        std::uniform_real_distribution<double> pick(0.0, static_cast<double>((1 << exponent) - 1));
+        txn.atexit([delay = settings.failure_delay, seconds = pick(rd)] { delay(seconds); });
+    }
     return 0;
 }
 
@@ -142,13 +152,22 @@ bool check_session(std::int64_t user, const std::string& key, bool fresh, const 
         if (now - s.created.epoch_seconds() > settings.max_age) expired.push_back(s.id);
         else if (keys_equal(s.key, key)) found = s;
     }
-    sessions.remove(expired);
-    if (!found) return false;
-    if (fresh && now - found->last.epoch_seconds() > settings.timeout) {
-        sessions.remove({found->id});
-        return false;
+    if (fresh && found && now - found->last.epoch_seconds() > settings.timeout) {
+        expired.push_back(found->id);
+        found.reset();
     }
-    return true;
+    if (!expired.empty()) {
+        if (current().readonly()) {
+            // A read-only caller cannot delete: do it in a transaction of its own.
+            run_independently([p, expired] {
+                auto g = without_check_access();
+                p->get("ir.session").remove(expired);
+            });
+        } else {
+            sessions.remove(expired);
+        }
+    }
+    return found.has_value();
 }
 
 void touch_session(std::int64_t user, const std::string& key) {

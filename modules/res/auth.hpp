@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace atrium::modules::res {
@@ -17,6 +18,10 @@ struct session_settings {
     int ip_network_4 = 32;
     int ip_network_6 = 56;
     std::string authentications = "password";
+    /// SPEC §7.2's delay after a failed login: called from an atexit callback
+    /// with a random 0 … 2^attempts − 1 seconds. Empty: no delay. The server
+    /// gives a fiber-aware sleep (a blocking sleep would stall its thread).
+    std::function<void(double seconds)> failure_delay{};
 };
 
 /// SPEC §7.2: returns the user id; throws login_exception when a parameter

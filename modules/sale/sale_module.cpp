@@ -90,8 +90,8 @@ void confirm(const model& orders, const ids& records) {
         const auto user = current().user();
         const auto id = order.id();
         // The audit trail keeps the attempt even if this transaction rolls back later.
-        run_independently([&p, id, number, user] {
-            p.get("sale.audit").create(json::array(
+        run_independently([keep = p.shared_from_this(), id, number, user] {
+            keep->get("sale.audit").create(json::array(
                 {{{"order_id", id}, {"action", "confirm"}, {"number", number}, {"user_id", user}}}));
         });
     }

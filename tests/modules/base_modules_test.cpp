@@ -127,9 +127,19 @@ TEST_CASE("modules: login, rate limits and sessions") {
         throw std::runtime_error("caller fails");
     } catch (const std::runtime_error&) {
     }
+    std::vector<double> delays;
     {
         auto scope = begin(f.db(), root_user);
-        CHECK(res::login("admin", {{"password", "wrong"}}, "192.0.2.1", s) == 0);
+        res::session_settings delayed = s;
+        delayed.failure_delay = [&](double seconds) { delays.push_back(seconds); };
+        CHECK(res::login("admin", {{"password", "wrong"}}, "192.0.2.1", delayed) == 0);
+        CHECK(delays.empty());  // after the transaction ended
+    }
+    REQUIRE(delays.size() == 1);
+    CHECK(delays[0] >= 0.0);
+    CHECK(delays[0] <= 3.0);  // second failure: 0 … 2^2 − 1 s
+    {
+        auto scope = begin(f.db(), root_user);
         CHECK(res::login("nobody", {{"password", "x"}}, "192.0.2.1", s) == 0);
         CHECK(res::login("admin", {{"password", "wrong"}}, "192.0.2.1", s) == 0);
         CHECK_THROWS_AS(res::login("admin", {{"password", "admin-secret"}}, "192.0.2.1", s), rate_limit_exception);
@@ -165,6 +175,18 @@ TEST_CASE("modules: login, rate limits and sessions") {
         key = res::create_session(1);
         res::delete_session(1, key);
         CHECK_FALSE(res::check_session(1, key, false, s));
+        key = res::create_session(1);
+        current().connection().execute("UPDATE \"ir_session\" SET \"write_date\" = ?", {std::string("2000-01-01 00:00:00.000000")});
+    }
+    {
+        // A read-only caller: the stale session is still deleted (in a transaction of its own).
+        auto scope = begin(f.db(), root_user, {.readonly = true});
+        CHECK_FALSE(res::check_session(1, key, true, s));
+    }
+    {
+        auto scope = begin(f.db(), root_user, {.readonly = true});
+        CHECK_FALSE(res::check_session(1, key, false, s));
+        CHECK(current_pool()->get("ir.session").search_count(json::array()) == 0);
     }
 }
 
