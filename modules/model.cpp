@@ -342,6 +342,16 @@ void model::check_values(const nlohmann::json& values, bool creating, std::int64
     }
     auto& conn = current().connection();
     for (const auto& f : def_.fields) {
+        // many2one targets must exist (there are no foreign keys in the schema).
+        if (f.type != field_type::many2one || !values.contains(f.name)) continue;
+        const db::value target = to_db(conn, f, values[f.name]);
+        if (db::is_null(target)) continue;
+        const model& other = pool_->get(f.relation);
+        if (conn.execute("SELECT 1 FROM " + sql::quote(other.table()) + " WHERE \"id\" = ?", {target}).empty())
+            throw user_error("The value " + values[f.name].dump() + " of the field \"" + f.string + "\" of \"" +
+                             label(*this) + "\" is not a \"" + label(other) + "\" record.");
+    }
+    for (const auto& f : def_.fields) {
         if (!f.unique || !values.contains(f.name) || values[f.name].is_null()) continue;
         auto r = conn.execute("SELECT \"id\" FROM " + sql::quote(def_.table) + " WHERE " + sql::quote(f.name) +
                                   " = ? AND \"id\" != ?",

@@ -77,6 +77,8 @@ TEST_CASE("modules: bad values are user errors naming the field") {
     CHECK_THROWS_AS(m.create(json::array({{{"day", {{"__class__", "date"}, {"year", 2023}, {"month", 2}, {"day", 29}}}}})),
                     user_error);
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"nope", 1}}})), doctest::Contains("nope"), user_error);
+    CHECK_THROWS_WITH_AS(m.create(json::array({{{"owner", 999}}})), doctest::Contains("\"Owner\""), user_error);
+    CHECK_THROWS_WITH_AS(m.create(json::array({{{"create_uid", 1}}})), doctest::Contains("set by the system"), user_error);
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"label", nullptr}}})), doctest::Contains("required"), user_error);
     m.create(json::array({{{"code", "X"}}}));
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"code", "X"}}})), doctest::Contains("unique"), user_error);
@@ -269,4 +271,37 @@ TEST_CASE("modules: values: decimals are exact") {
     CHECK(decimal::parse("-0.05").to_string() == "-0.05");
     CHECK_THROWS_AS(decimal::parse("1e5"), value_error);
     CHECK(base64_decode("AAEC\n/w==") == std::vector<unsigned char>{0, 1, 2, 255});
+}
+
+TEST_CASE("modules: the standard methods over their RPC definitions") {
+    modules_database f;
+    auto scope = begin(f.db(), root_user);
+    const auto p = current_pool();
+    auto call = [&](const char* method, json args) {
+        const auto* m = p->find_method(std::string("model.test.types.") + method);
+        REQUIRE(m);
+        return m->call({std::move(args), json::object()});
+    };
+    const json ids = call("create", json::array({json::array({{{"name", "a"}, {"count", 1}}, {{"name", "b"}, {"count", 2}},
+                                                              {{"name", "c"}, {"count", 3}}})}));
+    REQUIRE(ids.size() == 3);
+    CHECK(call("search", json::array({json::array({leaf("count", ">", 1)}), 0, 1, json::array({json::array({"count", "DESC"})})})) ==
+          json::array({ids[2]}));
+    CHECK(call("search", json::array({json::array(), 0, nullptr, nullptr, true})) == 3);
+    CHECK(call("search_count", json::array({json::array({leaf("name", "in", {"a", "b"})})})) == 2);
+    CHECK(call("search_read", json::array({json::array({leaf("name", "=", "b")}), 0, nullptr, nullptr, json::array({"count"})})) ==
+          json::array({{{"id", ids[1]}, {"count", 2}}}));
+    const json copies = call("copy", json::array({json::array({ids[0], ids[0]}), {{"name", "a2"}}}));
+    CHECK(copies.size() == 2);
+    call("delete", json::array({copies}));
+    CHECK(call("search_count", json::array({json::array()})) == 3);
+    CHECK(call("default_get", json::array({json::array({"label"})})) == json({{"label", "unnamed"}}));
+    CHECK(call("fields_get", json::array({json::array({"count"})}))["count"]["type"] == "integer");
+    CHECK(call("read", json::array({ids[0], json::array({"name"})})) == json::array({{{"id", ids[0]}, {"name", "a"}}}));
+    CHECK_THROWS_AS(call("write", json::array({json::array({ids[0]})})), user_error);  // values missing
+    CHECK_THROWS_AS(call("read", json::array({"x", json::array()})), user_error);
+    const auto* c = p->find_method("model.test.types.create");
+    CHECK_FALSE(c->rpc.readonly);
+    CHECK(p->find_method("model.test.types.fields_get")->rpc.cache.has_value());
+    CHECK(p->find_method("model.test.types.delete")->rpc.instantiate.how == rpc_instantiate::kind::index);
 }

@@ -152,3 +152,26 @@ TEST_CASE("sale: a zero total asks for confirmation (UserWarning) once") {
     }
     CHECK_NOTHROW(call_with_retry(f.db(), user, {}, as_user));
 }
+
+TEST_CASE("sale: confirm over RPC checks the write right of the caller") {
+    modules_database f;
+    const auto order = make_order(f.db());
+    std::int64_t clerk = 0;
+    {
+        auto scope = begin(f.db(), root_user);
+        const auto p = current_pool();
+        clerk = p->get("res.user").create(json::array({{{"name", "clerk"}, {"login", "clerk"}}}))[0];
+        p->get("ir.model.access").create(json::array({{{"model", "sale.order"}, {"perm_read", true}}}));
+    }
+    auto as_clerk = [&](transaction&) {
+        auto checked = check_access();
+        return current_pool()->find_method("model.sale.order.confirm")->call({json::array({json::array({order})}), json::object()});
+    };
+    CHECK_THROWS_WITH_AS(call_with_retry(f.db(), clerk, {}, as_clerk), doctest::Contains("Sale"), access_error);
+    {
+        auto scope = begin(f.db(), root_user);
+        CHECK(current_pool()->get("sale.order").read({order}, {"state"})[0]["state"] == "draft");
+        current_pool()->get("ir.model.access").create(json::array({{{"model", "sale.order"}, {"perm_read", true}, {"perm_write", true}}}));
+    }
+    CHECK_NOTHROW(call_with_retry(f.db(), clerk, {}, as_clerk));
+}
