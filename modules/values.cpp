@@ -3,6 +3,7 @@
 #include "transaction/errors.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -207,6 +208,15 @@ nlohmann::json bytes_to_json(const std::vector<unsigned char>& bytes) {
     return {{"__class__", "bytes"}, {"base64", base64_encode(bytes)}};
 }
 
+nlohmann::json to_json(const time_of_day& t) {
+    return {{"__class__", "time"}, {"hour", t.hour}, {"minute", t.minute}, {"second", t.second},
+            {"microsecond", t.microsecond}};
+}
+
+nlohmann::json to_json(const timedelta& d) {
+    return {{"__class__", "timedelta"}, {"seconds", static_cast<double>(d.microseconds) / 1e6}};
+}
+
 static bool has_class(const nlohmann::json& j, const char* name) {
     return j.is_object() && j.contains("__class__") && j["__class__"] == name;
 }
@@ -241,6 +251,23 @@ datetime datetime_from_json(const nlohmann::json& j) {
     }
     if (j.is_string()) return datetime::parse_sql(j.get<std::string>());
     throw value_error("expected a datetime, got " + j.dump());
+}
+
+time_of_day time_from_json(const nlohmann::json& j) {
+    if (!has_class(j, "time")) throw value_error("expected a time, got " + j.dump());
+    time_of_day t{get_int(j, "hour"), get_int(j, "minute"), get_int(j, "second"), get_int(j, "microsecond")};
+    if (t.hour < 0 || t.hour > 23 || t.minute < 0 || t.minute > 59 || t.second < 0 || t.second > 59 ||
+        t.microsecond < 0 || t.microsecond > 999999)
+        throw value_error("invalid time " + j.dump());
+    return t;
+}
+
+timedelta timedelta_from_json(const nlohmann::json& j) {
+    if (!has_class(j, "timedelta") || !j.contains("seconds") || !j["seconds"].is_number())
+        throw value_error("expected a timedelta, got " + j.dump());
+    const double seconds = j["seconds"].get<double>();
+    if (!(seconds > -9.2e12 && seconds < 9.2e12)) throw value_error("timedelta out of range " + j.dump());
+    return timedelta{static_cast<std::int64_t>(std::llround(seconds * 1e6))};
 }
 
 std::vector<unsigned char> bytes_from_json(const nlohmann::json& j) {

@@ -62,7 +62,23 @@ struct datetime {
     static datetime from_epoch_seconds(std::int64_t seconds);
 };
 
+/// A time of day with microseconds.
+struct time_of_day {
+    int hour = 0, minute = 0, second = 0, microsecond = 0;
+    auto operator<=>(const time_of_day&) const = default;
+};
+
+/// A duration in whole microseconds (exact, unlike the wire's float seconds).
+struct timedelta {
+    std::int64_t microseconds = 0;
+    auto operator<=>(const timedelta&) const = default;
+};
+
 // --- JSON (SPEC §8.5) ---
+nlohmann::json to_json(const time_of_day& t);
+nlohmann::json to_json(const timedelta& d);  ///< {"__class__":"timedelta","seconds":<float>}
+time_of_day time_from_json(const nlohmann::json& j);
+timedelta timedelta_from_json(const nlohmann::json& j);  ///< rounded to the microsecond
 nlohmann::json to_json(const decimal& d);
 nlohmann::json to_json(const date& d);
 nlohmann::json to_json(const datetime& d);

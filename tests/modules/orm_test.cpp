@@ -271,6 +271,15 @@ TEST_CASE("modules: values: decimals are exact") {
     CHECK(decimal::parse("-0.05").to_string() == "-0.05");
     CHECK_THROWS_AS(decimal::parse("1e5"), value_error);
     CHECK(base64_decode("AAEC\n/w==") == std::vector<unsigned char>{0, 1, 2, 255});
+    CHECK(base64_encode(std::vector<unsigned char>(60, 'a')).find('\n') == 76);  // MIME lines
+    const json t = {{"__class__", "time"}, {"hour", 23}, {"minute", 59}, {"second", 1}, {"microsecond", 5}};
+    CHECK(to_json(time_from_json(t)) == t);
+    CHECK(timedelta_from_json({{"__class__", "timedelta"}, {"seconds", 1.5}}).microseconds == 1500000);
+    CHECK(to_json(timedelta{-2500000})["seconds"] == -2.5);
+    CHECK_THROWS_AS(time_from_json({{"__class__", "time"}, {"hour", 24}, {"minute", 0}, {"second", 0}, {"microsecond", 0}}),
+                    value_error);
+    CHECK_THROWS_AS(datetime_from_json({{"__class__", "datetime"}, {"year", 2026}}), value_error);
+    CHECK(datetime::parse_sql("2026-12-01 21:05:09.5").microsecond == 500000);
 }
 
 TEST_CASE("modules: the standard methods over their RPC definitions") {
