@@ -214,13 +214,13 @@ std::vector<std::string> pool::method_names() const {
 std::optional<access_perms> pool::cached_access(std::int64_t user, const std::string& model) const {
     std::lock_guard lock(access_mutex_);
     const auto it = access_.find({user, model});
-    if (it == access_.end()) return std::nullopt;
-    return it->second;
+    if (it == access_.end() || std::chrono::steady_clock::now() - it->second.at > access_cache_ttl) return std::nullopt;
+    return it->second.perms;
 }
 
 void pool::cache_access(std::int64_t user, const std::string& model, access_perms perms) const {
     std::lock_guard lock(access_mutex_);
-    access_[{user, model}] = perms;
+    access_[{user, model}] = {perms, std::chrono::steady_clock::now()};
 }
 
 void pool::clear_access_cache() const {
@@ -232,9 +232,13 @@ void pool::clear_access_cache() const {
 
 namespace {
 
+struct cached_pool {
+    std::shared_ptr<const pool> p;
+    std::chrono::steady_clock::time_point checked;
+};
 std::mutex pools_mutex;
-std::map<std::string, std::shared_ptr<const pool>>& pools() {
-    static std::map<std::string, std::shared_ptr<const pool>> p;
+std::map<std::string, cached_pool>& pools() {
+    static std::map<std::string, cached_pool> p;
     return p;
 }
 
@@ -272,17 +276,33 @@ void activate(const std::shared_ptr<db::database>& database, std::vector<std::st
 }  // namespace
 
 std::shared_ptr<const pool> pool_for(db::database& database) {
+    const auto now = std::chrono::steady_clock::now();
+    std::shared_ptr<const pool> cached;
     {
         std::lock_guard lock(pools_mutex);
         const auto it = pools().find(database.name());
-        if (it != pools().end()) return it->second;
+        if (it != pools().end()) {
+            if (now - it->second.checked < pool::module_check_interval) return it->second.p;
+            cached = it->second.p;
+        }
     }
     auto& txn = current();
     if (txn.database().get() != &database)
         throw std::logic_error("pool_for() needs a transaction on database '" + database.name() + "'");
-    auto p = std::make_shared<const pool>(builtin_modules().resolve(read_active(txn.connection())));
+    // Another process (atrium-admin --update -u …) may have activated modules.
+    const auto active = read_active(txn.connection());
+    auto same = [&] {
+        auto a = cached->module_names(), b = active;
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        return a == b;
+    };
+    std::shared_ptr<const pool> p = cached && same()
+                                        ? cached
+                                        : std::make_shared<const pool>(builtin_modules().resolve(active));
     std::lock_guard lock(pools_mutex);
-    return pools().emplace(database.name(), std::move(p)).first->second;
+    pools()[database.name()] = {p, now};
+    return p;
 }
 
 std::shared_ptr<const pool> current_pool() { return pool_for(*current().database()); }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -83,6 +84,12 @@ public:
     bool has_object(std::string_view type_and_name) const;                 ///< "model.res.user"
     std::vector<std::string> method_names() const;                         ///< system.listMethods
 
+    /// Cached rights expire after this long, so that changes made by another
+    /// process are seen (this process invalidates its own changes at once).
+    static constexpr std::chrono::seconds access_cache_ttl{5};
+    /// A cached pool re-checks the active modules of its database after this long.
+    static constexpr std::chrono::seconds module_check_interval{2};
+
     // The access-rights cache (access.hpp).
     std::optional<access_perms> cached_access(std::int64_t user, const std::string& model) const;
     void cache_access(std::int64_t user, const std::string& model, access_perms perms) const;
@@ -93,8 +100,12 @@ private:
     std::vector<std::string> modules_;
     std::map<std::string, std::unique_ptr<model>, std::less<>> models_;
     std::map<std::string, exposed_method, std::less<>> methods_;
+    struct cached_perms {
+        access_perms perms;
+        std::chrono::steady_clock::time_point at;
+    };
     mutable std::mutex access_mutex_;
-    mutable std::map<std::pair<std::int64_t, std::string>, access_perms> access_;
+    mutable std::map<std::pair<std::int64_t, std::string>, cached_perms> access_;
 };
 
 /// Loads (and caches per database name) the pool; call inside a started transaction on that database.

@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include <thread>
+
 using namespace atrium;
 using namespace atrium::modules;
 using namespace atrium::test;
@@ -261,4 +263,23 @@ TEST_CASE("modules: strict sequences need the table lock and go through the retr
     CHECK(ir::next_number("plain") == "P-2");
     CHECK_THROWS_AS(ir::next_number("nope"), user_error);
     CHECK(ir::default_language() == "en");
+}
+
+TEST_CASE("modules: a cached pool notices modules (de)activated by another process") {
+    modules_database f;
+    std::shared_ptr<const pool> first;
+    {
+        auto scope = begin(f.db(), root_user);
+        first = current_pool();
+        CHECK(first->has_object("model.sale.order"));
+        CHECK(current_pool() == first);  // cached
+        // What another process's atrium-admin would leave behind.
+        current().connection().execute("UPDATE \"ir_module\" SET \"state\" = 'not activated' WHERE \"name\" = 'sale'");
+    }
+    std::this_thread::sleep_for(pool::module_check_interval + std::chrono::milliseconds(100));
+    auto scope = begin(f.db(), root_user);
+    const auto now = current_pool();
+    CHECK(now != first);
+    CHECK_FALSE(now->has_object("model.sale.order"));
+    CHECK(now->has_object("model.res.user"));
 }
