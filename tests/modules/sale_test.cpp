@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
+#include <thread>
+
 using namespace atrium;
 using namespace atrium::modules;
 using namespace atrium::test;
@@ -174,4 +177,32 @@ TEST_CASE("sale: confirm over RPC checks the write right of the caller") {
         current_pool()->get("ir.model.access").create(json::array({{{"model", "sale.order"}, {"perm_read", true}, {"perm_write", true}}}));
     }
     CHECK_NOTHROW(call_with_retry(f.db(), clerk, {}, as_clerk));
+}
+
+TEST_CASE("sale: concurrent confirmations get distinct, gapless numbers") {
+    modules_database f;
+    const auto a = make_order(f.db());
+    const auto b = make_order(f.db());
+    std::exception_ptr errors[2];
+    auto run = [&](int slot, std::int64_t order) {
+        try {
+            retry_options o;
+            o.retry = 50;
+            call_with_retry(f.db(), root_user, o, [order](transaction&) {
+                sale::confirm(current_pool()->get("sale.order"), {order});
+                return json(nullptr);
+            });
+        } catch (...) {
+            errors[slot] = std::current_exception();
+        }
+    };
+    std::thread t1(run, 0, a), t2(run, 1, b);
+    t1.join();
+    t2.join();
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    auto scope = begin(f.db(), root_user);
+    std::set<std::string> numbers;
+    for (auto& r : current_pool()->get("sale.order").read({a, b}, {"number"})) numbers.insert(r["number"]);
+    CHECK(numbers == std::set<std::string>{"SO0001", "SO0002"});
 }
