@@ -9,6 +9,7 @@ packages=(
   libboost1.81-all-dev
   libpqxx-dev libpq-dev
   libsqlite3-dev
+  libsodium-dev
   nlohmann-json3-dev
   doctest-dev
   postgresql

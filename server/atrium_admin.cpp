@@ -1,6 +1,15 @@
 // atrium-admin — administration commands for an Atrium installation.
 //
+//   ATRIUM_ADMIN_PASSWORD=… atrium-admin -c etc/atrium.conf -d DB --init [-u sale …]
+//   atrium-admin -c etc/atrium.conf -d DB --update [-u MODULE …]
+//   atrium-admin -c etc/atrium.conf [-d DB] --list-modules
 //   atrium-admin -c etc/atrium.conf --recover
+//
+// --init creates the database if needed and activates ir, res and the -u
+// modules in dependency order (idempotent), creating the admin user (id 1)
+// with the password from $ATRIUM_ADMIN_PASSWORD or --password-file (never
+// from the command line). --update re-syncs the schema of the active modules
+// (and activates -u modules); nothing is ever dropped.
 //
 // --recover runs one two-phase-commit recovery pass (SPEC §5.3) with the same
 // configuration as atriumd: the prepared transactions of the PostgreSQL
@@ -13,6 +22,7 @@
 
 #include "database/database.hpp"
 #include "server/config.hpp"
+#include "server/module_commands.hpp"
 #include "server/recovery_command.hpp"
 #include "transaction/logging.hpp"
 
@@ -20,8 +30,12 @@
 
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <stdexcept>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -41,7 +55,60 @@ struct options {
     std::string config_file;
     bool verbose = false;
     bool recover = false;
+    bool init = false;
+    bool update = false;
+    bool list_modules = false;
+    std::string database;
+    std::vector<std::string> modules;
+    std::string password_file;
 };
+
+// The admin password: --password-file (first line) or $ATRIUM_ADMIN_PASSWORD.
+std::optional<std::string> admin_password(const options& opts) {
+    if (!opts.password_file.empty()) {
+        std::ifstream in(opts.password_file);
+        if (!in) throw std::runtime_error("cannot read the password file " + opts.password_file);
+        std::string line;
+        std::getline(in, line);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return line;
+    }
+    if (const char* env = std::getenv("ATRIUM_ADMIN_PASSWORD"); env && *env) return std::string(env);
+    return std::nullopt;
+}
+
+int modules_command(const options& opts) {
+    using namespace atrium;
+    server::config cfg;
+    try {
+        cfg = server::load_config(opts.config_file);
+    } catch (const server::config_error& e) {
+        std::cerr << "atrium-admin: configuration error: " << e.what() << '\n';
+        return exit_usage;
+    }
+    server::module_command cmd;
+    cmd.database = opts.database.empty() ? cfg.database.name : opts.database;
+    for (const auto& item : opts.modules) {
+        // -u sale,stock and -u sale -u stock alike
+        std::size_t start = 0;
+        while (start <= item.size()) {
+            const auto comma = item.find(',', start);
+            const auto name = item.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!name.empty()) cmd.modules.push_back(name);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    try {
+        cmd.admin_password = admin_password(opts);
+    } catch (const std::exception& e) {
+        std::cerr << "atrium-admin: " << e.what() << '\n';
+        return exit_usage;
+    }
+    if (opts.init) return server::run_init(cfg, cmd, std::cout, std::cerr);
+    if (opts.update) return server::run_update(cfg, cmd, std::cout, std::cerr);
+    return server::run_list_modules(cfg, cmd, std::cout, std::cerr);
+}
 
 int recover(const options& opts) {
     using namespace atrium;
@@ -91,7 +158,7 @@ int recover(const options& opts) {
 int main(int argc, char** argv) {
     options opts;
     po::options_description visible(
-        "Usage: atrium-admin [options] --recover\n\n"
+        "Usage: atrium-admin [options] --init|--update|--list-modules|--recover\n\n"
         "Administration commands for an Atrium installation.\n\n"
         "Configuration: the same as atriumd: built-in defaults < the INI file (-c, or\n"
         "$ATRIUM_CONFIG) < ATRIUM_<SECTION>__<KEY> environment variables.\n\n"
@@ -101,6 +168,17 @@ int main(int argc, char** argv) {
         ("version,V", "print the version and exit")                         //
         ("config,c", po::value<std::string>(&opts.config_file)->value_name("FILE"), "read the INI configuration FILE")  //
         ("verbose,v", po::bool_switch(&opts.verbose), "log the participants and the recovery steps")                   //
+        ("database,d", po::value<std::string>(&opts.database)->value_name("DB"),
+         "the database to work on (default: database.name)")                                                         //
+        ("init", po::bool_switch(&opts.init),
+         "create the database if needed and activate ir, res and the -u modules; creates the admin user (id 1) "
+         "with the password from $ATRIUM_ADMIN_PASSWORD or --password-file")                                        //
+        ("update", po::bool_switch(&opts.update), "re-sync the schema of the active modules (and activate -u modules)")  //
+        ("list-modules", po::bool_switch(&opts.list_modules), "list the known modules (and their state in -d)")      //
+        ("modules,u", po::value<std::vector<std::string>>(&opts.modules)->composing()->value_name("MODULE"),
+         "a module to activate (repeatable, or comma-separated)")                                                    //
+        ("password-file", po::value<std::string>(&opts.password_file)->value_name("FILE"),
+         "read the admin password from the first line of FILE")                                                      //
         ("recover", po::bool_switch(&opts.recover),
          "run one two-phase-commit recovery pass: finish the transactions left in doubt in the configured "
          "participants (tpc.participants, mail.maildir, files.staging) from the main database's decisions; "
@@ -122,8 +200,14 @@ int main(int argc, char** argv) {
         std::cout << "atrium-admin " ATRIUM_VERSION << '\n';
         return exit_ok;
     }
-    if (!opts.recover) {
-        std::cerr << "atrium-admin: no command given (--recover)\nTry 'atrium-admin --help'.\n";
+    const int commands = opts.recover + opts.init + opts.update + opts.list_modules;
+    if (commands == 0) {
+        std::cerr << "atrium-admin: no command given (--init, --update, --list-modules or --recover)\n"
+                     "Try 'atrium-admin --help'.\n";
+        return exit_usage;
+    }
+    if (commands > 1) {
+        std::cerr << "atrium-admin: give one command of --init, --update, --list-modules, --recover\n";
         return exit_usage;
     }
     if (opts.config_file.empty()) {
@@ -137,6 +221,7 @@ int main(int argc, char** argv) {
         });
     }
     try {
+        if (!opts.recover) return modules_command(opts);
         return recover(opts);
     } catch (const std::exception& e) {
         std::cerr << "atrium-admin: " << e.what() << '\n';

@@ -1,0 +1,128 @@
+#pragma once
+// Modules and the per-database pool. A module is declared explicitly (no
+// static-initialisation tricks): a name, its dependencies, its models and an
+// optional activation step; builtin_modules() registers ir, res and sale.
+// A pool holds the models and exposed methods of the modules active in one
+// database, loaded by pool_for() and cached per database name.
+
+#include "database/database.hpp"
+#include "modules/model.hpp"
+#include "modules/rpc.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atrium::modules {
+
+class pool;
+
+struct module_def {
+    std::string name;
+    std::vector<std::string> depends;
+    std::string description;
+    std::vector<model_def> models;
+    /// Runs as root after the module's tables are in place, on every
+    /// activation and update: load the module's data (idempotently).
+    std::function<void(const pool&)> on_activate;
+};
+
+/// A module name nobody registered (or a dependency on one).
+class unknown_module : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+/// Modules that depend on each other in a circle.
+class dependency_cycle : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class module_registry {
+public:
+    /// Throws std::logic_error on a duplicate name.
+    void add(module_def module);
+    const module_def* find(std::string_view name) const;
+    std::vector<std::string> names() const;
+    /// `wanted` plus their dependencies, dependencies first. Throws
+    /// unknown_module or dependency_cycle (naming the modules in the cycle).
+    std::vector<const module_def*> resolve(const std::vector<std::string>& wanted) const;
+
+private:
+    std::map<std::string, module_def, std::less<>> modules_;
+};
+
+/// All modules known to the process; the built-in ones (ir, res, sale) are registered by this call.
+module_registry& builtin_modules();
+
+struct access_perms {
+    bool read = true, write = true, create = true, remove = true;
+};
+
+class pool : public std::enable_shared_from_this<pool> {
+public:
+    /// The models and methods of `modules` (in dependency order).
+    explicit pool(const std::vector<const module_def*>& modules);
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+
+    const model& get(std::string_view model_name) const;  ///< key_error if not in this pool
+    const model* find(std::string_view model_name) const;
+    std::vector<std::string> model_names() const;
+    const std::vector<std::string>& module_names() const noexcept { return modules_; }
+
+    const exposed_method* find_method(std::string_view full_name) const;  ///< "model.res.user.read"
+    bool has_object(std::string_view type_and_name) const;                 ///< "model.res.user"
+    std::vector<std::string> method_names() const;                         ///< system.listMethods
+
+    /// Cached rights expire after this long, so that changes made by another
+    /// process are seen (this process invalidates its own changes at once).
+    static constexpr std::chrono::seconds access_cache_ttl{5};
+    /// A cached pool re-checks the active modules of its database after this long.
+    static constexpr std::chrono::seconds module_check_interval{2};
+
+    // The access-rights cache (access.hpp).
+    std::optional<access_perms> cached_access(std::int64_t user, const std::string& model) const;
+    void cache_access(std::int64_t user, const std::string& model, access_perms perms) const;
+    void clear_access_cache() const;
+
+private:
+    void expose(const model& m);
+    std::vector<std::string> modules_;
+    std::map<std::string, std::unique_ptr<model>, std::less<>> models_;
+    std::map<std::string, exposed_method, std::less<>> methods_;
+    struct cached_perms {
+        access_perms perms;
+        std::chrono::steady_clock::time_point at;
+    };
+    mutable std::mutex access_mutex_;
+    mutable std::map<std::pair<std::int64_t, std::string>, cached_perms> access_;
+};
+
+/// Loads (and caches per database name) the pool; call inside a started transaction on that database.
+std::shared_ptr<const pool> pool_for(db::database& database);
+/// The pool of the current transaction's database.
+std::shared_ptr<const pool> current_pool();
+/// Forgets the cached pool of a database (after activation or update).
+void forget_pool(const std::string& database_name);
+
+/// Creates tables for and activates ir, res + `modules` in dependency order; creates the admin user. Idempotent.
+void init_database(std::shared_ptr<db::database> database, const std::vector<std::string>& modules,
+                   const std::string& admin_password);
+/// Re-syncs the schema of the active modules (never drops anything).
+void update_database(std::shared_ptr<db::database> database);
+/// common.db.list filter: the required tables are present.
+bool is_atrium_database(db::database& database);
+/// The modules active in a database (empty if it is not an Atrium database).
+std::vector<std::string> active_modules(db::database& database);
+
+}  // namespace atrium::modules

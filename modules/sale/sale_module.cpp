@@ -1,0 +1,184 @@
+#include "modules/sale/sale.hpp"
+
+#include "modules/dialect.hpp"
+#include "modules/errors.hpp"
+#include "modules/independent.hpp"
+#include "modules/ir/ir.hpp"
+#include "modules/registry.hpp"
+#include "modules/res/users.hpp"
+#include "transaction/scopes.hpp"
+#include "transaction/transaction.hpp"
+
+#include <mutex>
+#include <set>
+
+namespace atrium::modules::sale {
+
+using nlohmann::json;
+
+namespace {
+
+std::mutex listeners_mutex;
+std::vector<std::function<void(const ids&)>>& listeners() {
+    static std::vector<std::function<void(const ids&)>> l;
+    return l;
+}
+
+json leaf(const char* f, const char* op, json v) { return json::array({f, op, std::move(v)}); }
+
+// Stores line amounts and order totals. Plain UPDATEs: computed columns must
+// not go through write() again (it would validate again).
+void recompute_orders(const pool& p, const std::set<std::int64_t>& orders) {
+    auto& conn = current().connection();
+    const model& lines = p.get("sale.order.line");
+    for (auto order : orders) {
+        decimal total;
+        for (const auto& line : lines.browse(lines.search(json::array({leaf("order", "=", order)})),
+                                             {"quantity", "unit_price"})) {
+            const decimal amount = (line.get<decimal>("quantity") * line.get<decimal>("unit_price")).rounded(2);
+            conn.execute("UPDATE \"sale_order_line\" SET \"amount\" = ? WHERE \"id\" = ?",
+                         {amount.to_string(), line.id()});
+            total += amount;
+        }
+        conn.execute("UPDATE \"sale_order\" SET \"total\" = ? WHERE \"id\" = ?", {total.rounded(2).to_string(), order});
+    }
+}
+
+std::set<std::int64_t> orders_of(const model& lines, const ids& records) {
+    std::set<std::int64_t> out;
+    for (const auto& r : lines.browse(records, {"order"}))
+        if (!r.is_null("order")) out.insert(r.get<std::int64_t>("order"));
+    return out;
+}
+
+}  // namespace
+
+void add_confirm_listener(std::function<void(const ids&)> listener) {
+    std::lock_guard lock(listeners_mutex);
+    listeners().push_back(std::move(listener));
+}
+
+void clear_confirm_listeners() {
+    std::lock_guard lock(listeners_mutex);
+    listeners().clear();
+}
+
+void confirm(const model& orders, const ids& records) {
+    orders.check_access("write");
+    auto guard = without_check_access();
+    const pool& p = orders.owner();
+    // Check every order before changing any: a UserError leaves all of them as they were.
+    const auto found = orders.browse(records, {"reference", "state", "lines", "total"});
+    for (const auto& order : found) {
+        const std::string ref = order.is_null("reference") ? "#" + std::to_string(order.id())
+                                                           : order.get<std::string>("reference");
+        if (order.get<std::string>("state") != "draft")
+            throw user_error("The sale \"" + ref + "\" is not a draft.", "Only draft sales can be confirmed.");
+        if (order.get<ids>("lines").empty())
+            throw user_error("The sale \"" + ref + "\" has no lines.", "Add at least one line before confirming.");
+    }
+    for (const auto& order : found) {
+        if (order.get<decimal>("total") == decimal(0))
+            res::warn("sale.order.zero_total," + std::to_string(order.id()),
+                      "The sale #" + std::to_string(order.id()) + " has a zero total.");
+    }
+    for (const auto& order : found) {
+        // Strict sequence: the table lock makes numbers gapless; the first
+        // attempt raises table_lock_required and the retry loop starts again with it.
+        const std::string number = ir::next_strict_number("sale.order");
+        orders.write({order.id()}, {{"number", number}, {"state", "confirmed"}, {"confirmed_at", to_json(datetime::now())}});
+        const auto user = current().user();
+        const auto id = order.id();
+        // The audit trail keeps the attempt even if this transaction rolls back later.
+        run_independently([keep = p.shared_from_this(), id, number, user] {
+            keep->get("sale.audit").create(json::array(
+                {{{"order_id", id}, {"action", "confirm"}, {"number", number}, {"user_id", user}}}));
+        });
+    }
+    current().atexit([records] {
+        std::vector<std::function<void(const ids&)>> copy;
+        {
+            std::lock_guard lock(listeners_mutex);
+            copy = listeners();
+        }
+        for (auto& l : copy) l(records);
+    });
+}
+
+void register_module(module_registry& registry) {
+    module_def sale;
+    sale.name = "sale";
+    sale.depends = {"ir", "res"};
+    sale.description = "Sale orders (the example module)";
+
+    model_def order("sale.order", "Sale");
+    order.add(fields::char_field("number", "Number").set_readonly().set_help("Given at confirmation"))
+        .add(fields::char_field("reference", "Reference"))
+        .add(fields::char_field("customer", "Customer").set_required())
+        .add(fields::many2one("salesman", "res.user", "Salesman"))
+        .add(fields::date("sale_date", "Sale Date"))
+        .add(fields::datetime("confirmed_at", "Confirmed At").set_readonly())
+        .add(fields::selection("state", {{"draft", "Draft"}, {"confirmed", "Confirmed"}, {"cancelled", "Cancelled"}},
+                               "State")
+                 .set_default("draft")
+                 .set_readonly())
+        .add(fields::one2many("lines", "sale.order.line", "order", "Lines"))
+        .add(fields::numeric("total", "Total", 2).set_readonly().set_default(json{{"__class__", "Decimal"}, {"decimal", "0.00"}}))
+        .add(fields::text("comment", "Comment"));
+    rpc_definition confirm_rpc;
+    confirm_rpc.readonly = false;
+    confirm_rpc.instantiate = {rpc_instantiate::kind::index, 0};
+    order.add(custom_method{"confirm", confirm_rpc,
+                            [](const model& self, const rpc_call& c) {
+                                ids records;
+                                const auto& a = c.args.empty() ? json() : c.args[0];
+                                if (a.is_number_integer()) records = {a.get<std::int64_t>()};
+                                else if (a.is_array()) records = a.get<ids>();
+                                else throw user_error("confirm() takes a list of sale ids.");
+                                confirm(self, records);
+                                return json(nullptr);
+                            },
+                            "confirm(ids): numbers the draft sales and confirms them."});
+    sale.models.push_back(std::move(order));
+
+    model_def line("sale.order.line", "Sale Line");
+    line.add(fields::many2one("order", "sale.order", "Sale").set_required().set_cascade())
+        .add(fields::char_field("product", "Product").set_required())
+        .add(fields::numeric("quantity", "Quantity", 3).set_required().set_default(json{{"__class__", "Decimal"}, {"decimal", "1"}}))
+        .add(fields::numeric("unit_price", "Unit Price", 4).set_required())
+        .add(fields::numeric("amount", "Amount", 2).set_readonly());
+    line.validate = [](const model& self, const ids& records) {
+        for (const auto& r : self.browse(records, {"quantity"}))
+            if (r.get<decimal>("quantity") < decimal(0))
+                throw user_error("The quantity of sale line " + std::to_string(r.id()) + " cannot be negative.");
+        recompute_orders(self.owner(), orders_of(self, records));
+    };
+    line.on_delete = [](const model& self, const ids& records) -> std::function<void()> {
+        auto orders = orders_of(self, records);
+        const pool* p = &self.owner();
+        return [p, orders] {
+            std::set<std::int64_t> alive;
+            for (auto o : orders)
+                if (!current().connection().execute("SELECT 1 FROM \"sale_order\" WHERE \"id\" = ?", {o}).empty())
+                    alive.insert(o);
+            recompute_orders(*p, alive);
+        };
+    };
+    sale.models.push_back(std::move(line));
+
+    model_def audit("sale.audit", "Sale Audit");
+    audit.add(fields::integer("order_id", "Sale").set_help("An id, not a many2one: the sale may have been rolled back"))
+        .add(fields::char_field("action", "Action").set_required())
+        .add(fields::char_field("number", "Number"))
+        .add(fields::integer("user_id", "User"));
+    sale.models.push_back(std::move(audit));
+
+    sale.on_activate = [](const pool& p) {
+        const model& seq = p.get("ir.sequence.strict");
+        if (seq.search(json::array({leaf("code", "=", "sale.order")})).empty())
+            seq.create(json::array({{{"name", "Sale"}, {"code", "sale.order"}, {"prefix", "SO"}, {"padding", 4}}}));
+    };
+    registry.add(std::move(sale));
+}
+
+}  // namespace atrium::modules::sale
