@@ -399,10 +399,21 @@ rpc_http_reply handle_jsonrpc(std::string_view body, std::string_view content_ty
     return plain_http_reply(400, "Unable to read JSON request: no \"method\"");
 }
 
+namespace {
+/// Client-chosen text in a log line: control characters become '?' (no forged lines).
+std::string printable(std::string_view text) {
+    std::string out(text.substr(0, 200));
+    for (auto& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return out;
+}
+}  // namespace
+
 std::string format_call_record(const rpc_call_record& record) {
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.1fms", record.duration_ms);
-    std::string line = "rpc " + record.request_id + " " + record.method + " db=" + record.database.value_or("-") +
+    std::string line = "rpc " + record.request_id + " " + printable(record.method) + " db=" + record.database.value_or("-") +
                        " user=" + (record.notes.user.empty() ? "-" : record.notes.user) + " " + duration + " " +
                        record.outcome;
     if (record.notes.retries > 0) line += " retries=" + std::to_string(record.notes.retries);
