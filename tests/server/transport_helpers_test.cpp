@@ -74,7 +74,7 @@ TEST_CASE("Authorization syntax (SPEC 7.1)") {
 }
 
 TEST_CASE("base64: round trip, whitespace ignored, invalid text refused, MIME lines") {
-    for (const std::string raw : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    for (const std::string& raw : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
         CHECK(base64_decode(base64_encode(raw)) == raw);
     }
     CHECK(base64_decode("aGVs\n bG8=") == "hello");
