@@ -65,7 +65,7 @@ std::string utc_now() {
     return buffer;
 }
 
-/// The placeholder's one real transaction: a tiny bookkeeping table.
+/// The start-up transaction: a tiny bookkeeping table (proves the stack works).
 std::int64_t touch_meta_table(const std::shared_ptr<atrium::db::database>& database,
                               const atrium::server::config& cfg) {
     atrium::transaction_options txn_options;
