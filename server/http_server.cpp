@@ -436,6 +436,12 @@ struct http_server::impl {
         }
         parser.body_limit(limit);
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
+        if (version == 11 && lower(trim(request[http::field::expect])) == "100-continue") {
+            // curl and others wait for this before sending a large body.
+            http::response<http::empty_body> go_on{http::status::continue_, version};
+            http::async_write(stream, go_on, yield[ec]);
+            if (ec) return false;
+        }
         http::async_read(stream, buffer, parser, yield[ec]);
         if (ec == http::error::body_limit) {
             write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false, false,

@@ -230,4 +230,20 @@ TEST_CASE("SIGTERM: a call longer than web.drain_timeout is cut off, still exit 
     CHECK(server.wait(10s) == 0);
 }
 
+
+TEST_CASE("Expect: 100-continue gets an interim response before the body") {
+    atriumd_process server(ATRIUM_ATRIUMD);
+    http_test_client client(server.port());
+    const std::string body = call_body("test.echo", "[2]");
+    client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n");
+    auto interim = client.read_response();
+    REQUIRE(interim);
+    CHECK(interim->status == 100);
+    client.send(body);
+    auto response = client.read_response();
+    REQUIRE(response);
+    CHECK(json::parse(response->body)["result"] == 2);
+}
+
 }  // TEST_SUITE

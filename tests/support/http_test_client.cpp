@@ -82,7 +82,7 @@ std::optional<http_response> http_test_client::read_response() {
         }
         response.body = buffer_.substr(0, size);
         buffer_.erase(0, size);
-    } else if (response.status != 204 && response.status != 304) {
+    } else if (response.status != 204 && response.status != 304 && response.status / 100 != 1) {
         while (fill()) {
         }
         response.body = std::move(buffer_);
