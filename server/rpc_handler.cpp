@@ -56,7 +56,8 @@ bool rpc_handler::authenticated_for_limits(const rpc_http_info& http) const {
 }
 
 rpc_result builtin_handler::handle(const rpc_request& request) {
-    if (request.method == "common.server.version") return {nlohmann::json(version_), std::nullopt};
+    // SPEC §6.1: the server-level methods live on "/" only.
+    if (!request.database && request.method == "common.server.version") return {nlohmann::json(version_), std::nullopt};
     throw method_not_found(request.method);
 }
 

@@ -137,8 +137,8 @@ public:
 bool syntactically_authenticated(std::string_view authorization);
 
 /// @brief The handler for what needs no database (SPEC §6.1 on `/`):
-/// `common.server.version` → the version string; every other method ⇒
-/// `method_not_found`. The real dispatcher can delegate to it for `/`.
+/// `common.server.version` → the version string (on `/` only); every other
+/// method, and everything under a database route, ⇒ `method_not_found`. The real dispatcher can delegate to it for `/`.
 class builtin_handler : public rpc_handler {
 public:
     explicit builtin_handler(std::string version) : version_(std::move(version)) {}

@@ -107,6 +107,8 @@ TEST_CASE("unknown method: generic error on /, 403 with a database, -32601 in 2.
     CHECK(f.call_json(R"({"id": 1, "method": "no.such", "params": []})")["error"] == json::array({"'no.such'", ""}));
     f.context.database = "db1";
     CHECK(f.call(R"({"id": 1, "method": "no.such", "params": []})").status == 403);
+    // common.server.version lives on "/" only.
+    CHECK(f.call(R"({"id": 1, "method": "common.server.version", "params": []})").status == 403);
     const auto response = f.call_json(R"({"jsonrpc": "2.0", "id": 1, "method": "no.such"})");
     CHECK(response["error"]["code"] == -32601);
     CHECK(f.call_json(R"({"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"})")["error"]["code"] == -32601);
