@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev
   libsodium-dev
   nlohmann-json3-dev
+  zlib1g-dev
   doctest-dev
   postgresql
 )

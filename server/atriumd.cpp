@@ -1,16 +1,20 @@
 // atriumd — the Atrium server process.
 //
-// Placeholder until the RPC server lands: reads the configuration, opens the
-// database backend (creating the data directory and the default database if
-// missing), runs one two-phase-commit recovery pass over the configured
-// participants (server/recovery_command.hpp) and prints its summary, runs one
-// real transaction on a fiber to prove the stack works end to end, reports
-// ready and waits for SIGINT/SIGTERM.
+// Reads the configuration, opens the database backend (creating the data
+// directory and the default database if missing), runs one two-phase-commit
+// recovery pass over the configured participants (server/recovery_command.hpp)
+// and prints its summary, runs one real transaction on a fiber, then serves
+// JSON-RPC over HTTP (server/http_server.hpp) until SIGINT/SIGTERM, which
+// drain the calls in flight and exit 0. Until the dispatcher lands, the
+// handler is the built-in one (common.server.version on "/").
 
 #include "database/database.hpp"
 #include "server/config.hpp"
 #include "server/fiber_runtime.hpp"
+#include "server/http_server.hpp"
 #include "server/recovery_command.hpp"
+#include "server/rpc_handler.hpp"
+#include "server/test_handler.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 
@@ -44,6 +48,7 @@ struct options {
     std::string config_file;
     bool verbose = false;
     bool check = false;
+    bool dev = false;
 };
 
 bool env_flag(const char* name) {
@@ -60,7 +65,7 @@ std::string utc_now() {
     return buffer;
 }
 
-/// The placeholder's one real transaction: a tiny bookkeeping table.
+/// The start-up transaction: a tiny bookkeeping table (proves the stack works).
 std::int64_t touch_meta_table(const std::shared_ptr<atrium::db::database>& database,
                               const atrium::server::config& cfg) {
     atrium::transaction_options txn_options;
@@ -100,7 +105,11 @@ int run(const options& opts) {
                   << "  database.name = " << cfg.database.name << "\n"
                   << "  database.retry = " << cfg.database.retry << "\n"
                   << "  database.language = " << cfg.database.language << "\n"
-                  << "  web.listen = " << cfg.web.listen << " (not served yet)" << std::endl;
+                  << "  web.listen = " << cfg.web.listen << "\n"
+                  << "  web.threads = " << cfg.web.threads << " (0: one per core), web.workers = " << cfg.web.workers
+                  << ", web.max_connections = " << cfg.web.max_connections << "\n"
+                  << "  request.max_size = " << cfg.request.max_size
+                  << ", request.max_size_authenticated = " << cfg.request.max_size_authenticated << std::endl;
         for (const auto& dsn : cfg.tpc.participants) std::clog << "  tpc.participants += " << server::masked_uri(dsn) << "\n";
         std::clog << "  mail.maildir = " << cfg.mail.maildir << "\n"
                   << "  files.staging = " << cfg.files.staging << std::endl;
@@ -130,9 +139,19 @@ int run(const options& opts) {
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     int exit_code = exit_ok;
 
+    server::builtin_handler builtin(ATRIUM_VERSION);
+    // Test-only methods (slow, failing, echoing calls) for the transport's tests.
+    server::test_handler with_test_methods(builtin);
+    server::rpc_handler& handler = env_flag("ATRIUM_TEST_METHODS") ? static_cast<server::rpc_handler&>(with_test_methods)
+                                                                    : builtin;
+    server::http_server http(cfg, handler, server::server_flags{opts.dev, opts.verbose});
+    bool serving = false;
+
     signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
         if (ec) return;  // cancelled: --check, or start-up failed
-        if (opts.verbose) std::clog << "atriumd: signal " << signal_number << " received, stopping" << std::endl;
+        std::clog << "atriumd: signal " << signal_number << " received, draining" << std::endl;
+        if (serving && !http.shutdown()) std::clog << "atriumd: some calls were cut off by web.drain_timeout" << std::endl;
+        std::clog << "atriumd: stopped" << std::endl;
         io.stop();
     });
 
@@ -151,9 +170,16 @@ int run(const options& opts) {
             }
             const auto rows = touch_meta_table(database, cfg);
             if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
-            std::cout << "atriumd: ready (placeholder: no RPC server yet) database=" << server::masked_uri(cfg.database.uri) << "/"
-                      << cfg.database.name << std::endl;
-            if (opts.check) signals.cancel();
+            if (opts.check) {
+                std::cout << "atriumd: ready (--check: not listening) database=" << server::masked_uri(cfg.database.uri)
+                          << "/" << cfg.database.name << std::endl;
+                signals.cancel();
+                return;
+            }
+            http.start();
+            serving = true;
+            std::cout << "atriumd: ready, listening on http://" << http.address() << ":" << http.port()
+                      << "/ database=" << server::masked_uri(cfg.database.uri) << "/" << cfg.database.name << std::endl;
         },
         [&](std::exception_ptr error) {
             if (!error) return;
@@ -172,9 +198,10 @@ int main(int argc, char** argv) {
     options opts;
     po::options_description visible(
         "Usage: atriumd [options]\n\n"
-        "The Atrium application server (placeholder: opens the database, finishes the\n"
-        "two-phase commits a previous run left in doubt, runs one transaction, reports\n"
-        "ready, then waits for SIGINT/SIGTERM; no RPC server yet).\n\n"
+        "The Atrium application server: opens the database, finishes the two-phase\n"
+        "commits a previous run left in doubt, then serves JSON-RPC over HTTP on\n"
+        "web.listen (default 127.0.0.1:8000) until SIGINT/SIGTERM, which let the calls\n"
+        "in flight finish (web.drain_timeout) and exit 0.\n\n"
         "Configuration: built-in defaults < the INI file (-c, or $ATRIUM_CONFIG) <\n"
         "ATRIUM_<SECTION>__<KEY> environment variables (e.g. ATRIUM_DATABASE__URI).\n"
         "ATRIUM_EXIT_WHEN_READY=1 has the effect of --check.\n\n"
@@ -183,8 +210,9 @@ int main(int argc, char** argv) {
         ("help,h", "print this help and exit")                                       //
         ("version,V", "print the version and exit")                                  //
         ("config,c", po::value<std::string>(&opts.config_file)->value_name("FILE"), "read the INI configuration FILE")  //
-        ("verbose,v", po::bool_switch(&opts.verbose), "log the configuration and start-up steps")   //
-        ("check", po::bool_switch(&opts.check), "exit 0 right after reporting ready");
+        ("verbose,v", po::bool_switch(&opts.verbose), "log the configuration, start-up steps and debug lines")   //
+        ("dev", po::bool_switch(&opts.dev), "development mode: internal errors show their description to clients")  //
+        ("check", po::bool_switch(&opts.check), "exit 0 right after reporting ready (without listening)");
 
     po::variables_map vm;
     try {

@@ -59,6 +59,36 @@ std::string_view trimmed(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
+std::uint64_t parse_size(std::string_view where, std::string_view text) {
+    std::uint64_t value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < 1 || value > (1ull << 40)) {
+        fail(where, "expected a size in bytes from 1 to 2^40, got '" + std::string(text) + "'");
+    }
+    return value;
+}
+
+/// `web.cors`: origins separated by commas or whitespace.
+std::vector<std::string> parse_origins(std::string_view where, std::string_view text) {
+    std::vector<std::string> origins;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const auto start = text.find_first_not_of(", \t", pos);
+        if (start == std::string_view::npos) break;
+        auto end = text.find_first_of(", \t", start);
+        if (end == std::string_view::npos) end = text.size();
+        const auto origin = text.substr(start, end - start);
+        if (origin.find("://") == std::string_view::npos ||
+            std::any_of(origin.begin(), origin.end(), [](unsigned char c) { return std::iscntrl(c); })) {
+            fail(where, "expected origins such as https://app.example.com, got '" + std::string(origin) + "'");
+        }
+        origins.emplace_back(origin);
+        pos = end;
+    }
+    return origins;
+}
+
 /// `tpc.participants`: comma-separated PostgreSQL DSNs naming a database each.
 std::vector<std::string> parse_participants(std::string_view where, std::string_view text) {
     std::vector<std::string> dsns;
@@ -149,6 +179,54 @@ const std::vector<key_entry>& key_table() {
              }
              cfg.web.listen = value;
          }},
+        {"web", "threads",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.threads = parse_int(where, value, 0, 256);
+         }},
+        {"web", "workers",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.workers = parse_int(where, value, 1, 256);
+         }},
+        {"web", "max_connections",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.max_connections = parse_int(where, value, 1, 30000);
+         }},
+        {"web", "max_header_size",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.max_header_size = parse_int(where, value, 1024, 16 * 1024 * 1024);
+         }},
+        {"web", "header_timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.header_timeout = parse_int(where, value, 1, 3600);
+         }},
+        {"web", "keepalive_timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.keepalive_timeout = parse_int(where, value, 1, 3600);
+         }},
+        {"web", "request_timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.request_timeout = parse_int(where, value, 1, 24 * 3600);
+         }},
+        {"web", "drain_timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.drain_timeout = parse_int(where, value, 0, 3600);
+         }},
+        {"web", "cors",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.cors = parse_origins(where, value);
+         }},
+        {"web", "cache_timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.cache_timeout = parse_int(where, value, 0, 365 * 24 * 3600);
+         }},
+        {"request", "max_size",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.request.max_size = parse_size(where, value);
+         }},
+        {"request", "max_size_authenticated",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.request.max_size_authenticated = parse_size(where, value);
+         }},
         {"tpc", "participants",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.tpc.participants = parse_participants(where, value);
@@ -237,7 +315,7 @@ void parse_listen(std::string_view listen, std::string& host, std::uint16_t& por
         if (host_part.find(':') != std::string_view::npos) fail(where, "write IPv6 addresses as [address]:port");
     }
     if (host_part.empty()) fail(where, "the host is empty");
-    const int number = parse_int(where, port_part, 1, 65535);
+    const int number = parse_int(where, port_part, 0, 65535);  // 0: any free port
     host = std::string(host_part);
     port = static_cast<std::uint16_t>(number);
 }

@@ -15,7 +15,13 @@
 /// - `database.retry` [5]: retries of connection/lock acquisition.
 /// - `database.timeout` [1800]: seconds before idle pooled connections are closed.
 /// - `database.language` [`en`]: default language when the context has none.
-/// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server will listen on.
+/// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server listens on
+///   (port 0: any free port, printed in the ready line).
+/// - `web.threads` [0 = cores], `web.workers` [4], `web.max_connections` [1000],
+///   `web.max_header_size` [65536], `web.header_timeout` [10], `web.keepalive_timeout` [30],
+///   `web.request_timeout` [300], `web.drain_timeout` [30] (seconds), `web.cors`
+///   [empty: comma/space-separated origins], `web.cache_timeout` [43200]: see web_config.
+/// - `request.max_size` [2097152], `request.max_size_authenticated` [2147483648]: body limits.
 /// - `tpc.participants` [empty]: comma-separated DSNs
 ///   (`postgresql://user[:password]@host:port/dbname`) of the PostgreSQL
 ///   databases that take part in two-phase commit; the recovery pass (atriumd
@@ -50,9 +56,25 @@ struct database_config {
 
 /// `[web]`.
 struct web_config {
-    std::string listen = "127.0.0.1:8000";
+    std::string listen = "127.0.0.1:8000";  ///< port 0: any free port (printed at start)
     std::string host = "127.0.0.1";  ///< derived from listen
     std::uint16_t port = 8000;        ///< derived from listen
+    int threads = 0;                  ///< io threads (one io_context each); 0 = one per core
+    int workers = 4;                  ///< worker-pool threads for run_blocking()
+    int max_connections = 1000;       ///< live connection fibers; beyond: 503 + Retry-After
+    int max_header_size = 65536;      ///< bytes of request line + headers (beyond: 431)
+    int header_timeout = 10;          ///< seconds to receive a request's headers
+    int keepalive_timeout = 30;       ///< seconds an idle keep-alive connection is kept
+    int request_timeout = 300;        ///< seconds to receive a body / send a response
+    int drain_timeout = 30;           ///< seconds in-flight calls get at SIGTERM/SIGINT
+    std::vector<std::string> cors;    ///< allowed Origins (SPEC §8.1)
+    int cache_timeout = 43200;        ///< Access-Control-Max-Age, seconds
+};
+
+/// `[request]`: body limits (SPEC §9).
+struct request_config {
+    std::uint64_t max_size = 2u * 1024 * 1024;                     ///< unauthenticated
+    std::uint64_t max_size_authenticated = 2ull * 1024 * 1024 * 1024;  ///< also caps inflated gzip bodies
 };
 
 /// `[tpc]`: two-phase-commit participants recovery must know about.
@@ -76,6 +98,7 @@ struct files_config {
 struct config {
     database_config database;
     web_config web;
+    request_config request;
     tpc_config tpc;
     mail_config mail;
     files_config files;

@@ -67,3 +67,42 @@ TEST_CASE("config: database.timeout and database.retry reach the PostgreSQL pool
     CHECK(masked_uri("postgresql://u@db:5432/") == "postgresql://u@db:5432/");
     CHECK(masked_uri("sqlite://./var") == "sqlite://./var");
 }
+
+TEST_CASE("config: the [web] and [request] keys of the RPC server") {
+    const auto defaults = parse_config("");
+    CHECK(defaults.web.threads == 0);
+    CHECK(defaults.web.max_connections == 1000);
+    CHECK(defaults.web.cache_timeout == 43200);
+    CHECK(defaults.web.cors.empty());
+    CHECK(defaults.request.max_size == 2u * 1024 * 1024);
+    CHECK(defaults.request.max_size_authenticated == 2ull * 1024 * 1024 * 1024);
+    auto cfg = parse_config(
+        "[web]\nlisten = 127.0.0.1:0\nthreads = 2\nworkers = 3\nmax_connections = 10\nheader_timeout = 2\n"
+        "keepalive_timeout = 3\nrequest_timeout = 4\ndrain_timeout = 5\nmax_header_size = 4096\n"
+        "cors = https://a.example.com, https://b.example.com  http://c:8080\ncache_timeout = 60\n"
+        "[request]\nmax_size = 1000\nmax_size_authenticated = 5000000000\n");
+    CHECK(cfg.web.port == 0);
+    CHECK(cfg.web.threads == 2);
+    CHECK(cfg.web.workers == 3);
+    CHECK(cfg.web.max_connections == 10);
+    CHECK(cfg.web.header_timeout == 2);
+    CHECK(cfg.web.keepalive_timeout == 3);
+    CHECK(cfg.web.request_timeout == 4);
+    CHECK(cfg.web.drain_timeout == 5);
+    CHECK(cfg.web.max_header_size == 4096);
+    CHECK(cfg.web.cors == std::vector<std::string>{"https://a.example.com", "https://b.example.com", "http://c:8080"});
+    CHECK(cfg.web.cache_timeout == 60);
+    CHECK(cfg.request.max_size == 1000);
+    CHECK(cfg.request.max_size_authenticated == 5000000000ull);
+    CHECK_THROWS_AS(parse_config("[web]\ncors = not-an-origin\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nmax_connections = 0\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[request]\nmax_size = -1\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[request]\nmax_body = 1\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nmax_requests = 1\n"), config_error);
+    // The shipped file states the same defaults.
+    const auto shipped = load_config(ATRIUM_SOURCE_DIR "/etc/atrium.conf", {});
+    CHECK(shipped.web.max_connections == defaults.web.max_connections);
+    CHECK(shipped.web.drain_timeout == defaults.web.drain_timeout);
+    CHECK(shipped.request.max_size == defaults.request.max_size);
+    CHECK(shipped.request.max_size_authenticated == defaults.request.max_size_authenticated);
+}

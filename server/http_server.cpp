@@ -1,0 +1,581 @@
+#include "server/http_server.hpp"
+
+#include "server/fiber_runtime.hpp"
+#include "server/gzip.hpp"
+#include "server/jsonrpc_codec.hpp"
+#include "server/worker_pool.hpp"
+#include "transaction/logging.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <future>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace atrium::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// --- Small pure helpers (tested directly) --------------------------------------
+
+namespace {
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out.push_back(text[i]);
+            continue;
+        }
+        if (i + 2 >= text.size()) return std::nullopt;
+        const int high = hex_value(text[i + 1]);
+        const int low = hex_value(text[i + 2]);
+        if (high < 0 || low < 0) return std::nullopt;
+        out.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+    }
+    return out;
+}
+
+bool valid_database_name(std::string_view name) {
+    if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+    return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+    });
+}
+
+}  // namespace
+
+std::optional<route_match> match_route(std::string_view target) {
+    if (const auto query = target.find('?'); query != std::string_view::npos) target = target.substr(0, query);
+    if (target == "/") return route_match{};
+    if (target.size() < 3 || target.front() != '/' || target.back() != '/') return std::nullopt;
+    auto inner = target.substr(1, target.size() - 2);  // "<db>" or "<db>/rpc"
+    if (inner.size() > 4 && inner.substr(inner.size() - 4) == "/rpc") inner.remove_suffix(4);
+    if (inner.find('/') != std::string_view::npos) return std::nullopt;
+    auto name = percent_decode(inner);
+    if (!name || !valid_database_name(*name)) return std::nullopt;
+    return route_match{std::move(*name)};
+}
+
+bool origin_allowed(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed,
+                    bool allow_null) {
+    if (origin.empty()) return true;
+    if (origin == "null") return allow_null;
+    std::string_view origin_host = origin;
+    if (const auto scheme = origin_host.find("://"); scheme != std::string_view::npos) origin_host.remove_prefix(scheme + 3);
+    if (const auto slash = origin_host.find('/'); slash != std::string_view::npos) origin_host = origin_host.substr(0, slash);
+    if (!host.empty() && lower(origin_host) == lower(host)) return true;
+    return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+}
+
+bool accepts_gzip(std::string_view accept_encoding) {
+    std::size_t pos = 0;
+    while (pos <= accept_encoding.size()) {
+        auto comma = accept_encoding.find(',', pos);
+        if (comma == std::string_view::npos) comma = accept_encoding.size();
+        auto item = trim(accept_encoding.substr(pos, comma - pos));
+        pos = comma + 1;
+        std::string_view params;
+        if (const auto semi = item.find(';'); semi != std::string_view::npos) {
+            params = trim(item.substr(semi + 1));
+            item = trim(item.substr(0, semi));
+        }
+        const auto coding = lower(item);
+        if (coding != "gzip" && coding != "x-gzip" && coding != "*") continue;
+        const auto q = lower(params);
+        if (q.rfind("q=", 0) == 0) {
+            const auto number = q.substr(2);
+            if (number.find_first_not_of("0.") == std::string::npos) return false;  // q=0, q=0.0
+        }
+        return true;
+    }
+    return false;
+}
+
+// --- The server ----------------------------------------------------------------
+
+namespace {
+
+constexpr std::size_t gzip_threshold = 1400;
+constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded 256 KiB
+constexpr unsigned char tls_handshake_record = 0x16;
+
+/// What shutdown() needs to reach a connection; touched only on its own thread.
+struct connection_control {
+    asio::io_context* io = nullptr;
+    beast::tcp_stream* stream = nullptr;  ///< nullptr once the connection ended
+    bool idle = false;                    ///< waiting for the next request
+};
+
+/// The canned answer beyond `web.max_connections` (no fiber is spent on it).
+class busy_reply : public std::enable_shared_from_this<busy_reply> {
+public:
+    explicit busy_reply(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+
+    void start() {
+        static const std::string response =
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 20\r\nConnection: close\r\n\r\nServer is too busy\r\n";
+        auto self = shared_from_this();
+        asio::async_write(socket_, asio::buffer(response), [self](const boost::system::error_code& ec, std::size_t) {
+            if (ec) return self->close();
+            boost::system::error_code ignored;
+            self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            // Read what the client sent until it closes (a close with unread
+            // data would reset the connection and lose the 503), 2 s at most.
+            self->timer_.expires_after(std::chrono::seconds(2));
+            self->timer_.async_wait([self](const boost::system::error_code& timer_ec) {
+                if (!timer_ec) self->close();
+            });
+            self->drain();
+        });
+    }
+
+private:
+    void drain() {
+        auto self = shared_from_this();
+        socket_.async_read_some(asio::buffer(scratch_), [self](const boost::system::error_code& ec, std::size_t) {
+            if (ec) {
+                self->timer_.cancel();
+                return self->close();
+            }
+            self->drain();
+        });
+    }
+    void close() {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    tcp::socket socket_;
+    asio::steady_timer timer_;
+    std::array<char, 4096> scratch_{};
+};
+
+}  // namespace
+
+struct http_server::impl {
+    impl(const config& c, rpc_handler& h, server_flags f) : cfg(c), handler(h), flags(f), pool(c.web.workers) {
+        std::size_t threads = cfg.web.threads > 0 ? static_cast<std::size_t>(cfg.web.threads)
+                                                  : std::max(1u, std::thread::hardware_concurrency());
+        for (std::size_t i = 0; i < threads; ++i) {
+            ios.push_back(std::make_unique<asio::io_context>(1));
+            guards.emplace_back(asio::make_work_guard(*ios.back()));
+        }
+        acceptor.emplace(*ios.front());
+        codec.dev = flags.dev;
+    }
+
+    ~impl() {
+        for (auto& io : ios) io->stop();
+        for (auto& thread : threads) {
+            if (thread.joinable()) thread.join();
+        }
+        pool.join();
+        set_blocking_pool(previous_pool);
+        acceptor.reset();
+        // The io_contexts go last: destroying them unwinds fibers still suspended.
+        while (!ios.empty()) ios.pop_back();
+    }
+
+    void debug(const std::string& line) const {
+        if (flags.verbose) log_info("debug: " + line);
+    }
+
+    void start() {
+        tcp::resolver resolver(*ios.front());
+        const auto endpoints = resolver.resolve(cfg.web.host, std::to_string(cfg.web.port));
+        if (endpoints.empty()) throw std::system_error(std::make_error_code(std::errc::address_not_available));
+        const tcp::endpoint endpoint = *endpoints.begin();
+        acceptor->open(endpoint.protocol());
+        acceptor->set_option(tcp::acceptor::reuse_address(true));
+        acceptor->bind(endpoint);
+        acceptor->listen(asio::socket_base::max_listen_connections);
+        bound = acceptor->local_endpoint();
+        previous_pool = set_blocking_pool(&pool);
+        accept_next();
+        for (auto& io : ios) {
+            threads.emplace_back([this, io = io.get()] { run_io(*io); });
+        }
+    }
+
+    void run_io(asio::io_context& io) {
+        for (;;) {
+            try {
+                io.run();
+                return;
+            } catch (const std::exception& e) {
+                log_error(std::string("http server: a handler failed: ") + e.what());
+            }
+        }
+    }
+
+    void accept_next() {
+        asio::io_context& target = *ios[next_io++ % ios.size()];
+        acceptor->async_accept(target, [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+            if (ec) {
+                log_warning("http server: accept failed: " + ec.message());
+                retry_accept_later();
+                return;
+            }
+            hand_over(target, std::move(socket));
+            accept_next();
+        });
+    }
+
+    void retry_accept_later() {
+        auto timer = std::make_shared<asio::steady_timer>(*ios.front(), std::chrono::milliseconds(100));
+        timer->async_wait([this, timer](const boost::system::error_code& ec) {
+            if (!ec && acceptor->is_open()) accept_next();
+        });
+    }
+
+    void hand_over(asio::io_context& io, tcp::socket socket) {
+        if (live.fetch_add(1) >= cfg.web.max_connections) {
+            connection_ended();
+            debug("connection refused: too busy (web.max_connections)");
+            std::make_shared<busy_reply>(std::move(socket))->start();
+            return;
+        }
+        auto control = std::make_shared<connection_control>();
+        control->io = &io;
+        {
+            std::lock_guard lock(registry_mutex);
+            registry.insert(control);
+        }
+        // A shared_ptr keeps the socket copyable for std::function.
+        auto held = std::make_shared<tcp::socket>(std::move(socket));
+        spawn_fiber(
+            io,
+            [this, held, control] {
+                struct on_exit {
+                    impl& self;
+                    std::shared_ptr<connection_control> control;
+                    ~on_exit() {
+                        control->stream = nullptr;
+                        {
+                            std::lock_guard lock(self.registry_mutex);
+                            self.registry.erase(control);
+                        }
+                        self.connection_ended();
+                    }
+                } exit_guard{*this, control};
+                serve(std::move(*held), *control);
+            },
+            [](std::exception_ptr error) { log_fiber_exception(error, "connection"); }, connection_stack_size);
+    }
+
+    void connection_ended() {
+        if (live.fetch_sub(1) == 1) {
+            std::lock_guard lock(drain_mutex);
+            drained.notify_all();
+        }
+    }
+
+    /// One connection: requests answered in order until close, error or timeout.
+    void serve(tcp::socket socket, connection_control& control) {
+        const fiber_yield& yield = *current_yield();
+        beast::tcp_stream stream(std::move(socket));
+        control.stream = &stream;
+        boost::system::error_code ec;
+        const auto remote = stream.socket().remote_endpoint(ec);
+        const std::string remote_address = ec ? std::string() : remote.address().to_string();
+        debug("connection from " + remote_address);
+        beast::flat_buffer buffer;
+        bool first = true;
+        for (;;) {
+            if (buffer.size() == 0) {
+                if (draining.load()) break;
+                control.idle = true;
+                stream.expires_after(std::chrono::seconds(first ? cfg.web.header_timeout : cfg.web.keepalive_timeout));
+                const std::size_t n = stream.async_read_some(buffer.prepare(4096), yield[ec]);
+                control.idle = false;
+                if (ec) break;
+                buffer.commit(n);
+            }
+            if (first && static_cast<const unsigned char*>(buffer.data().data())[0] == tls_handshake_record) {
+                debug("TLS ClientHello on the plain port from " + remote_address + ": closed");
+                break;
+            }
+            first = false;
+            if (!serve_one(stream, buffer, remote_address, yield)) break;
+        }
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream.close();
+    }
+
+    using response_type = http::response<http::string_body>;
+
+    /// Reads, handles and answers one request; false: close the connection.
+    bool serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, const std::string& remote_address,
+                   const fiber_yield& yield) {
+        boost::system::error_code ec;
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(cfg.web.max_header_size));
+        stream.expires_after(std::chrono::seconds(cfg.web.header_timeout));
+        http::async_read_header(stream, buffer, parser, yield[ec]);
+        if (ec == http::error::header_limit) {
+            write_plain(stream, 11, 431, "Request header fields too large", {}, false, yield);
+            return false;
+        }
+        if (ec == beast::error::timeout) {
+            debug("header timeout from " + remote_address);
+            return false;
+        }
+        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) return false;
+        if (ec) {
+            write_plain(stream, 11, 400, "Bad request", {}, false, yield);
+            return false;
+        }
+        auto& request = parser.get();
+        const unsigned version = request.version();
+        rpc_http_info info;
+        info.authorization = std::string(request[http::field::authorization]);
+        info.host = std::string(request[http::field::host]);
+        info.origin = std::string(request[http::field::origin]);
+        info.x_requested_with = std::string(request["X-Requested-With"]);
+        info.user_agent = std::string(request[http::field::user_agent]);
+        info.remote_address = remote_address;
+        bool keep_alive = request.keep_alive() && !draining.load();
+        const bool has_body = request.has_content_length() || request.chunked();
+        const std::string request_id = "r" + std::to_string(++request_counter);
+
+        std::vector<std::pair<std::string, std::string>> cors_headers;
+        if (!origin_allowed(info.origin, info.host, cfg.web.cors)) {
+            debug(request_id + " origin refused: " + info.origin);
+            write_plain(stream, version, 403, "Origin not allowed", {}, false, yield);
+            return false;
+        }
+        if (!info.origin.empty()) {
+            cors_headers.emplace_back("Access-Control-Allow-Origin", info.origin);
+            cors_headers.emplace_back("Vary", "Origin");
+            if (auto m = request["Access-Control-Request-Method"]; !m.empty()) {
+                cors_headers.emplace_back("Access-Control-Allow-Methods", std::string(m));
+            }
+            if (auto h = request["Access-Control-Request-Headers"]; !h.empty()) {
+                cors_headers.emplace_back("Access-Control-Allow-Headers", std::string(h));
+            }
+            cors_headers.emplace_back("Access-Control-Max-Age", std::to_string(cfg.web.cache_timeout));
+        }
+        if (request.method() == http::verb::options) {
+            rpc_http_reply reply;
+            reply.status = 204;
+            reply.content_type.clear();
+            // A body we do not read would be taken for the next request.
+            return write_reply(stream, version, reply, cors_headers, keep_alive && !has_body, false, request_id, yield);
+        }
+        if (request.method() != http::verb::post) {
+            auto reply = plain_http_reply(405, "Method not allowed");
+            reply.headers.emplace_back("Allow", "POST, OPTIONS");
+            return write_reply(stream, version, reply, cors_headers, false, false, request_id, yield);
+        }
+        const auto route = match_route(request.target());
+        if (!route) {
+            return write_reply(stream, version, plain_http_reply(404, "Not found"), cors_headers, false, false, request_id,
+                               yield);
+        }
+        const bool authenticated = handler.authenticated_for_limits(info);
+        const std::uint64_t limit = authenticated ? cfg.request.max_size_authenticated : cfg.request.max_size;
+        const auto length = parser.content_length();
+        if (!length) {
+            return write_reply(stream, version, plain_http_reply(411, "Length required"), cors_headers, false, false,
+                               request_id, yield);
+        }
+        if (*length > limit) {
+            return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
+                               false, request_id, yield);
+        }
+        const std::string encoding = lower(trim(request[http::field::content_encoding]));
+        const bool gzipped = encoding == "gzip" || encoding == "x-gzip";
+        if ((!encoding.empty() && encoding != "identity" && !gzipped) || (gzipped && !authenticated)) {
+            return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
+                               false, request_id, yield);
+        }
+        parser.body_limit(limit);
+        stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
+        if (version == 11 && lower(trim(request[http::field::expect])) == "100-continue") {
+            // curl and others wait for this before sending a large body.
+            http::response<http::empty_body> go_on{http::status::continue_, version};
+            http::async_write(stream, go_on, yield[ec]);
+            if (ec) return false;
+        }
+        http::async_read(stream, buffer, parser, yield[ec]);
+        if (ec == http::error::body_limit) {
+            write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false, false,
+                        request_id, yield);
+            return false;
+        }
+        if (ec) return false;
+        stream.expires_never();  // the call itself may take long; the client waits
+        std::string body = std::move(request.body());
+        if (gzipped) {
+            std::string inflated;
+            switch (gzip_inflate(body, limit, inflated)) {
+            case inflate_status::ok:
+                body = std::move(inflated);
+                break;
+            case inflate_status::too_large:
+                return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers,
+                                   false, false, request_id, yield);
+            case inflate_status::invalid:
+                return write_reply(stream, version, plain_http_reply(400, "Invalid gzip body"), cors_headers, false,
+                                   false, request_id, yield);
+            }
+        }
+        rpc_call_context context;
+        context.database = route->database;
+        context.http = std::move(info);
+        context.request_id = request_id;
+        const auto reply = handle_jsonrpc(body, request[http::field::content_type], context, handler, codec);
+        const bool gzip_reply = accepts_gzip(request[http::field::accept_encoding]);
+        keep_alive = keep_alive && !draining.load();
+        return write_reply(stream, version, reply, cors_headers, keep_alive, gzip_reply, request_id, yield);
+    }
+
+    bool write_reply(beast::tcp_stream& stream, unsigned version, const rpc_http_reply& reply,
+                     const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
+                     const std::string& request_id, const fiber_yield& yield) {
+        response_type response{static_cast<http::status>(reply.status), version};
+        response.set(http::field::server, "Atrium");
+        response.set("X-Request-Id", request_id);
+        for (const auto& [name, value] : extra) response.set(name, value);
+        for (const auto& [name, value] : reply.headers) response.set(name, value);
+        if (!reply.content_type.empty()) response.set(http::field::content_type, reply.content_type);
+        if (gzip_ok && reply.body.size() > gzip_threshold) {
+            response.body() = gzip_deflate(reply.body);
+            response.set(http::field::content_encoding, "gzip");
+            response.set(http::field::vary, extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
+        } else {
+            response.body() = reply.body;
+        }
+        if (reply.status >= 400) debug(request_id + " HTTP " + std::to_string(reply.status));
+        response.keep_alive(keep_alive);
+        response.prepare_payload();
+        boost::system::error_code ec;
+        stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
+        http::async_write(stream, response, yield[ec]);
+        return !ec && keep_alive;
+    }
+
+    void write_plain(beast::tcp_stream& stream, unsigned version, int status, std::string_view message,
+                     const rpc_http_info& info, bool keep_alive, const fiber_yield& yield) {
+        write_reply(stream, version, plain_http_reply(status, message, info), {}, keep_alive, false,
+                    "r" + std::to_string(++request_counter), yield);
+    }
+
+    bool shutdown() {
+        if (stopped.exchange(true)) return true;
+        draining.store(true);
+        // Stop accepting (on the acceptor's thread), then close idle connections.
+        {
+            std::promise<void> closed;
+            asio::post(*ios.front(), [&] {
+                boost::system::error_code ignored;
+                acceptor->close(ignored);
+                closed.set_value();
+            });
+            closed.get_future().wait();
+        }
+        {
+            std::lock_guard lock(registry_mutex);
+            for (const auto& control : registry) {
+                asio::post(*control->io, [control] {
+                    if (control->stream && control->idle) control->stream->cancel();
+                });
+            }
+        }
+        bool clean = true;
+        {
+            std::unique_lock lock(drain_mutex);
+            clean = drained.wait_for(lock, std::chrono::seconds(cfg.web.drain_timeout), [&] { return live.load() == 0; });
+        }
+        if (!clean) log_warning("http server: drain timeout, " + std::to_string(live.load()) + " connection(s) cut off");
+        for (auto& guard : guards) guard.reset();
+        for (auto& io : ios) io->stop();
+        for (auto& thread : threads) {
+            if (thread.joinable()) thread.join();
+        }
+        return clean;
+    }
+
+    config cfg;
+    rpc_handler& handler;
+    server_flags flags;
+    codec_options codec;
+    worker_pool pool;
+    worker_pool* previous_pool = nullptr;
+    std::vector<std::unique_ptr<asio::io_context>> ios;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    std::vector<std::thread> threads;
+    std::optional<tcp::acceptor> acceptor;
+    tcp::endpoint bound;
+    std::size_t next_io = 0;  // acceptor thread only
+    std::atomic<int> live{0};
+    std::atomic<std::uint64_t> request_counter{0};
+    std::atomic<bool> draining{false};
+    std::atomic<bool> stopped{false};
+    std::mutex registry_mutex;
+    std::set<std::shared_ptr<connection_control>> registry;
+    std::mutex drain_mutex;
+    std::condition_variable drained;
+};
+
+http_server::http_server(const config& cfg, rpc_handler& handler, server_flags flags)
+    : impl_(std::make_unique<impl>(cfg, handler, flags)) {}
+
+http_server::~http_server() {
+    if (impl_ && !impl_->threads.empty()) impl_->shutdown();
+}
+
+void http_server::start() { impl_->start(); }
+
+std::string http_server::address() const { return impl_->bound.address().to_string(); }
+
+std::uint16_t http_server::port() const { return impl_->bound.port(); }
+
+bool http_server::shutdown() { return impl_->shutdown(); }
+
+}  // namespace atrium::server

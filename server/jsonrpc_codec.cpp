@@ -1,0 +1,423 @@
+#include "server/jsonrpc_codec.hpp"
+
+#include "modules/errors.hpp"
+#include "server/jsonrpc_values.hpp"
+#include "transaction/errors.hpp"
+#include "transaction/logging.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <optional>
+
+namespace atrium::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// A call's failure, with everything each dialect needs to encode it.
+struct failure {
+    enum class kind { http, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
+    int http_status = 500;            ///< kind::http, rate_limit
+    std::optional<int> retry_after;   ///< kind::http
+    std::string message;
+    json payload;                     ///< the Tryton error array
+    int bare_status = 500;            ///< Tryton bare mode
+    int code = -32603;                ///< JSON-RPC 2.0
+    std::string outcome;              ///< for the log
+};
+
+failure tryton_failure(const modules::tryton_error& error, int bare_status, int code, std::string outcome) {
+    failure f;
+    f.what = failure::kind::tryton;
+    f.message = error.what();
+    f.payload = error.payload();
+    f.bare_status = bare_status;
+    f.code = code;
+    f.outcome = std::move(outcome);
+    return f;
+}
+
+failure classify(const std::exception_ptr& error, const rpc_request& request, const codec_options& options) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const http_error& e) {
+        failure f;
+        f.what = failure::kind::http;
+        f.http_status = e.status();
+        f.retry_after = e.retry_after_seconds();
+        f.message = e.what();
+        f.outcome = "HTTP " + std::to_string(e.status());
+        return f;
+    } catch (const modules::rate_limit_exception& e) {
+        failure f = tryton_failure(e, 429, -32029, "RateLimitException");
+        f.what = failure::kind::rate_limit;
+        f.http_status = 429;
+        return f;
+    } catch (const modules::access_error& e) {
+        return tryton_failure(e, 400, -32005, "AccessError");
+    } catch (const modules::user_error& e) {
+        return tryton_failure(e, 400, -32001, "UserError");
+    } catch (const modules::user_warning& e) {
+        return tryton_failure(e, 409, -32002, "UserWarning");
+    } catch (const modules::login_exception& e) {
+        return tryton_failure(e, 403, -32003, "LoginException");
+    } catch (const modules::concurrency_exception& e) {
+        return tryton_failure(e, 423, -32004, "ConcurrencyException");
+    } catch (const modules::tryton_error& e) {
+        return tryton_failure(e, 400, -32000, "TrytonError");
+    } catch (const method_not_found& e) {
+        failure f;
+        f.what = failure::kind::not_found;
+        f.message = e.method();
+        f.outcome = "method not found";
+        return f;
+    } catch (const value_error& e) {
+        failure f;
+        f.what = failure::kind::invalid_params;
+        f.message = e.what();
+        f.code = -32602;
+        f.outcome = "invalid params";
+        return f;
+    } catch (const type_error& e) {
+        failure f;
+        f.what = failure::kind::invalid_params;
+        f.message = e.what();
+        f.code = -32602;
+        f.outcome = "invalid params";
+        return f;
+    } catch (...) {
+        if (is_forced_unwind(std::current_exception())) throw;
+        const std::string description = describe_exception(std::current_exception());
+        // The whole story goes to the log only; the client sees it in dev mode.
+        log_error("rpc " + request.request_id + " " + request.method + " failed: " + description);
+        failure f;
+        f.what = failure::kind::internal;
+        f.message = options.dev ? description : "Internal error (request " + request.request_id + ")";
+        f.payload = json::array({f.message, options.dev ? description : std::string()});
+        f.outcome = "internal error";
+        return f;
+    }
+}
+
+struct call_outcome {
+    std::optional<rpc_result> result;
+    std::optional<failure> error;
+};
+
+call_outcome run_call(const rpc_request& request, rpc_handler& handler, const codec_options& options) {
+    const auto start = std::chrono::steady_clock::now();
+    call_outcome outcome;
+    try {
+        outcome.result = handler.handle(request);
+        encode_special_values(outcome.result->value);
+    } catch (...) {
+        if (is_forced_unwind(std::current_exception())) throw;
+        outcome.error = classify(std::current_exception(), request, options);
+    }
+    rpc_call_record record;
+    record.request_id = request.request_id;
+    record.method = request.method;
+    record.database = request.database;
+    record.notes = request.notes;
+    record.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    record.outcome = outcome.error ? outcome.error->outcome : "ok";
+    if (options.log_call) {
+        options.log_call(record);
+    } else {
+        log_info(format_call_record(record));
+    }
+    return outcome;
+}
+
+rpc_http_reply json_reply(int status, const json& body) {
+    rpc_http_reply reply;
+    reply.status = status;
+    reply.body = dump_ascii(body);
+    return reply;
+}
+
+rpc_http_reply no_content() {
+    rpc_http_reply reply;
+    reply.status = 204;
+    reply.content_type.clear();
+    return reply;
+}
+
+void add_cache_header(rpc_http_reply& reply, const rpc_result& result) {
+    if (result.cache_seconds) reply.headers.emplace_back("X-Tryton-Cache", std::to_string(*result.cache_seconds));
+}
+
+rpc_http_reply http_failure_reply(const failure& f, const rpc_request& request) {
+    return plain_http_reply(f.http_status, f.message, request.http, f.retry_after);
+}
+
+// --- Tryton dialect -----------------------------------------------------------
+
+json tryton_error_array(const failure& f, const rpc_request& request) {
+    switch (f.what) {
+    case failure::kind::not_found:
+        return json::array({"'" + request.method + "'", ""});
+    case failure::kind::invalid_params:
+        return json::array({f.message, ""});
+    default:
+        return f.payload;
+    }
+}
+
+rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outcome) {
+    if (outcome.result) {
+        rpc_http_reply reply = request.dialect == rpc_dialect::tryton_envelope
+                                   ? json_reply(200, {{"id", request.id}, {"result", outcome.result->value}})
+                                   : json_reply(200, outcome.result->value);
+        add_cache_header(reply, *outcome.result);
+        return reply;
+    }
+    const failure& f = *outcome.error;
+    if (f.what == failure::kind::http || f.what == failure::kind::rate_limit) return http_failure_reply(f, request);
+    // An unknown method under a database route is a refusal (403); on "/" a generic error.
+    if (f.what == failure::kind::not_found && request.database) {
+        return plain_http_reply(403, "Method not found: " + request.method, request.http);
+    }
+    const json error = tryton_error_array(f, request);
+    if (request.dialect == rpc_dialect::tryton_envelope) return json_reply(200, {{"id", request.id}, {"error", error}});
+    const int status = f.what == failure::kind::tryton ? f.bare_status : 500;
+    return json_reply(status, error);
+}
+
+rpc_http_reply tryton_call(const json& body, const rpc_call_context& context, rpc_handler& handler,
+                           const codec_options& options, rpc_dialect dialect) {
+    const auto method = body.find("method");
+    if (method == body.end() || !method->is_string()) return plain_http_reply(400, "Invalid request: \"method\" must be a string");
+    rpc_request request;
+    request.database = context.database;
+    request.http = context.http;
+    request.request_id = context.request_id;
+    request.dialect = dialect;
+    request.method = method->get<std::string>();
+    if (const auto id = body.find("id"); id != body.end()) request.id = *id;
+    if (const auto params = body.find("params"); params != body.end()) {
+        if (!params->is_array()) return plain_http_reply(400, "Invalid request: \"params\" must be an array");
+        request.params = *params;
+    }
+    try {
+        validate_special_values(request.params);
+    } catch (const special_value_error& e) {
+        return plain_http_reply(400, std::string("Unable to read JSON request: ") + e.what());
+    }
+    return tryton_reply(request, run_call(request, handler, options));
+}
+
+// --- JSON-RPC 2.0 -------------------------------------------------------------
+
+json error_object(int code, const std::string& message, const json& data = nullptr) {
+    json error = {{"code", code}, {"message", message}};
+    if (!data.is_null()) error["data"] = data;
+    return error;
+}
+
+json response_error(const json& id, json error) {
+    return {{"jsonrpc", "2.0"}, {"error", std::move(error)}, {"id", id}};
+}
+
+json invalid_request(const json& id, const std::string& why) {
+    return response_error(id, error_object(-32600, "Invalid Request", why));
+}
+
+/// Either a response object, nothing (a notification), or a plain HTTP reply
+/// (an HTTP-level failure of a single, non-batch call).
+struct member_reply {
+    std::optional<json> response;
+    std::optional<rpc_http_reply> http;
+    std::optional<int> cache_seconds;
+};
+
+member_reply jsonrpc_member(const json& member, const rpc_call_context& context, std::string request_id,
+                            rpc_handler& handler, const codec_options& options, bool in_batch) {
+    member_reply out;
+    if (!member.is_object()) {
+        out.response = invalid_request(nullptr, "a request must be an object");
+        return out;
+    }
+    const auto id_it = member.find("id");
+    const bool notification = id_it == member.end();
+    json id = notification ? json(nullptr) : *id_it;
+    if (!notification && !id.is_string() && !id.is_number() && !id.is_null()) {
+        out.response = invalid_request(nullptr, "\"id\" must be a string, a number or null");
+        return out;
+    }
+    const auto version = member.find("jsonrpc");
+    if (version == member.end() || *version != "2.0") {
+        out.response = invalid_request(id, "\"jsonrpc\" must be exactly \"2.0\"");
+        return out;
+    }
+    const auto method = member.find("method");
+    if (method == member.end() || !method->is_string()) {
+        out.response = invalid_request(id, "\"method\" must be a string");
+        return out;
+    }
+    rpc_request request;
+    request.database = context.database;
+    request.http = context.http;
+    request.request_id = std::move(request_id);
+    request.dialect = rpc_dialect::jsonrpc2;
+    request.method = method->get<std::string>();
+    request.id = id;
+    request.notification = notification;
+    if (const auto params = member.find("params"); params != member.end()) {
+        if (params->is_array()) {
+            request.params = *params;
+        } else if (params->is_object()) {
+            request.kwargs = *params;
+        } else {
+            out.response = invalid_request(id, "\"params\" must be an array or an object");
+            return out;
+        }
+    }
+    if (request.method.rfind("rpc.", 0) == 0) {
+        if (!notification) out.response = response_error(id, error_object(-32601, "Method not found", request.method));
+        return out;
+    }
+    try {
+        validate_special_values(request.params);
+        validate_special_values(request.kwargs);
+    } catch (const special_value_error& e) {
+        if (!notification) out.response = response_error(id, error_object(-32602, "Invalid params", e.what()));
+        return out;
+    }
+
+    const call_outcome outcome = run_call(request, handler, options);
+    if (notification) return out;
+    if (outcome.result) {
+        out.response = json{{"jsonrpc", "2.0"}, {"result", outcome.result->value}, {"id", id}};
+        out.cache_seconds = outcome.result->cache_seconds;
+        return out;
+    }
+    const failure& f = *outcome.error;
+    switch (f.what) {
+    case failure::kind::http:
+        if (!in_batch) {
+            out.http = http_failure_reply(f, request);
+        } else {
+            out.response = response_error(id, error_object(-32000, f.message, json{{"status", f.http_status}}));
+        }
+        break;
+    case failure::kind::rate_limit:
+        if (!in_batch) {
+            out.http = http_failure_reply(f, request);
+        } else {
+            out.response = response_error(id, error_object(f.code, f.message, f.payload));
+        }
+        break;
+    case failure::kind::tryton:
+        out.response = response_error(id, error_object(f.code, f.message, f.payload));
+        break;
+    case failure::kind::not_found:
+        out.response = response_error(id, error_object(-32601, "Method not found", request.method));
+        break;
+    case failure::kind::invalid_params:
+        out.response = response_error(id, error_object(-32602, "Invalid params", f.message));
+        break;
+    case failure::kind::internal:
+        out.response = response_error(id, error_object(-32603, "Internal error", f.payload));
+        break;
+    }
+    return out;
+}
+
+rpc_http_reply jsonrpc_single(const json& body, const rpc_call_context& context, rpc_handler& handler,
+                              const codec_options& options) {
+    member_reply reply = jsonrpc_member(body, context, context.request_id, handler, options, false);
+    if (reply.http) return std::move(*reply.http);
+    if (!reply.response) return no_content();
+    rpc_http_reply http = json_reply(200, *reply.response);
+    if (reply.cache_seconds) http.headers.emplace_back("X-Tryton-Cache", std::to_string(*reply.cache_seconds));
+    return http;
+}
+
+rpc_http_reply jsonrpc_batch(const json& body, const rpc_call_context& context, rpc_handler& handler,
+                             const codec_options& options) {
+    if (body.empty()) return json_reply(200, invalid_request(nullptr, "empty batch"));
+    json responses = json::array();
+    std::size_t index = 0;
+    for (const auto& member : body) {
+        ++index;
+        member_reply reply =
+            jsonrpc_member(member, context, context.request_id + "." + std::to_string(index), handler, options, true);
+        if (reply.response) responses.push_back(std::move(*reply.response));
+    }
+    if (responses.empty()) return no_content();
+    return json_reply(200, responses);
+}
+
+bool looks_like_jsonrpc2(std::string_view body) {
+    const auto first = body.find_first_not_of(" \t\r\n");
+    if (first != std::string_view::npos && body[first] == '[') return true;
+    return body.find("\"jsonrpc\"") != std::string_view::npos;
+}
+
+bool has_exactly_envelope_keys(const json& body) {
+    return body.size() == 3 && body.contains("id") && body.contains("method") && body.contains("params");
+}
+
+}  // namespace
+
+rpc_http_reply plain_http_reply(int status, std::string_view message, const rpc_http_info& http,
+                                std::optional<int> retry_after_seconds) {
+    rpc_http_reply reply;
+    reply.status = status;
+    reply.content_type = "text/plain; charset=utf-8";
+    reply.body = std::string(message);
+    if (!reply.body.empty()) reply.body.push_back('\n');
+    if (status == 401 && http.x_requested_with != "XMLHttpRequest") {
+        reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Tryton\"");
+    }
+    if (retry_after_seconds) reply.headers.emplace_back("Retry-After", std::to_string(*retry_after_seconds));
+    return reply;
+}
+
+rpc_http_reply handle_jsonrpc(std::string_view body, std::string_view content_type, const rpc_call_context& context,
+                              rpc_handler& handler, const codec_options& options) {
+    if (content_type.find("json") == std::string_view::npos) return plain_http_reply(400, "Not a JSON request");
+    json parsed;
+    try {
+        parsed = read_json(body);
+    } catch (const json_read_error& e) {
+        if (looks_like_jsonrpc2(body)) {
+            return json_reply(200, response_error(nullptr, error_object(-32700, "Parse error", e.what())));
+        }
+        return plain_http_reply(400, "Unable to read JSON request");
+    }
+    if (parsed.is_array()) return jsonrpc_batch(parsed, context, handler, options);
+    if (!parsed.is_object()) return plain_http_reply(400, "Unable to read JSON request: not a JSON-RPC object");
+    if (parsed.contains("jsonrpc")) return jsonrpc_single(parsed, context, handler, options);
+    if (has_exactly_envelope_keys(parsed)) {
+        return tryton_call(parsed, context, handler, options, rpc_dialect::tryton_envelope);
+    }
+    if (parsed.contains("method")) return tryton_call(parsed, context, handler, options, rpc_dialect::tryton_bare);
+    return plain_http_reply(400, "Unable to read JSON request: no \"method\"");
+}
+
+namespace {
+/// Client-chosen text in a log line: control characters become '?' (no forged lines).
+std::string printable(std::string_view text) {
+    std::string out(text.substr(0, 200));
+    for (auto& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return out;
+}
+}  // namespace
+
+std::string format_call_record(const rpc_call_record& record) {
+    char duration[32];
+    std::snprintf(duration, sizeof duration, "%.1fms", record.duration_ms);
+    std::string line = "rpc " + record.request_id + " " + printable(record.method) + " db=" + record.database.value_or("-") +
+                       " user=" + (record.notes.user.empty() ? "-" : record.notes.user) + " " + duration + " " +
+                       record.outcome;
+    if (record.notes.retries > 0) line += " retries=" + std::to_string(record.notes.retries);
+    return line;
+}
+
+}  // namespace atrium::server

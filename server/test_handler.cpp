@@ -1,0 +1,84 @@
+#include "server/test_handler.hpp"
+
+#include "modules/errors.hpp"
+#include "server/worker_pool.hpp"
+#include "transaction/errors.hpp"
+#include "transaction/fiber_context.hpp"
+
+#include <chrono>
+#include <thread>
+
+namespace atrium::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+json first_param(const rpc_request& request) {
+    if (request.params.empty()) throw value_error("missing argument");
+    return request.params.front();
+}
+
+std::chrono::milliseconds seconds_param(const rpc_request& request) {
+    const json value = first_param(request);
+    if (!value.is_number()) throw type_error("seconds must be a number");
+    return std::chrono::milliseconds(static_cast<long long>(value.get<double>() * 1000));
+}
+
+const char* dialect_name(rpc_dialect dialect) {
+    switch (dialect) {
+    case rpc_dialect::tryton_envelope:
+        return "tryton_envelope";
+    case rpc_dialect::tryton_bare:
+        return "tryton_bare";
+    case rpc_dialect::jsonrpc2:
+        return "jsonrpc2";
+    }
+    return "?";
+}
+
+[[noreturn]] void raise(const std::string& kind) {
+    if (kind == "user_error") throw modules::user_error("Bad value", "The value is wrong", json::array({"x", "=", 1}));
+    if (kind == "access_error") throw modules::access_error("Access denied", "Not yours");
+    if (kind == "user_warning") throw modules::user_warning("warn.key", "Careful", "Really?");
+    if (kind == "login_exception") throw modules::login_exception("password", "Password", "password");
+    if (kind == "concurrency_exception") throw modules::concurrency_exception("Record modified");
+    if (kind == "rate_limit") throw modules::rate_limit_exception();
+    if (kind == "value_error") throw value_error("Duplicate ids");
+    if (kind == "type_error") throw type_error("context must be a dict");
+    if (kind.rfind("http_", 0) == 0) throw http_error(std::stoi(kind.substr(5)), "refused", 7);
+    throw std::runtime_error("SELECT secret FROM /etc/passwd failed");  // must never reach the client
+}
+
+}  // namespace
+
+rpc_result test_handler::handle(const rpc_request& request) {
+    const std::string& method = request.method;
+    if (method == "test.echo") return {first_param(request)};
+    if (method == "test.echo_kwargs") return {request.kwargs};
+    if (method == "test.info") {
+        return {json{{"database", request.database ? json(*request.database) : json(nullptr)},
+                     {"dialect", dialect_name(request.dialect)},
+                     {"id", request.id},
+                     {"notification", request.notification},
+                     {"authorization", request.http.authorization},
+                     {"host", request.http.host},
+                     {"remote_address", request.http.remote_address},
+                     {"request_id", request.request_id}}};
+    }
+    if (method == "test.sleep") {
+        current_fiber().sleep_for(seconds_param(request));
+        return {"slept"};
+    }
+    if (method == "test.blocking_sleep") {
+        const auto duration = seconds_param(request);
+        run_blocking([&] { std::this_thread::sleep_for(duration); });
+        return {"slept"};
+    }
+    if (method == "test.big") return {std::string(first_param(request).get<std::size_t>(), 'x')};
+    if (method == "test.cached") return {"cached", first_param(request).get<int>()};
+    if (method == "test.raise") raise(first_param(request).get<std::string>());
+    return next_.handle(request);
+}
+
+}  // namespace atrium::server

@@ -1,0 +1,119 @@
+#include "tests/support/atriumd_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace atrium::test {
+
+atriumd_process::atriumd_process(const std::string& binary, std::map<std::string, std::string> environment,
+                                 std::vector<std::string> arguments)
+    : dir_("atriumd-test-") {
+    environment.emplace("ATRIUM_DATABASE__URI", "sqlite://" + dir_.string() + "/var");
+    environment.emplace("ATRIUM_WEB__LISTEN", "127.0.0.1:0");
+    environment.emplace("ATRIUM_MAIL__MAILDIR", "");
+    environment.emplace("ATRIUM_FILES__STAGING", "");
+    environment.emplace("ATRIUM_TEST_METHODS", "1");
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("pipe() failed");
+    const std::string log_path = (dir_ / "stderr.log").string();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork() failed");
+    if (pid_ == 0) {
+        ::dup2(out[1], 1);
+        const int err = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err >= 0) ::dup2(err, 2);
+        ::close(out[0]);
+        ::close(out[1]);
+        if (::chdir(dir_.string().c_str()) != 0) ::_exit(126);
+        // Only our overrides: inherited ATRIUM_* variables would change the test.
+        std::vector<std::string> env_strings;
+        for (char** e = environ; e && *e; ++e) {
+            if (std::string(*e).rfind("ATRIUM_", 0) != 0) env_strings.emplace_back(*e);
+        }
+        for (const auto& [name, value] : environment) env_strings.push_back(name + "=" + value);
+        std::vector<char*> envp;
+        for (auto& s : env_strings) envp.push_back(s.data());
+        envp.push_back(nullptr);
+        std::vector<std::string> args{binary};
+        args.insert(args.end(), arguments.begin(), arguments.end());
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execve(binary.c_str(), argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string seen;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const std::string marker = "listening on http://127.0.0.1:";
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{out[0], POLLIN, 0};
+        if (::poll(&p, 1, 200) <= 0) continue;
+        char chunk[512];
+        const auto n = ::read(out[0], chunk, sizeof chunk);
+        if (n <= 0) break;
+        seen.append(chunk, static_cast<std::size_t>(n));
+        if (const auto at = seen.find(marker); at != std::string::npos && seen.find('/', at + marker.size()) != std::string::npos) {
+            port_ = static_cast<std::uint16_t>(std::stoi(seen.substr(at + marker.size())));
+            break;
+        }
+    }
+    // Keep draining stdout in the background so the server never blocks on it.
+    std::thread([fd = out[0]] {
+        char chunk[512];
+        while (::read(fd, chunk, sizeof chunk) > 0) {
+        }
+        ::close(fd);
+    }).detach();
+    if (port_ == 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+        throw std::runtime_error("atriumd did not report ready; stdout: " + seen + "\nstderr: " + log());
+    }
+}
+
+atriumd_process::~atriumd_process() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+void atriumd_process::signal(int signal_number) {
+    if (pid_ > 0) ::kill(pid_, signal_number);
+}
+
+int atriumd_process::wait(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return -1;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int status = 0;
+        const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+        if (done == pid_) {
+            pid_ = -1;
+            if (WIFEXITED(status)) return WEXITSTATUS(status);
+            if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+            return -1;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+std::string atriumd_process::log() const {
+    std::ifstream in(dir_ / "stderr.log");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace atrium::test
