@@ -14,17 +14,38 @@ packages=(
   zlib1g-dev
   doctest-dev
   postgresql
+  python3
 )
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+updated=0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -q
+  updated=1
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 
-echo "setup: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The real Tryton 6.0 client's protocol module (tryton/jsonrpc.py), for the
+# client compatibility test: unpacked from Debian's tryton-client package into
+# .cache/ (not installed: that would pull in GTK).
+tryton_dir="$root/.cache/tryton-client"
+if [ ! -f "$tryton_dir/usr/lib/python3/dist-packages/tryton/jsonrpc.py" ]; then
+  echo "setup: unpacking Debian's tryton-client into $tryton_dir" >&2
+  download=$(mktemp -d)
+  if ! (cd "$download" && apt-get download -q tryton-client >&2); then
+    [ "$updated" = 1 ] || $sudo apt-get update -q
+    (cd "$download" && apt-get download -q tryton-client >&2)
+  fi
+  mkdir -p "$tryton_dir"
+  dpkg-deb -x "$download"/tryton-client_*.deb "$tryton_dir"
+  rm -rf "$download"
+fi

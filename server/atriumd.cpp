@@ -5,11 +5,20 @@
 // recovery pass over the configured participants (server/recovery_command.hpp)
 // and prints its summary, runs one real transaction on a fiber, then serves
 // JSON-RPC over HTTP (server/http_server.hpp) until SIGINT/SIGTERM, which
-// drain the calls in flight and exit 0. Until the dispatcher lands, the
-// handler is the built-in one (common.server.version on "/").
+// drain the calls in flight and exit 0. On first start the default database
+// is created with the ir, res and sale modules and the admin user (password
+// from ATRIUM_ADMIN_PASSWORD, or generated and printed once). Calls go to the
+// dispatcher (server/dispatch/dispatcher.hpp); a fiber repeats the recovery
+// pass every tpc.recovery_interval seconds.
 
 #include "database/database.hpp"
+#include "modules/registry.hpp"
+#include "modules/res/password.hpp"
+#include "modules/sale/order_fulfilment.hpp"
 #include "server/config.hpp"
+#include "server/dispatch/dispatcher.hpp"
+#include "server/periodic_recovery.hpp"
+#include "server/worker_pool.hpp"
 #include "server/fiber_runtime.hpp"
 #include "server/http_server.hpp"
 #include "server/recovery_command.hpp"
@@ -22,7 +31,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -87,6 +98,34 @@ std::int64_t touch_meta_table(const std::shared_ptr<atrium::db::database>& datab
     return count;
 }
 
+/// First start: the ir, res and sale modules and the admin user. The
+/// password comes from ATRIUM_ADMIN_PASSWORD, or is generated and printed once.
+void initialise_database(const std::shared_ptr<atrium::db::database>& database, bool verbose) {
+    using namespace atrium;
+    bool ours = false;
+    {
+        auto scope = begin(database, root_user, {.readonly = true});
+        ours = modules::is_atrium_database(*database);
+        scope.close(false);
+    }
+    if (ours) {
+        if (verbose) std::clog << "atriumd: database " << database->name() << " is initialised" << std::endl;
+        return;
+    }
+    std::string password;
+    bool generated = false;
+    if (const char* given = std::getenv("ATRIUM_ADMIN_PASSWORD"); given && *given) {
+        password = given;
+    } else {
+        password = modules::res::random_key().substr(0, 20);
+        generated = true;
+    }
+    modules::init_database(database, {"sale"}, password);
+    std::cout << "atriumd: initialised database " << database->name() << " (modules ir, res, sale)";
+    if (generated) std::cout << "; admin password (shown once): " << password;
+    std::cout << std::endl;
+}
+
 int run(const options& opts) {
     using namespace atrium;
 
@@ -115,14 +154,20 @@ int run(const options& opts) {
                   << "  files.staging = " << cfg.files.staging << std::endl;
     }
 
-    // Database waits suspend the calling fiber (the thread default blocks).
-    db::wait_hooks hooks;
-    hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
-
-    std::unique_ptr<db::backend> backend;
+    // Database waits (SQLite busy, PostgreSQL results) suspend the calling
+    // fiber, not its thread; outside fibers they block as usual.
+    std::shared_ptr<db::backend> backend;
     std::shared_ptr<db::database> database;
+    // Password hashing (50-70 ms of CPU) runs on the worker pool.
+    modules::res::set_hash_runner([](const std::function<void()>& work) { server::run_blocking_void(work); });
+    modules::sale::configure_fulfilment({.warehouse_dsn = cfg.sale.warehouse,
+                                         .maildir = cfg.mail.maildir,
+                                         .staging = cfg.files.staging,
+                                         .orders_dir = cfg.sale.orders_dir,
+                                         .mail_to = cfg.sale.mail_to,
+                                         .mail_from = cfg.sale.mail_from});
     try {
-        backend = db::open_backend(server::backend_uri(cfg), std::move(hooks));
+        backend = db::open_backend(server::backend_uri(cfg), fiber_wait_hooks());
         if (!backend->exists(cfg.database.name)) {
             backend->create(cfg.database.name);
             std::clog << "atriumd: created database " << cfg.database.name << std::endl;
@@ -139,17 +184,31 @@ int run(const options& opts) {
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     int exit_code = exit_ok;
 
-    server::builtin_handler builtin(ATRIUM_VERSION);
+    server::dispatcher_settings settings;
+    settings.version = ATRIUM_VERSION;
+    settings.retry = cfg.database.retry;
+    settings.list_databases = cfg.database.list;
+    settings.language = cfg.database.language;
+    settings.session = {.max_age = cfg.session.max_age,
+                        .timeout = cfg.session.timeout,
+                        .max_attempt = cfg.session.max_attempt,
+                        .max_attempt_ip_network = cfg.session.max_attempt_ip_network,
+                        .ip_network_4 = cfg.session.ip_network_4,
+                        .ip_network_6 = cfg.session.ip_network_6,
+                        .authentications = cfg.session.authentications};
+    server::dispatcher dispatcher(backend, settings);
     // Test-only methods (slow, failing, echoing calls) for the transport's tests.
-    server::test_handler with_test_methods(builtin);
+    server::test_handler with_test_methods(dispatcher);
     server::rpc_handler& handler = env_flag("ATRIUM_TEST_METHODS") ? static_cast<server::rpc_handler&>(with_test_methods)
-                                                                    : builtin;
+                                                                    : dispatcher;
+    auto stop_recovery = std::make_shared<std::atomic<bool>>(false);
     server::http_server http(cfg, handler, server::server_flags{opts.dev, opts.verbose});
     bool serving = false;
 
     signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
         if (ec) return;  // cancelled: --check, or start-up failed
         std::clog << "atriumd: signal " << signal_number << " received, draining" << std::endl;
+        stop_recovery->store(true);
         if (serving && !http.shutdown()) std::clog << "atriumd: some calls were cut off by web.drain_timeout" << std::endl;
         std::clog << "atriumd: stopped" << std::endl;
         io.stop();
@@ -168,6 +227,8 @@ int run(const options& opts) {
             } catch (const std::exception& e) {
                 std::cerr << "atriumd: recovery failed: " << e.what() << std::endl;
             }
+            initialise_database(database, opts.verbose);
+            if (!cfg.sale.warehouse.empty()) modules::sale::prepare_warehouse(cfg.sale.warehouse);
             const auto rows = touch_meta_table(database, cfg);
             if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
             if (opts.check) {
@@ -178,6 +239,11 @@ int run(const options& opts) {
             }
             http.start();
             serving = true;
+            if (cfg.tpc.recovery_interval > 0) {
+                const std::chrono::seconds interval(cfg.tpc.recovery_interval);
+                server::start_periodic_recovery(io, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
+                                                stop_recovery);
+            }
             std::cout << "atriumd: ready, listening on http://" << http.address() << ":" << http.port()
                       << "/ database=" << server::masked_uri(cfg.database.uri) << "/" << cfg.database.name << std::endl;
         },

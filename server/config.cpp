@@ -126,6 +126,45 @@ std::string parse_directory(std::string_view where, const std::string& value) {
     return std::string(text);
 }
 
+bool parse_bool(std::string_view where, const std::string& value) {
+    const auto text = trimmed(value);
+    if (text == "true" || text == "True" || text == "1" || text == "yes") return true;
+    if (text == "false" || text == "False" || text == "0" || text == "no") return false;
+    fail(where, "expected true or false, got '" + std::string(text) + "'");
+}
+
+/// `password` or alternatives such as `password,password+sms`: letters, digits, '_', '+', ','.
+std::string parse_word_list(std::string_view where, const std::string& value) {
+    const auto text = trimmed(value);
+    const bool ok = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '_' || c == '+' || c == ',';
+    });
+    if (!ok) fail(where, "expected methods such as password or password+totp, got '" + std::string(text) + "'");
+    return std::string(text);
+}
+
+/// Empty, or one participant DSN (postgresql://user@host:port/dbname).
+std::string parse_optional_dsn(std::string_view where, const std::string& value) {
+    const auto text = trimmed(value);
+    if (text.empty()) return {};
+    try {
+        (void)db::pg_participant_dsn::parse(std::string(text));
+    } catch (const std::invalid_argument& e) {
+        fail(where, std::string("expected postgresql://user@host:port/dbname: ") + e.what());
+    }
+    return std::string(text);
+}
+
+/// Empty, or a mail address without spaces or control characters.
+std::string parse_mail_address(std::string_view where, const std::string& value) {
+    const auto text = trimmed(value);
+    if (text.empty()) return {};
+    const bool ok = text.find('@') != std::string_view::npos &&
+                    std::none_of(text.begin(), text.end(), [](unsigned char c) { return std::iscntrl(c) || c == ' '; });
+    if (!ok) fail(where, "expected a mail address such as sales@example.com, got '" + std::string(text) + "'");
+    return std::string(text);
+}
+
 using setter = std::function<void(config&, std::string_view where, const std::string& value)>;
 
 struct key_entry {
@@ -169,6 +208,10 @@ const std::vector<key_entry>& key_table() {
              });
              if (!ok) fail(where, "expected a language code such as en or fr_FR, got '" + value + "'");
              cfg.database.language = value;
+         }},
+        {"database", "list",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.database.list = parse_bool(where, value);
          }},
         {"web", "listen",
          [](config& cfg, std::string_view where, const std::string& value) {
@@ -227,9 +270,57 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.request.max_size_authenticated = parse_size(where, value);
          }},
+        {"session", "max_age",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.max_age = parse_int(where, value, 1, 50 * 365 * 24 * 3600);
+         }},
+        {"session", "timeout",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.timeout = parse_int(where, value, 1, 365 * 24 * 3600);
+         }},
+        {"session", "max_attempt",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.max_attempt = parse_int(where, value, 1, 1000000);
+         }},
+        {"session", "max_attempt_ip_network",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.max_attempt_ip_network = parse_int(where, value, 1, 100000000);
+         }},
+        {"session", "ip_network_4",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.ip_network_4 = parse_int(where, value, 0, 32);
+         }},
+        {"session", "ip_network_6",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.ip_network_6 = parse_int(where, value, 0, 128);
+         }},
+        {"session", "authentications",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.session.authentications = parse_word_list(where, value);
+         }},
+        {"sale", "warehouse",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.sale.warehouse = parse_optional_dsn(where, value);
+         }},
+        {"sale", "orders_dir",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.sale.orders_dir = parse_directory(where, value);
+         }},
+        {"sale", "mail_to",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.sale.mail_to = parse_mail_address(where, value);
+         }},
+        {"sale", "mail_from",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.sale.mail_from = parse_mail_address(where, value);
+         }},
         {"tpc", "participants",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.tpc.participants = parse_participants(where, value);
+         }},
+        {"tpc", "recovery_interval",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.tpc.recovery_interval = parse_int(where, value, 0, 7 * 24 * 3600);
          }},
         {"mail", "maildir",
          [](config& cfg, std::string_view where, const std::string& value) {

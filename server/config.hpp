@@ -52,6 +52,7 @@ struct database_config {
     int retry = 5;
     int timeout = 1800;  ///< seconds before idle pooled connections are closed
     std::string language = "en";
+    bool list = true;  ///< common.db.list answers (false: 403)
 };
 
 /// `[web]`.
@@ -82,6 +83,7 @@ struct tpc_config {
     /// PostgreSQL participant DSNs, as written (passwords included), in order,
     /// without duplicates (two DSNs naming the same participant are refused).
     std::vector<std::string> participants;
+    int recovery_interval = 60;  ///< seconds between atriumd's periodic recovery passes; 0: only at start
 };
 
 /// `[mail]`.
@@ -95,10 +97,31 @@ struct files_config {
 };
 
 /// The whole configuration with its defaults.
+/// `[session]` (SPEC §7, §9).
+struct session_config {
+    int max_age = 2592000;               ///< seconds a session lives after login
+    int timeout = 300;                   ///< seconds of inactivity a fresh_session method tolerates
+    int max_attempt = 5;                 ///< failed logins per (login, device) in `timeout`
+    int max_attempt_ip_network = 300;    ///< failed logins per client network in `timeout`
+    int ip_network_4 = 32;               ///< IPv4 prefix grouping clients
+    int ip_network_6 = 56;               ///< IPv6 prefix grouping clients
+    std::string authentications = "password";
+};
+
+/// `[sale]`: what confirming an order does outside the main database (the example module).
+struct sale_config {
+    std::string warehouse;                   ///< DSN of the warehouse PostgreSQL database; empty: no reservation
+    std::string orders_dir = "./var/orders"; ///< order files (through files.staging); empty: none
+    std::string mail_to;                     ///< confirmation mail recipient (through mail.maildir); empty: none
+    std::string mail_from = "sales@localhost";
+};
+
 struct config {
     database_config database;
     web_config web;
     request_config request;
+    session_config session;
+    sale_config sale;
     tpc_config tpc;
     mail_config mail;
     files_config files;

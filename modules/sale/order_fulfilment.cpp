@@ -45,10 +45,11 @@ void fulfil(transaction& txn, const order_summary& order) {
                 "INSERT INTO reservation (order_number, product, quantity) VALUES (?, ?, CAST(? AS NUMERIC))",
                 {order.number, line.product, line.quantity});
     }
-    if (!settings.maildir.empty() && !order.email.empty()) {
+    const std::string recipient = order.email.empty() ? settings.mail_to : order.email;
+    if (!settings.maildir.empty() && !recipient.empty()) {
         std::string body = "Your order " + order.number + " is confirmed.\n\n" + order_text(order);
         mail_outbox(settings.maildir)
-            .queue(txn, {.from = settings.mail_from, .to = {order.email}, .subject = "Order " + order.number,
+            .queue(txn, {.from = settings.mail_from, .to = {recipient}, .subject = "Order " + order.number,
                          .body = body});
     }
     if (!settings.staging.empty() && !settings.orders_dir.empty()) {

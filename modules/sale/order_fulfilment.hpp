@@ -5,6 +5,7 @@
 // "warehouse" PostgreSQL database, a confirmation mail in the outbox, and the
 // order file. Each part is optional: an empty setting leaves it out.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct fulfilment_settings {
     std::string maildir;        ///< the mail outbox (mail.maildir)
     std::string staging;        ///< the file manager's staging directory (files.staging)
     std::string orders_dir;     ///< where order files go: <orders_dir>/<number>.txt
+    std::string mail_to;        ///< recipient of the confirmation mail when the order names none
     std::string mail_from = "sales@localhost";
 };
 
@@ -35,7 +37,7 @@ struct order_summary {
     std::int64_t id = 0;
     std::string number;
     std::string customer;
-    std::string email;  ///< empty: no mail
+    std::string email;  ///< empty: the configured mail_to (and no mail if that is empty too)
     std::vector<order_line_summary> lines;
 };
 

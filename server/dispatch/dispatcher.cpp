@@ -5,7 +5,7 @@
 #include "modules/registry.hpp"
 #include "server/dispatch/argument_conversion.hpp"
 #include "server/dispatch/authorization.hpp"
-#include "server/dispatch/dispatch_errors.hpp"
+#include "server/rpc_handler.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/retry.hpp"
@@ -36,11 +36,11 @@ const nlohmann::json& param(const dispatch_request& request, std::size_t index) 
 
 std::string string_param(const dispatch_request& request, std::size_t index, const char* what) {
     const auto& value = param(request, index);
-    if (!value.is_string()) throw invalid_params_error(std::string(what) + " must be a string");
+    if (!value.is_string()) throw value_error(std::string(what) + " must be a string");
     return value.get<std::string>();
 }
 
-[[noreturn]] void unauthorized() { throw http_status_error(401, "Unauthorized"); }
+[[noreturn]] void unauthorized() { throw http_error(401, "Unauthorized"); }
 
 // Runs `work` as root in its own transaction, retried on operational errors.
 template <class Fn>
@@ -67,28 +67,44 @@ bool dispatcher::valid_database_name(const std::string& name) {
 }
 
 std::shared_ptr<db::database> dispatcher::open_database(const std::string& name) {
-    if (!valid_database_name(name)) throw http_status_error(404, "Database not found");
+    if (!valid_database_name(name)) throw http_error(404, "Database not found");
     {
         std::lock_guard lock(mutex_);
         if (auto found = databases_.find(name); found != databases_.end()) return found->second;
     }
     std::shared_ptr<db::database> database;
     try {
-        if (!backend_->exists(name)) throw http_status_error(404, "Database not found");
+        if (!backend_->exists(name)) throw http_error(404, "Database not found");
         database = backend_->open(name);
     } catch (const db::database_error& error) {
         log_warning(std::string("cannot open database ") + name + ": " + error.what());
-        throw http_status_error(404, "Database not found");
+        throw http_error(404, "Database not found");
     }
     std::lock_guard lock(mutex_);
     return databases_.emplace(name, database).first->second;
+}
+
+rpc_result dispatcher::handle(const rpc_request& request) {
+    dispatch_request call;
+    call.database = request.database;
+    call.method = request.method;
+    call.params = request.params;
+    call.kwargs = request.kwargs;
+    call.authorization = request.http.authorization;
+    call.remote_addr = request.http.remote_address;
+    call.http_host = request.http.host;
+    call.scheme = request.http.scheme;
+    auto result = dispatch(call);
+    if (result.user >= 0) request.notes.user = std::to_string(result.user);
+    request.notes.retries = result.retries;
+    return rpc_result{std::move(result.value), result.cache_seconds};
 }
 
 dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);
     } catch (const db::timeout_error&) {
-        throw http_status_error(408, "Request Timeout");
+        throw http_error(408, "Request Timeout");
     }
 }
 
@@ -97,7 +113,7 @@ dispatch_result dispatcher::dispatch_root(const dispatch_request& request) {
     if (request.method == "common.server.version") {
         out.value = settings_.version;
     } else if (request.method == "common.db.list") {
-        if (!settings_.list_databases) throw http_status_error(403, "Forbidden");
+        if (!settings_.list_databases) throw http_error(403, "Forbidden");
         nlohmann::json names = nlohmann::json::array();
         for (const auto& name : backend_->list()) {
             if (!valid_database_name(name)) continue;
@@ -116,7 +132,7 @@ dispatch_result dispatcher::dispatch_root(const dispatch_request& request) {
     } else if (request.method == "common.authentication.services") {
         out.value = nlohmann::json::array();
     } else {
-        throw method_not_found_error(request.method);
+        throw method_not_found(request.method);
     }
     return out;
 }
@@ -154,7 +170,7 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
     if (method == "common.db.login") {
         std::string login = string_param(request, 0, "login");
         const auto& parameters = param(request, 1);
-        if (!parameters.is_object()) throw invalid_params_error("login parameters must be a dictionary");
+        if (!parameters.is_object()) throw value_error("login parameters must be a dictionary");
         std::int64_t user = 0;
         std::string key;
         try {
@@ -164,7 +180,7 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
                 return nlohmann::json();
             });
         } catch (const modules::rate_limit_exception&) {
-            throw http_status_error(429, "Too Many Requests");
+            throw http_error(429, "Too Many Requests");
         }
         if (user <= 0) unauthorized();
         out.user = user;
@@ -172,7 +188,7 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
         return out;
     }
     if (method == "common.db.reset_password") {
-        throw method_not_found_error(method);
+        throw method_not_found(method);
     }
 
     auto pool = load_pool(database);
@@ -202,11 +218,11 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
     }
     if (method == "system.methodHelp") {
         const auto* m = pool->find_method(string_param(request, 0, "method"));
-        if (!m) throw method_not_found_error(param(request, 0).dump());
+        if (!m) throw method_not_found(param(request, 0).dump());
         out.value = m->doc;
         return out;
     }
-    if (!exposed) throw method_not_found_error(method);
+    if (!exposed) throw method_not_found(method);
 
     auto result = call_object(database, request, out.user, *exposed);
     result.user = out.user;
@@ -232,14 +248,7 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
                                         const dispatch_request& request, std::int64_t user,
                                         const modules::exposed_method& exposed) {
     const modules::exposed_method* method = &exposed;
-    converted_call converted;
-    try {
-        converted = convert_arguments(method->rpc, request.params, request.kwargs);
-    } catch (const value_error& error) {
-        throw invalid_params_error(error.what());
-    } catch (const type_error& error) {
-        throw invalid_params_error(error.what());
-    }
+    converted_call converted = convert_arguments(method->rpc, request.params, request.kwargs);
     converted.context["_request"] = {{"remote_addr", request.remote_addr},
                                      {"http_host", request.http_host},
                                      {"scheme", request.scheme},

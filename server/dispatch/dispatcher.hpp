@@ -9,6 +9,7 @@
 #include "database/database.hpp"
 #include "modules/res/auth.hpp"
 #include "modules/rpc.hpp"
+#include "server/rpc_handler.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -52,14 +53,17 @@ struct dispatcher_settings {
     modules::res::session_settings session;
 };
 
-class dispatcher {
+class dispatcher final : public rpc_handler {
 public:
     dispatcher(std::shared_ptr<db::backend> backend, dispatcher_settings settings);
 
-    /// Runs one call on the calling fiber. Throws http_status_error,
-    /// method_not_found_error, invalid_params_error, modules::tryton_error or
+    /// Runs one call on the calling fiber. Throws http_error, method_not_found,
+    /// value_error/type_error (bad arguments), modules::tryton_error or
     /// anything a module throws.
     dispatch_result dispatch(const dispatch_request& request);
+
+    /// rpc_handler: the transport's entry point (fills the call's log notes).
+    rpc_result handle(const rpc_request& request) override;
 
     const dispatcher_settings& settings() const noexcept { return settings_; }
     /// A database name is a plain identifier: letters, digits, `_`, `-`, `.` (not first).

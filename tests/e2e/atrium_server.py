@@ -22,7 +22,7 @@ class Server:
     """atriumd with its own data directory and configuration."""
 
     def __init__(self, atriumd, database_uri=None, extra_config="", admin_password="admin-secret", db="e2e"):
-        self.atriumd = atriumd
+        self.atriumd = os.path.abspath(atriumd)
         self.port = free_port()
         self.db = db
         self.admin_password = admin_password
@@ -82,7 +82,12 @@ class Server:
         conn.close()
         if raw:
             return resp, payload
-        return resp.status, (json.loads(payload) if payload else None), resp
+        body = None
+        if payload and "json" in (resp.getheader("Content-Type") or ""):
+            body = json.loads(payload)
+        elif payload:
+            body = payload.decode(errors="replace")
+        return resp.status, body, resp
 
     def call(self, method, params, path=None, session=None, headers=None, rid=1):
         h = dict(headers or {})

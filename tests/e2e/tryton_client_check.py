@@ -52,24 +52,24 @@ def main():
 
         today = datetime.date(2026, 12, 1)
         order_ids = proxy.model.sale.order.create([{
-            "party_name": "Client \u00e9\u00e8 \U0001F600",
-            "date": today,
+            "customer": "Client \u00e9\u00e8 \U0001F600",
+            "sale_date": today,
             "lines": [["create", [
                 {"product": "Widget", "quantity": Decimal("3"), "unit_price": Decimal("19.99")},
                 {"product": "Gadget", "quantity": Decimal("1"), "unit_price": Decimal("0.01")},
             ]]],
         }], {})
         c.check("sale.order.create with a date and decimals", len(order_ids) == 1, order_ids)
-        orders = proxy.model.sale.order.read(order_ids, ["date", "total", "party_name", "create_date"], {})
+        orders = proxy.model.sale.order.read(order_ids, ["sale_date", "total", "customer", "create_date"], {})
         order = orders[0]
-        c.check("a date comes back as datetime.date", order["date"] == today, order)
+        c.check("a date comes back as datetime.date", order["sale_date"] == today, order)
         c.check("a decimal comes back exact", order["total"] == Decimal("59.98"), order)
         c.check("a datetime comes back as datetime.datetime",
                 isinstance(order["create_date"], datetime.datetime), order)
-        c.check("non-ASCII text survives", order["party_name"] == "Client \u00e9\u00e8 \U0001F600", order)
+        c.check("non-ASCII text survives", order["customer"] == "Client \u00e9\u00e8 \U0001F600", order)
 
         # A large request: the client gzips bodies above 1400 bytes once it has a session.
-        big = proxy.model.sale.order.search_read([["party_name", "like", "%" + "x" * 2000 + "%"]], 0, None, None,
+        big = proxy.model.sale.order.search_read([["customer", "like", "%" + "x" * 2000 + "%"]], 0, None, None,
                                                  ["id"], {})
         c.check("a gzip-compressed request is served", big == [], big)
 

@@ -40,7 +40,9 @@ struct fulfilment_fixture {
         sale::configure_fulfilment({.warehouse_dsn = test::pg_dsn() + warehouse,
                                     .maildir = (dir.path() / "mail").string(),
                                     .staging = (dir.path() / "staging").string(),
-                                    .orders_dir = (dir.path() / "orders").string()});
+                                    .orders_dir = (dir.path() / "orders").string(),
+                                    .mail_to = {},
+                                    .mail_from = "sales@example.com"});
     }
     ~fulfilment_fixture() {
         sale::configure_fulfilment({});
@@ -53,7 +55,9 @@ struct fulfilment_fixture {
 
     std::int64_t count(const std::shared_ptr<db::database>& database, const std::string& sql) {
         auto conn = database->acquire();
-        conn->begin({.readonly = true});
+        db::begin_options options;
+        options.readonly = true;
+        conn->begin(options);
         auto rows = conn->execute(sql);
         conn->rollback();
         database->release(std::move(conn));
