@@ -28,6 +28,7 @@ class Server:
         self.admin_password = admin_password
         self.dir = tempfile.mkdtemp(prefix="atrium-e2e-")
         uri = database_uri or "sqlite://" + os.path.join(self.dir, "var")
+        self.uri = uri
         print("atriumd database.uri = " + uri.split("@")[-1], flush=True)
         self.config = os.path.join(self.dir, "atrium.conf")
         with open(self.config, "w") as f:
