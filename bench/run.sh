@@ -82,6 +82,8 @@ ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n $(( IDLE_CONNS + 20000 )) 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "results -> $OUT (REPS=$REPS SECS=$SECS CONNS='$CONNS' WORKLOADS='$WORKLOADS' ulimit -n $(ulimit -n))"
 log "targets: $TARGETS"
+[ "$IDLE" = 1 ] && [ "$(ulimit -n)" -lt $(( IDLE_CONNS + 1000 )) ] && \
+  log "WARNING: ulimit -n $(ulimit -n) < IDLE_CONNS + 1000: the idle test will not hold $IDLE_CONNS connections"
 
 # --- 1. packages ---------------------------------------------------------------
 pkgs=(curl wrk python3 gcc libc6-dev sqlite3 libsqlite3-dev)

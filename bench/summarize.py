@@ -195,7 +195,15 @@ if idle:
           f"{fmt(num(r['rps_before']))} | {fmt(num(r['rps_with']))} | {fmt(num(r['rps_after']))} | {r['change_pct']} % | {r['note']} |")
     p('')
 
-micro = rows('micro.csv') if os.path.exists(os.path.join(d, 'micro.csv')) else []
+def micro_rows():
+    # Google Benchmark's CSV starts with a context preamble; the table starts at "name,"
+    p = os.path.join(d, 'micro.csv')
+    if not os.path.exists(p):
+        return []
+    lines = open(p).read().splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith('name,')), None)
+    return [] if start is None else list(csv.DictReader(lines[start:]))
+micro = micro_rows()
 if micro:
     p('## Micro-benchmarks (Google Benchmark)\n')
     p('| benchmark | time ns (median) | CPU ns | runs |')
