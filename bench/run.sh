@@ -290,7 +290,13 @@ idle_test() {  # TARGET WORKLOAD
   local t="$1" wl="$2" url port pid fifo hold fd held open before with after r0 r1 per change note
   url="${T_URL[$t]}"; port="${url##*:}"; pid="${T_PID[$t]}"
   log "idle test: $t, $IDLE_CONNS idle keep-alive connections, $wl at $IDLE_LOAD_CONNS conns before/with/after"
-  before="$(MEM_PIDS="$pid" run_wrk "$url" "$wl" "$IDLE_LOAD_CONNS" "$SECS" "${T_DB[$t]:-x}" "$RAW/idle-$t-before.txt" | cut -d, -f1)"
+  local probs="$RAW/idle-$t-problems.txt"; : > "$probs"
+  idle_load() {  # PHASE: one load run; prints its req/s (runs in $(...): problems go to a file)
+    local l; l="$(MEM_PIDS="$pid" run_wrk "$url" "$wl" "$IDLE_LOAD_CONNS" "$SECS" "${T_DB[$t]:-x}" "$RAW/idle-$t-$1.txt")"
+    [ "${l##*,}" = ok ] || printf ' %s: %s;' "$1" "${l##*,}" >> "$probs"
+    echo "${l%%,*}"
+  }
+  before="$(idle_load before)"
   sleep 1; r0="$(tree_rss_kb "$pid")"
   fifo="$RAW/idle-$t.fifo"; hold="$RAW/idle-$t-hold.txt"; rm -f "$fifo"; mkfifo "$fifo"
   /usr/bin/python3 "$here/idle/hold_conns.py" 127.0.0.1 "$port" "$IDLE_CONNS" < "$fifo" > "$hold" 2>&1 &
@@ -299,16 +305,18 @@ idle_test() {  # TARGET WORKLOAD
   for _ in $(seq $(( ${IDLE_WAIT:-180} * 5 ))); do grep -q '^held' "$hold" && break; kill -0 "$hp" 2>/dev/null || break; sleep 0.2; done
   held="$(sed -n 's/^held \([0-9]*\).*/\1/p' "$hold")"
   sleep 2; r1="$(tree_rss_kb "$pid")"
-  with="$(MEM_PIDS="$pid" run_wrk "$url" "$wl" "$IDLE_LOAD_CONNS" "$SECS" "${T_DB[$t]:-x}" "$RAW/idle-$t-with.txt" | cut -d, -f1)"
+  with="$(idle_load with)"
   exec {fd}>&-                                   # EOF: the holder counts what is still open and exits
   for _ in $(seq 100); do kill -0 "$hp" 2>/dev/null || break; sleep 0.2; done
   stop_pid "$hp"; wait "$hp" 2>/dev/null; rm -f "$fifo"
   open="$(sed -n 's/^open \([0-9]*\).*/\1/p' "$hold")"
   sleep 1
-  after="$(MEM_PIDS="$pid" run_wrk "$url" "$wl" "$IDLE_LOAD_CONNS" "$SECS" "${T_DB[$t]:-x}" "$RAW/idle-$t-after.txt" | cut -d, -f1)"
-  note="$(head -1 "$hold" | tr ',' ';')"
+  after="$(idle_load after)"
+  note="$(head -1 "$hold" | tr ',' ';')$(tr ',' ';' < "$probs")"
   per="$(awk -v a="$r0" -v b="$r1" -v n="${held:-0}" 'BEGIN{ if (n>0) printf "%.2f", (b-a)/n; else print "NA" }')"
-  change="$(awk -v b="$before" -v w="$with" -v a="$after" 'BEGIN{ if (b+0>0 && a+0>0) printf "%.1f", 100*(w/((b+a)/2)-1); else print "NA" }')"
+  # reference = mean of the runs before and after that produced a figure
+  change="$(awk -v b="$before" -v w="$with" -v a="$after" 'BEGIN{ n=0; s=0; if (b+0>0) {s+=b; n++} if (a+0>0) {s+=a; n++}
+                                                              if (n && w+0>0) printf "%.1f", 100*(w/(s/n)-1); else print "NA" }')"
   echo "$t,$wl,$IDLE_LOAD_CONNS,$IDLE_CONNS,${held:-0},${open:-NA},$r0,$r1,$per,${before:-NA},${with:-NA},${after:-NA},$change,$note" >> "$IDLEF"
   log "  held ${held:-0} (open at end ${open:-NA}); RSS ${r0} -> ${r1} KiB = $per KiB/conn; $wl req/s before $before, with $with, after $after ($change %)"
 }
