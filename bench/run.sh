@@ -72,6 +72,7 @@ stop_pid() {  # PID: TERM, wait up to 10 s, KILL
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
   kill -KILL "$pid" 2>/dev/null; return 0
 }
+port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }   # PORT: something listens already
 answers_version() {  # URL: does it answer common.server.version with a result?
   curl -s -m 2 -H 'Content-Type: application/json' -d '{"id":0,"method":"common.server.version","params":[]}' \
     "$1/" 2>/dev/null | grep -q '"result"'
@@ -152,7 +153,8 @@ if has sqlite-loop; then
   else set_target sqlite-loop unavailable "cc sqlite_insert.c failed"; fi
 fi
 if has nginx; then
-  if "$here/nginx/run_nginx.sh" start "$PORT_NGINX" >>"$LOG" 2>&1; then
+  if port_busy "$PORT_NGINX"; then set_target nginx unavailable "port $PORT_NGINX is already in use (a stale server?)"
+  elif "$here/nginx/run_nginx.sh" start "$PORT_NGINX" >>"$LOG" 2>&1; then
     CLEANUP+=("'$here/nginx/run_nginx.sh' stop")
     T_PID[nginx]="$(cat "$DATA_DIR/nginx/nginx.pid")"; T_URL[nginx]="http://127.0.0.1:$PORT_NGINX"
     set_target nginx ok "nginx $(nginx -v 2>&1 | sed 's|.*/||'), fixed JSON body, keep-alive"
@@ -169,6 +171,7 @@ for b in sqlite pg; do
     log "creating trytond $b database (trytond-admin --all)"
     "$here/trytond/setup.sh" "$b" >>"$LOG" 2>&1 || { set_target "$t" unavailable "trytond-admin failed (see $LOG)"; continue; }
   fi
+  if port_busy "$port"; then set_target "$t" unavailable "port $port is already in use (a stale server?)"; continue; fi
   if "$here/trytond/serve.sh" start "$b" "$port" >>"$LOG" 2>&1; then
     CLEANUP+=("'$here/trytond/serve.sh' stop $port")
     T_PID[$t]="$(cat "$DATA_DIR/trytond-$port.pid")"; T_URL[$t]="http://127.0.0.1:$port"; T_DB[$t]="$DB_NAME"
@@ -196,6 +199,7 @@ uri = $uri
 name = $name
 CONF
   if [ ! -x "$ATRIUMD" ]; then set_target "$t" unavailable "no atriumd binary at $ATRIUMD"; return; fi
+  if port_busy "$port"; then set_target "$t" unavailable "port $port is already in use (a stale server?)"; return; fi
   (cd "$dir" && ATRIUM_ADMIN_PASSWORD="$ADMIN_PASSWORD" exec setsid "$ATRIUMD" -c "$dir/atrium.conf" >"$dir/atriumd.log" 2>&1 </dev/null) &
   pid=$!
   CLEANUP+=("stop_pid $pid")

@@ -165,9 +165,11 @@ for at in ('atrium-sqlite', 'atrium-pg'):
     if ir:
         r = ir[0]
         per, ch = num(r['per_conn_kib']), num(r['change_pct'])
-        verdicts.append((f"{at} {r['conns_requested']} idle keep-alive conns ≤ 16 KiB each",
-                         f"{per:.1f} KiB ({r['held']} held)" if per is not None else f"{r['held']} held",
-                         verdict(None if per is None or int(r['held']) < int(r['conns_requested']) else per <= 16)))
+        held, req = int(r['held'] or 0), int(r['conns_requested'])
+        fig = (f"{per:.1f} KiB" if per is not None else '–') + f" ({held} of {req} held, {r['open_at_end']} open at end)"
+        # a server that cannot hold them all (refused, closed) misses the target
+        verdicts.append((f"{at} {req} idle keep-alive conns ≤ 16 KiB each", fig,
+                         'MISSED' if held < req else verdict(None if per is None else per <= 16)))
         verdicts.append((f"{at} W2 with idle conns ≥ 90 % of without", f'{ch:+.1f} %' if ch is not None else '–',
                          verdict(None if ch is None else ch >= -10)))
     else:
