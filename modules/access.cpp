@@ -50,13 +50,31 @@ access_perms compute(const pool& p, std::int64_t user, const std::string& model)
     return perms;
 }
 
+// The model's own rights, restricted by those of the models it delegates
+// access to (model_def::access_delegates: a sale line follows its sale).
+access_perms effective(const pool& p, std::int64_t user, const std::string& model, std::set<std::string>& seen) {
+    access_perms perms = compute(p, user, model);
+    if (!seen.insert(model).second) return perms;
+    if (const auto* m = p.find(model)) {
+        for (const auto& delegate : m->definition().access_delegates) {
+            const auto d = effective(p, user, delegate, seen);
+            perms.read = perms.read && d.read;
+            perms.write = perms.write && d.write;
+            perms.create = perms.create && d.create;
+            perms.remove = perms.remove && d.remove;
+        }
+    }
+    return perms;
+}
+
 }  // namespace
 
 bool access_allowed(const pool& p, std::int64_t user, const std::string& model, std::string_view mode) {
     if (user == root_user) return true;
     auto perms = p.cached_access(user, model);
     if (!perms) {
-        perms = compute(p, user, model);
+        std::set<std::string> seen;
+        perms = effective(p, user, model, seen);
         p.cache_access(user, model, *perms);
     }
     if (mode == "read") return perms->read;

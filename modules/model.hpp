@@ -48,6 +48,9 @@ struct model_def {
     std::function<void(nlohmann::json& values)> prepare_values;
     /// Called before a delete; the function it returns runs after the rows are gone (recomputations).
     std::function<std::function<void()>(const model& self, const ids& records)> on_delete;
+    /// Models whose access rights also apply to this one (SPEC §7.4's
+    /// delegation): the effective right is this model's AND theirs.
+    std::vector<std::string> access_delegates;
     /// Writes here change access rights (clears the access cache).
     bool invalidates_access = false;
 

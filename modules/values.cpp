@@ -19,6 +19,18 @@ __int128 pow10(int n) {
     return r;
 }
 
+// Exact or an error: a decimal never wraps around.
+__int128 checked_mul(__int128 a, __int128 b) {
+    __int128 r;
+    if (__builtin_mul_overflow(a, b, &r)) throw value_error("decimal overflow");
+    return r;
+}
+__int128 checked_add(__int128 a, __int128 b) {
+    __int128 r;
+    if (__builtin_add_overflow(a, b, &r)) throw value_error("decimal overflow");
+    return r;
+}
+
 int parse_int(std::string_view text, std::size_t pos, std::size_t len, std::string_view what) {
     if (pos + len > text.size()) throw value_error("bad " + std::string(what) + ": " + std::string(text));
     int r = 0;
@@ -86,7 +98,7 @@ std::string decimal::to_string() const {
 
 decimal decimal::rounded(int digits) const {
     if (digits >= scale_) {
-        return decimal(unscaled_ * pow10(digits - scale_), digits);
+        return decimal(checked_mul(unscaled_, pow10(digits - scale_)), digits);
     }
     const __int128 div = pow10(scale_ - digits);
     __int128 q = unscaled_ / div, r = unscaled_ % div;
@@ -97,10 +109,10 @@ decimal decimal::rounded(int digits) const {
 
 void decimal::align(decimal& a, decimal& b) {
     if (a.scale_ < b.scale_) {
-        a.unscaled_ *= pow10(b.scale_ - a.scale_);
+        a.unscaled_ = checked_mul(a.unscaled_, pow10(b.scale_ - a.scale_));
         a.scale_ = b.scale_;
     } else if (b.scale_ < a.scale_) {
-        b.unscaled_ *= pow10(a.scale_ - b.scale_);
+        b.unscaled_ = checked_mul(b.unscaled_, pow10(a.scale_ - b.scale_));
         b.scale_ = a.scale_;
     }
 }
@@ -108,16 +120,16 @@ void decimal::align(decimal& a, decimal& b) {
 decimal operator+(const decimal& a, const decimal& b) {
     decimal x = a, y = b;
     decimal::align(x, y);
-    return decimal(x.unscaled_ + y.unscaled_, x.scale_);
+    return decimal(checked_add(x.unscaled_, y.unscaled_), x.scale_);
 }
 decimal operator-(const decimal& a, const decimal& b) {
     decimal x = a, y = b;
     decimal::align(x, y);
-    return decimal(x.unscaled_ - y.unscaled_, x.scale_);
+    return decimal(checked_add(x.unscaled_, -y.unscaled_), x.scale_);
 }
 decimal operator*(const decimal& a, const decimal& b) {
     if (a.scale_ + b.scale_ > max_scale) throw value_error("decimal product too precise");
-    return decimal(a.unscaled_ * b.unscaled_, a.scale_ + b.scale_);
+    return decimal(checked_mul(a.unscaled_, b.unscaled_), a.scale_ + b.scale_);
 }
 std::strong_ordering operator<=>(const decimal& a, const decimal& b) {
     decimal x = a, y = b;

@@ -147,6 +147,7 @@ void register_module(module_registry& registry) {
         .add(fields::numeric("quantity", "Quantity", 3).set_required().set_default(json{{"__class__", "Decimal"}, {"decimal", "1"}}))
         .add(fields::numeric("unit_price", "Unit Price", 4).set_required())
         .add(fields::numeric("amount", "Amount", 2).set_readonly());
+    line.access_delegates = {"sale.order"};  // who may change a sale may change its lines
     line.validate = [](const model& self, const ids& records) {
         for (const auto& r : self.browse(records, {"quantity"}))
             if (r.get<decimal>("quantity") < decimal(0))

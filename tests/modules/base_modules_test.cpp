@@ -97,6 +97,20 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
         auto checked = check_access();
         CHECK_NOTHROW(tags.remove(tags.search(json::array())));
     }
+    // A member of a child group has the rights of the parent group.
+    const auto carol = make_user("carol");
+    const auto child = p->get("res.group").create(json::array({{{"name", "Junior taggers"}, {"parent", group}}}))[0];
+    {
+        auto as_carol = set_user(carol);
+        auto checked = check_access();
+        CHECK_THROWS_AS(tags.create(json::array({{{"name", "w"}}})), access_error);
+    }
+    p->get("res.group").write({child}, {{"users", json::array({json::array({"add", {carol}})})}});
+    {
+        auto as_carol = set_user(carol);
+        auto checked = check_access();
+        CHECK_NOTHROW(tags.create(json::array({{{"name", "w"}}})));
+    }
     // Sessions are for root only over RPC; the hash is never readable.
     {
         auto as_alice = set_user(alice);

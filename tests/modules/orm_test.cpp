@@ -270,6 +270,9 @@ TEST_CASE("modules: values: decimals are exact") {
     CHECK(decimal::parse("-2.875").rounded(2).to_string() == "-2.88");
     CHECK(decimal::parse("-0.05").to_string() == "-0.05");
     CHECK_THROWS_AS(decimal::parse("1e5"), value_error);
+    const auto big = decimal::parse("99999999999999999999999");
+    CHECK_THROWS_AS(big * big, value_error);  // never wraps around
+    CHECK_THROWS_AS(decimal::parse(std::string(37, '9')), value_error);
     CHECK(base64_decode("AAEC\n/w==") == std::vector<unsigned char>{0, 1, 2, 255});
     CHECK(base64_encode(std::vector<unsigned char>(60, 'a')).find('\n') == 76);  // MIME lines
     const json t = {{"__class__", "time"}, {"hour", 23}, {"minute", 59}, {"second", 1}, {"microsecond", 5}};
