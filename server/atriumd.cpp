@@ -195,7 +195,12 @@ int run(const options& opts) {
                         .max_attempt_ip_network = cfg.session.max_attempt_ip_network,
                         .ip_network_4 = cfg.session.ip_network_4,
                         .ip_network_6 = cfg.session.ip_network_6,
-                        .authentications = cfg.session.authentications};
+                        .authentications = cfg.session.authentications,
+                        // SPEC §7.2's delay after a failed login sleeps the request's fiber, not its thread.
+                        .failure_delay = [](double seconds) {
+                            current_fiber().sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::duration<double>(seconds)));
+                        }};
     server::dispatcher dispatcher(backend, settings);
     // Test-only methods (slow, failing, echoing calls) for the transport's tests.
     server::test_handler with_test_methods(dispatcher);

@@ -1,5 +1,7 @@
 #include "modules/sale/sale.hpp"
 
+#include "modules/sale/order_fulfilment.hpp"
+
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
 #include "modules/independent.hpp"
@@ -68,7 +70,7 @@ void confirm(const model& orders, const ids& records) {
     auto guard = without_check_access();
     const pool& p = orders.owner();
     // Check every order before changing any: a UserError leaves all of them as they were.
-    const auto found = orders.browse(records, {"reference", "state", "lines", "total"});
+    const auto found = orders.browse(records, {"reference", "state", "lines", "total", "customer"});
     for (const auto& order : found) {
         const std::string ref = order.is_null("reference") ? "#" + std::to_string(order.id())
                                                            : order.get<std::string>("reference");
@@ -94,6 +96,14 @@ void confirm(const model& orders, const ids& records) {
             keep->get("sale.audit").create(json::array(
                 {{{"order_id", id}, {"action", "confirm"}, {"number", number}, {"user_id", user}}}));
         });
+        // Outside this database: the warehouse reservation, the confirmation
+        // mail and the order file join this transaction (two-phase commit).
+        order_summary summary{.id = id, .number = number, .customer = order.get<std::string>("customer"),
+                              .email = {}, .lines = {}};
+        const model& line_model = p.get("sale.order.line");
+        for (const auto& line : line_model.browse(order.get<ids>("lines"), {"product", "quantity"}))
+            summary.lines.push_back({line.get<std::string>("product"), line.get<decimal>("quantity").to_string()});
+        fulfil(current(), summary);
     }
     current().atexit([records] {
         std::vector<std::function<void(const ids&)>> copy;
