@@ -564,6 +564,37 @@ TEST_CASE("crash: atriumd runs a recovery pass at start-up and reports it") {
     CHECK(started.output.find("atriumd: ready") != std::string::npos);
     s.check_final(false);
 }
+
+TEST_CASE("crash: a running atriumd's periodic recovery pass finishes a crash that happened after it started") {
+    crash_setup s(main_kind::sqlite, atrium::test::pg_dsn());
+    const auto config = write_config(s);
+    {
+        std::ofstream more(config, std::ios::app);
+        more << "[web]\nlisten = 127.0.0.1:0\n";
+    }
+    ::setenv("ATRIUM_TPC__RECOVERY_INTERVAL", "1", 1);
+    const pid_t server = spawn_process({ATRIUM_ATRIUMD, "-c", config.string()}, s.dir / "atriumd-periodic.log");
+    ::unsetenv("ATRIUM_TPC__RECOVERY_INTERVAL");
+    // The server is up (its start-up pass found nothing) before the crash.
+    for (int i = 0; i < 300 && read_text(s.dir / "atriumd-periodic.log").find("atriumd: ready") == std::string::npos; ++i)
+        ::usleep(20000);
+    REQUIRE(read_text(s.dir / "atriumd-periodic.log").find("atriumd: ready") != std::string::npos);
+
+    const auto helper = s.run_helper("after-all-votes");
+    REQUIRE(helper.signaled);
+    REQUIRE(s.prepared(s.p1_name).size() == 1);
+    // Within a few intervals (branches younger than one interval are left to their coordinator).
+    for (int i = 0; i < 150 && (!s.prepared(s.p1_name).empty() || !s.prepared(s.p2_name).empty()); ++i)
+        ::usleep(100000);
+    ::kill(server, SIGTERM);
+    process_result stopped;
+    wait_process(server, stopped, s.dir / "atriumd-periodic.log");
+    INFO("atriumd output:\n" << stopped.output);
+    CHECK(stopped.exit_code == 0);
+    // PostgreSQL branches wait one interval (min_age); mail and files go at the first pass.
+    CHECK(stopped.output.find("periodic recovery: 4 participant(s), committed 0, rolled back") != std::string::npos);
+    s.check_final(false);
+}
 #endif
 
 // --- the configuration keys -------------------------------------------------
