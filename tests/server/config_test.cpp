@@ -106,3 +106,41 @@ TEST_CASE("config: the [web] and [request] keys of the RPC server") {
     CHECK(shipped.request.max_size == defaults.request.max_size);
     CHECK(shipped.request.max_size_authenticated == defaults.request.max_size_authenticated);
 }
+
+TEST_CASE("config: the [session] and [sale] keys, database.list and tpc.recovery_interval") {
+    using atrium::server::config_error;
+    using atrium::server::parse_config;
+    const auto defaults = parse_config("");
+    CHECK(defaults.session.max_age == 2592000);
+    CHECK(defaults.session.timeout == 300);
+    CHECK(defaults.session.max_attempt == 5);
+    CHECK(defaults.session.max_attempt_ip_network == 300);
+    CHECK(defaults.session.ip_network_4 == 32);
+    CHECK(defaults.session.ip_network_6 == 56);
+    CHECK(defaults.session.authentications == "password");
+    CHECK(defaults.database.list);
+    CHECK(defaults.tpc.recovery_interval == 60);
+    CHECK(defaults.sale.warehouse.empty());
+    CHECK(defaults.sale.orders_dir == "./var/orders");
+    CHECK(defaults.sale.mail_to.empty());
+
+    const auto cfg = parse_config(
+        "[session]\nmax_attempt = 3\ntimeout = 60\nauthentications = password+totp,password\n"
+        "[database]\nlist = false\n[tpc]\nrecovery_interval = 0\n"
+        "[sale]\nwarehouse = postgresql://app@db:5432/warehouse\nmail_to = desk@example.com\n");
+    CHECK(cfg.session.max_attempt == 3);
+    CHECK(cfg.session.timeout == 60);
+    CHECK(cfg.session.authentications == "password+totp,password");
+    CHECK_FALSE(cfg.database.list);
+    CHECK(cfg.tpc.recovery_interval == 0);
+    CHECK(cfg.sale.warehouse == "postgresql://app@db:5432/warehouse");
+    CHECK(cfg.sale.mail_to == "desk@example.com");
+
+    CHECK_THROWS_AS(parse_config("[session]\nmax_attempt = 0\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[session]\nip_network_4 = 33\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[session]\nauthentications = pass word\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[database]\nlist = maybe\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[sale]\nwarehouse = host=db\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[sale]\nmail_to = not an address\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[session]\nnope = 1\n"), config_error);
+}
