@@ -142,10 +142,17 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
     auto creds = parse_authorization(request.authorization);
     if (auto* session = std::get_if<session_credentials>(&creds)) {
         if (session->user < 0) unauthorized();
-        bool valid = as_root(database, settings_.retry, [&] {
-                         return nlohmann::json(
-                             modules::res::check_session(session->user, session->key, fresh, settings_.session));
-                     }).get<bool>();
+        // Read-only: on SQLite a read-write transaction would take the database
+        // write lock for every authenticated call (expired sessions are then
+        // deleted in a transaction of their own).
+        bool valid = as_root(
+                         database, settings_.retry,
+                         [&] {
+                             return nlohmann::json(
+                                 modules::res::check_session(session->user, session->key, fresh, settings_.session));
+                         },
+                         /*readonly=*/true)
+                         .get<bool>();
         if (!valid) unauthorized();
         if (session_key) *session_key = session->key;
         return session->user;
