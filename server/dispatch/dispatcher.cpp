@@ -94,6 +94,7 @@ rpc_result dispatcher::handle(const rpc_request& request) {
     call.remote_addr = request.http.remote_address;
     call.http_host = request.http.host;
     call.scheme = request.http.scheme;
+    call.notes = &request.notes;
     auto result = dispatch(call);
     if (result.user >= 0) request.notes.user = std::to_string(result.user);
     request.notes.retries = result.retries;
@@ -205,6 +206,7 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
     const modules::exposed_method* exposed = split_object_method(method) ? pool->find_method(method) : nullptr;
     bool fresh = exposed && exposed->rpc.fresh_session && method.rfind("system.", 0) != 0;
     out.user = authenticate(database, request, fresh, &session_key);
+    if (request.notes) request.notes->user = std::to_string(out.user);
 
     if (method == "common.db.logout") {
         if (!session_key.empty())

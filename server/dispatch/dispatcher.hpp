@@ -36,6 +36,7 @@ struct dispatch_request {
     std::string remote_addr;
     std::string http_host;
     std::string scheme = "http";
+    rpc_call_notes* notes = nullptr;  ///< filled as soon as known (the call's log line)
 };
 
 struct dispatch_result {
