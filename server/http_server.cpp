@@ -209,6 +209,7 @@ struct http_server::impl {
     }
 
     ~impl() {
+        guards.clear();  // they point into the io_contexts
         for (auto& io : ios) io->stop();
         for (auto& thread : threads) {
             if (thread.joinable()) thread.join();
