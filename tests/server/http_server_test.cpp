@@ -246,4 +246,24 @@ TEST_CASE("Expect: 100-continue gets an interim response before the body") {
     CHECK(json::parse(response->body)["result"] == 2);
 }
 
+TEST_CASE("garbage on the wire gets 400 or a close, and the server keeps serving") {
+    atriumd_process server(ATRIUM_ATRIUMD);
+    CHECK(http_call(server.port(), "NOT HTTP AT ALL\r\n\r\n").status == 400);
+    {
+        http_test_client client(server.port());
+        client.send(std::string("\x00\x01\x02 garbage\r\n\r\n", 16));
+        auto response = client.read_response();
+        if (response) CHECK(response->status == 400);
+    }
+    {
+        // Both Content-Length and chunked: refused, never smuggled through.
+        http_test_client client(server.port());
+        client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        auto response = client.read_response();
+        if (response) CHECK(response->status >= 400);
+    }
+    CHECK(http_call(server.port(), http_test_client::post("/", version_call)).status == 200);
+}
+
 }  // TEST_SUITE
