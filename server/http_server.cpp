@@ -258,7 +258,25 @@ struct http_server::impl {
             first = false;
             if (!serve_one(stream, buffer, remote_address, yield)) break;
         }
+        linger_close(stream, yield);
+    }
+
+    /// Closing with unread request bytes would reset the connection, and the
+    /// client could lose the error response just sent (413, 415…): send FIN,
+    /// then discard what the client still sends, for a second at most.
+    void linger_close(beast::tcp_stream& stream, const fiber_yield& yield) {
+        boost::system::error_code ec;
+        if (!stream.socket().is_open()) return;
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (!ec) {
+            std::array<char, 16384> scratch;
+            std::size_t discarded = 0;
+            stream.expires_after(std::chrono::seconds(1));
+            while (discarded < 16 * 1024 * 1024) {
+                discarded += stream.async_read_some(asio::buffer(scratch), yield[ec]);
+                if (ec) break;
+            }
+        }
         stream.close();
     }
 
@@ -270,6 +288,9 @@ struct http_server::impl {
         boost::system::error_code ec;
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(cfg.web.max_header_size));
+        // Beast checks Content-Length against the body limit while parsing the
+        // header (default 1 MB); ours depends on the headers: decided below.
+        parser.body_limit(boost::none);
         stream.expires_after(std::chrono::seconds(cfg.web.header_timeout));
         http::async_read_header(stream, buffer, parser, yield[ec]);
         if (ec == http::error::header_limit) {
