@@ -132,7 +132,10 @@ struct http_server::impl {
         set_blocking_pool(previous_pool);
         acceptor.reset();
         // The io_contexts go last: destroying them unwinds fibers still suspended.
-        while (!ios.empty()) ios.pop_back();
+        // The acceptor's one first: a pending accept may own a socket of another
+        // io_context, which must still exist when that operation is destroyed.
+        for (auto& io : ios) io.reset();
+        ios.clear();
     }
 
     void debug(const std::string& line) const {
