@@ -275,4 +275,11 @@ TEST_CASE("garbage on the wire gets 400 or a close, and the server keeps serving
     CHECK(http_call(server.port(), http_test_client::post("/", version_call)).status == 200);
 }
 
+TEST_CASE("atriumd -c etc/atrium.conf serves (the environment still overrides the listen address)") {
+    atriumd_process server(ATRIUM_ATRIUMD, {}, {"-c", ATRIUM_SOURCE_DIR "/etc/atrium.conf"});
+    const auto response = http_call(server.port(), http_test_client::post("/", version_call));
+    CHECK(response.status == 200);
+    CHECK(json::parse(response.body)["result"] == ATRIUM_VERSION);
+}
+
 }  // TEST_SUITE
