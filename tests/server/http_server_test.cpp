@@ -47,6 +47,12 @@ TEST_CASE("atriumd serves common.server.version in both dialects") {
     CHECK(http_call(server.port(), http_test_client::post("/nope", version_call)).status == 404);
     CHECK(http_call(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 405);
     CHECK(server.log().find("rpc r1 common.server.version db=- user=-") != std::string::npos);
+    // Default limits: 3 MB is too much without authorization, fine with it.
+    const std::string body = call_body("test.echo", "[\"" + std::string(3'000'000, 'y') + "\"]");
+    CHECK(http_call(server.port(), http_test_client::post("/", body)).status == 413);
+    response = http_call(server.port(), http_test_client::post("/", body, basic_auth));
+    CHECK(response.status == 200);
+    CHECK(response.body.size() > 3'000'000);
 }
 
 TEST_CASE("keep-alive, pipelining (two requests in one write), HTTP/1.0") {
@@ -105,6 +111,9 @@ TEST_CASE("body limits: 411 without Content-Length, 413 beyond the limit") {
     CHECK(response.status == 411);
     const std::string big = call_body("test.echo", "[\"" + std::string(5000, 'x') + "\"]");
     CHECK(http_call(server.port(), http_test_client::post("/", big)).status == 413);
+    // A body far beyond the limit: the 413 still arrives (no reset while the client sends).
+    const std::string very_big = call_body("test.echo", "[\"" + std::string(3'000'000, 'x') + "\"]");
+    CHECK(http_call(server.port(), http_test_client::post("/", very_big)).status == 413);
     // Authenticated requests get the larger limit.
     response = http_call(server.port(), http_test_client::post("/", big, basic_auth));
     CHECK(response.status == 200);
@@ -244,6 +253,33 @@ TEST_CASE("Expect: 100-continue gets an interim response before the body") {
     auto response = client.read_response();
     REQUIRE(response);
     CHECK(json::parse(response->body)["result"] == 2);
+}
+
+TEST_CASE("garbage on the wire gets 400 or a close, and the server keeps serving") {
+    atriumd_process server(ATRIUM_ATRIUMD);
+    CHECK(http_call(server.port(), "NOT HTTP AT ALL\r\n\r\n").status == 400);
+    {
+        http_test_client client(server.port());
+        client.send(std::string("\x00\x01\x02 garbage\r\n\r\n", 16));
+        auto response = client.read_response();
+        if (response) CHECK(response->status == 400);
+    }
+    {
+        // Both Content-Length and chunked: refused, never smuggled through.
+        http_test_client client(server.port());
+        client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        auto response = client.read_response();
+        if (response) CHECK(response->status >= 400);
+    }
+    CHECK(http_call(server.port(), http_test_client::post("/", version_call)).status == 200);
+}
+
+TEST_CASE("atriumd -c etc/atrium.conf serves (the environment still overrides the listen address)") {
+    atriumd_process server(ATRIUM_ATRIUMD, {}, {"-c", ATRIUM_SOURCE_DIR "/etc/atrium.conf"});
+    const auto response = http_call(server.port(), http_test_client::post("/", version_call));
+    CHECK(response.status == 200);
+    CHECK(json::parse(response.body)["result"] == ATRIUM_VERSION);
 }
 
 }  // TEST_SUITE

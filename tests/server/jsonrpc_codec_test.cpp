@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <random>
 #include <vector>
 
 using namespace atrium::server;
@@ -310,6 +311,42 @@ TEST_CASE("the call log line") {
     CHECK(format_call_record(record) == "rpc r9 model.res.user.read db=db1 user=admin 1.2ms ok retries=2");
     record.method = "evil\nINFO: forged";
     CHECK(format_call_record(record).find('\n') == std::string::npos);
+}
+
+TEST_CASE("malformed bodies never crash the codec: mutated requests give a reply in the protocol's shape") {
+    codec_fixture f;
+    const std::vector<std::string> seeds{
+        R"({"id": 1, "method": "test.echo", "params": [{"__class__": "Decimal", "decimal": "1.5"}]})",
+        R"({"jsonrpc": "2.0", "id": "a", "method": "test.echo_kwargs", "params": {"x": [1, 2, {"y": null}]}})",
+        R"([{"jsonrpc": "2.0", "id": 1, "method": "test.echo", "params": [{"__class__": "bytes", "base64": "aGk="}]}, 3])",
+        R"({"method": "test.echo", "params": [{"__class__": "datetime", "year": 2020, "month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0, "microsecond": 0}]})",
+    };
+    const std::string alphabet = std::string("{}[]\",:0123456789.eE-+ \\\x80\xff") + '\0' + "nulltruefalse__class__";
+    std::mt19937 random(12345);
+    for (int i = 0; i < 3000; ++i) {
+        std::string body = seeds[random() % seeds.size()];
+        const int edits = 1 + static_cast<int>(random() % 4);
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = random() % (body.size() + 1);
+            switch (random() % 3) {
+            case 0:
+                body.insert(at, 1, alphabet[random() % alphabet.size()]);
+                break;
+            case 1:
+                if (at < body.size()) body.erase(at, 1);
+                break;
+            default:
+                if (at < body.size()) body[at] = alphabet[random() % alphabet.size()];
+                break;
+            }
+        }
+        rpc_http_reply reply;
+        REQUIRE_NOTHROW(reply = f.call(body));
+        CHECK((reply.status == 200 || reply.status == 204 || reply.status == 400 || reply.status == 403 ||
+               reply.status == 500));
+        CHECK(ascii_only(reply.body));
+        if (reply.content_type == "application/json") CHECK(json::accept(reply.body));
+    }
 }
 
 }  // TEST_SUITE

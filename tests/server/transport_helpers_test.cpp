@@ -3,7 +3,7 @@
 
 #include "server/base64.hpp"
 #include "server/gzip.hpp"
-#include "server/http_server.hpp"
+#include "server/http_rules.hpp"
 #include "server/rpc_handler.hpp"
 #include "server/worker_pool.hpp"
 #include "tests/support/run_in_fiber.hpp"

@@ -1,5 +1,7 @@
 #include "tests/support/atriumd_process.hpp"
 
+#include <doctest/doctest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -83,9 +85,19 @@ atriumd_process::atriumd_process(const std::string& binary, std::map<std::string
 
 atriumd_process::~atriumd_process() {
     if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
+        // The ordinary way out, so that every test also runs the shutdown path.
+        ::kill(pid_, SIGTERM);
+        if (wait(std::chrono::seconds(15)) == -1 && pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
     }
+    const std::string text = log();
+    const bool clean = text.find("AddressSanitizer") == std::string::npos &&
+                       text.find("runtime error:") == std::string::npos &&
+                       text.find("LeakSanitizer") == std::string::npos;
+    CHECK_MESSAGE(clean, "atriumd reported a sanitizer error:\n" << text);
 }
 
 void atriumd_process::signal(int signal_number) {

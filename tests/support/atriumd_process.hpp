@@ -22,7 +22,9 @@ public:
     /// Throws std::runtime_error with the captured stderr when it does not come.
     explicit atriumd_process(const std::string& binary, std::map<std::string, std::string> environment = {},
                              std::vector<std::string> arguments = {});
-    ~atriumd_process();  ///< SIGKILL if still running
+    /// SIGTERM (SIGKILL after 15 s) if still running; then CHECKs that its
+    /// stderr has no sanitizer report (so must run inside a doctest test case).
+    ~atriumd_process();
     atriumd_process(const atriumd_process&) = delete;
     atriumd_process& operator=(const atriumd_process&) = delete;
 
