@@ -1,23 +1,10 @@
 #include "server/dispatch/authorization.hpp"
 
-#include <sodium.h>
+#include "server/base64.hpp"
 
 #include <charconv>
-#include <vector>
 
 namespace atrium::server {
-
-std::optional<std::string> decode_base64(std::string_view text) {
-    std::string out(text.size() / 4 * 3 + 3, '\0');
-    std::size_t length = 0;
-    const char* end = nullptr;
-    if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
-                          " \t\r\n", &length, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
-        return std::nullopt;
-    if (end != text.data() + text.size()) return std::nullopt;
-    out.resize(length);
-    return out;
-}
 
 namespace {
 
@@ -41,7 +28,7 @@ credentials parse_authorization(std::string_view header) {
     auto space = header.find(' ');
     if (space == std::string_view::npos) return {};
     auto scheme = header.substr(0, space);
-    auto decoded = decode_base64(trim(header.substr(space + 1)));
+    auto decoded = base64_decode(trim(header.substr(space + 1)));
     if (!decoded) return {};
     const std::string& text = *decoded;
 

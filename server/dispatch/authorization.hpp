@@ -27,7 +27,4 @@ using credentials = std::variant<std::monostate, session_credentials, basic_cred
 
 credentials parse_authorization(std::string_view header);
 
-/// Strict standard base64 (whitespace ignored); nothing when invalid.
-std::optional<std::string> decode_base64(std::string_view text);
-
 }  // namespace atrium::server
