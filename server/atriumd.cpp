@@ -28,6 +28,7 @@
 #include "transaction/transaction.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
@@ -201,6 +202,14 @@ int run(const options& opts) {
                             current_fiber().sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::duration<double>(seconds)));
                         }};
+    if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
+        // Validated sessions are cached and dropped on NOTIFY (listener fibers run on `io`).
+        settings.postgresql_uri = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
+        if (settings.postgresql_uri.back() != '/') settings.postgresql_uri += '/';
+        settings.spawn_background = [&io](std::function<void()> body) {
+            boost::asio::post(io, [&io, body = std::move(body)]() mutable { server::spawn_fiber(io, std::move(body)); });
+        };
+    }
     server::dispatcher dispatcher(backend, settings);
     // Test-only methods (slow, failing, echoing calls) for the transport's tests.
     server::test_handler with_test_methods(dispatcher);

@@ -141,10 +141,26 @@ std::string create_session(std::int64_t user) {
     return key;
 }
 
-bool check_session(std::int64_t user, const std::string& key, bool fresh, const session_settings& settings) {
+namespace {
+
+// Other processes caching sessions drop them when this commits (PostgreSQL).
+void announce_deleted_sessions(std::int64_t user) {
+    auto& conn = current().connection();
+    if (conn.backend_name() == "postgresql")
+        conn.execute("SELECT pg_notify(?, ?)", {std::string(session_channel), std::to_string(user)});
+}
+
+void remove_sessions(const pool& p, std::int64_t user, const ids& sessions) {
+    p.get("ir.session").remove(sessions);
+    announce_deleted_sessions(user);
+}
+
+}  // namespace
+
+std::optional<double> session_valid_until(std::int64_t user, const std::string& key, bool fresh,
+                                          const session_settings& settings) {
     const auto p = current_pool();
     auto guard = without_check_access();
-    const model& sessions = p->get("ir.session");
     const auto now = datetime::now().epoch_seconds();
     ids expired;
     std::optional<session_row> found;
@@ -159,15 +175,20 @@ bool check_session(std::int64_t user, const std::string& key, bool fresh, const 
     if (!expired.empty()) {
         if (current().readonly()) {
             // A read-only caller cannot delete: do it in a transaction of its own.
-            run_independently([p, expired] {
+            run_independently([p, expired, user] {
                 auto g = without_check_access();
-                p->get("ir.session").remove(expired);
+                remove_sessions(*p, user, expired);
             });
         } else {
-            sessions.remove(expired);
+            remove_sessions(*p, user, expired);
         }
     }
-    return found.has_value();
+    if (!found) return std::nullopt;
+    return static_cast<double>(found->created.epoch_seconds() + settings.max_age);
+}
+
+bool check_session(std::int64_t user, const std::string& key, bool fresh, const session_settings& settings) {
+    return session_valid_until(user, key, fresh, settings).has_value();
 }
 
 void touch_session(std::int64_t user, const std::string& key) {
@@ -181,7 +202,7 @@ void delete_session(std::int64_t user, const std::string& key) {
     const auto p = current_pool();
     auto guard = without_check_access();
     for (auto& s : sessions_of(*p, user))
-        if (keys_equal(s.key, key)) p->get("ir.session").remove({s.id});
+        if (keys_equal(s.key, key)) remove_sessions(*p, user, {s.id});
 }
 
 std::string user_login(std::int64_t user) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <string>
 
@@ -36,6 +37,13 @@ std::string create_session(std::int64_t user);  ///< 64 hex chars from 32 random
 /// compare, max_age; fresh ⇒ also within timeout, else the session is
 /// deleted). Expired sessions of the user are deleted.
 bool check_session(std::int64_t user, const std::string& key, bool fresh, const session_settings&);
+/// The same check; when the session is live, the time (epoch seconds) it
+/// expires by max_age, so that a caller may cache the answer until then.
+std::optional<double> session_valid_until(std::int64_t user, const std::string& key, bool fresh,
+                                          const session_settings&);
+/// The channel on which PostgreSQL databases announce (NOTIFY, payload = the
+/// user id) that sessions of a user were deleted, at the commit that deletes them.
+inline constexpr const char* session_channel = "atrium_session";
 void touch_session(std::int64_t user, const std::string& key);  ///< refresh activity
 void delete_session(std::int64_t user, const std::string& key);
 std::string user_login(std::int64_t user);  ///< "" if none

@@ -1,12 +1,16 @@
 #include "server/dispatch/dispatcher.hpp"
 
 #include "database/errors.hpp"
+#include "database/postgresql/pg_listener.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
 #include "server/dispatch/argument_conversion.hpp"
 #include "server/dispatch/authorization.hpp"
 #include "server/rpc_handler.hpp"
+
+#include <charconv>
 #include "transaction/errors.hpp"
+#include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/retry.hpp"
 #include "transaction/transaction.hpp"
@@ -80,8 +84,45 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
         log_warning(std::string("cannot open database ") + name + ": " + error.what());
         throw http_error(404, "Database not found");
     }
-    std::lock_guard lock(mutex_);
-    return databases_.emplace(name, database).first->second;
+    bool first = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto [it, inserted] = databases_.emplace(name, database);
+        first = inserted;
+        database = it->second;
+    }
+    if (first && !settings_.postgresql_uri.empty() && settings_.spawn_background)
+        settings_.spawn_background([this, name] { listen_for_session_changes(name); });
+    return database;
+}
+
+void dispatcher::listen_for_session_changes(const std::string& name) {
+    // Runs on a background fiber for the server's lifetime; while LISTEN is
+    // up, sessions of `name` may be served from the cache.
+    const std::string dsn = settings_.postgresql_uri + name;
+    for (;;) {
+        try {
+            db::pg_listener listener(dsn, modules::res::session_channel);
+            sessions_.enable(name);
+            for (;;) {
+                current_fiber().wait_readable(listener.socket());
+                for (const auto& payload : listener.drain()) {
+                    std::int64_t user = 0;
+                    auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
+                    if (ec == std::errc() && ptr == payload.data() + payload.size()) {
+                        sessions_.forget_user(name, user);
+                    } else {  // not ours to interpret: forget everything of this database
+                        sessions_.disable(name);
+                        sessions_.enable(name);
+                    }
+                }
+            }
+        } catch (const std::exception& error) {
+            sessions_.disable(name);
+            log_warning(std::string("session cache of ") + name + " off until LISTEN is back: " + error.what());
+        }
+        current_fiber().sleep_for(std::chrono::seconds(1));
+    }
 }
 
 rpc_result dispatcher::handle(const rpc_request& request) {
@@ -143,18 +184,25 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
     auto creds = parse_authorization(request.authorization);
     if (auto* session = std::get_if<session_credentials>(&creds)) {
         if (session->user < 0) unauthorized();
+        const std::string& name = database->name();
+        if (!fresh && sessions_.valid(name, session->user, session->key)) {
+            if (session_key) *session_key = session->key;
+            return session->user;
+        }
         // Read-only: on SQLite a read-write transaction would take the database
         // write lock for every authenticated call (expired sessions are then
         // deleted in a transaction of their own).
-        bool valid = as_root(
-                         database, settings_.retry,
-                         [&] {
-                             return nlohmann::json(
-                                 modules::res::check_session(session->user, session->key, fresh, settings_.session));
-                         },
-                         /*readonly=*/true)
-                         .get<bool>();
-        if (!valid) unauthorized();
+        auto until = as_root(
+            database, settings_.retry,
+            [&] {
+                auto expiry = modules::res::session_valid_until(session->user, session->key, fresh, settings_.session);
+                return expiry ? nlohmann::json(*expiry) : nlohmann::json();
+            },
+            /*readonly=*/true);
+        if (until.is_null()) unauthorized();
+        sessions_.remember(name, session->user, session->key,
+                           session_cache::clock::time_point(std::chrono::duration_cast<session_cache::clock::duration>(
+                               std::chrono::duration<double>(until.get<double>()))));
         if (session_key) *session_key = session->key;
         return session->user;
     }
@@ -214,6 +262,7 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
                 modules::res::delete_session(out.user, session_key);
                 return nlohmann::json();
             });
+        sessions_.forget_user(database->name(), out.user);
         out.value = nullptr;
         return out;
     }

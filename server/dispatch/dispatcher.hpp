@@ -9,11 +9,13 @@
 #include "database/database.hpp"
 #include "modules/res/auth.hpp"
 #include "modules/rpc.hpp"
+#include "server/dispatch/session_cache.hpp"
 #include "server/rpc_handler.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +54,13 @@ struct dispatcher_settings {
     bool list_databases = true;   ///< database.list
     std::string language = "en";  ///< database.language
     modules::res::session_settings session;
+    /// PostgreSQL only: the server URI (`postgresql://user@host:port/`, no
+    /// query) and a way to run a background fiber. With both, each database's
+    /// validated sessions are cached in-process and dropped when any process
+    /// deletes them (LISTEN on res::session_channel); without, every
+    /// authenticated call checks its session in the database.
+    std::string postgresql_uri;
+    std::function<void(std::function<void()>)> spawn_background;
 };
 
 class dispatcher final : public rpc_handler {
@@ -80,6 +89,7 @@ private:
     dispatch_result call_object(const std::shared_ptr<db::database>& database, const dispatch_request& request,
                                 std::int64_t user, const modules::exposed_method& method);
     void touch_session(const std::shared_ptr<db::database>& database, std::int64_t user, const std::string& key);
+    void listen_for_session_changes(const std::string& database);
 
     std::shared_ptr<db::backend> backend_;
     dispatcher_settings settings_;
@@ -87,6 +97,7 @@ private:
     std::map<std::string, std::shared_ptr<db::database>> databases_;
     std::map<std::string, std::shared_ptr<const modules::pool>> pools_;
     std::map<std::string, std::chrono::steady_clock::time_point> touched_;  // session key → last touch
+    session_cache sessions_;
 };
 
 }  // namespace atrium::server

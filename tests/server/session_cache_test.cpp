@@ -1,0 +1,58 @@
+// The in-process cache of validated sessions (server/dispatch/session_cache.hpp).
+#include "server/dispatch/session_cache.hpp"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+
+using atrium::server::session_cache;
+using namespace std::chrono_literals;
+
+TEST_SUITE("dispatch") {
+
+TEST_CASE("session cache: nothing is cached for a database whose invalidations are not heard") {
+    session_cache cache;
+    cache.remember("db", 1, "k", session_cache::clock::now() + 1h);
+    CHECK_FALSE(cache.valid("db", 1, "k"));
+    cache.enable("db");
+    CHECK_FALSE(cache.valid("db", 1, "k"));  // remembered while disabled: dropped
+    cache.remember("db", 1, "k", session_cache::clock::now() + 1h);
+    CHECK(cache.valid("db", 1, "k"));
+    CHECK_FALSE(cache.valid("db", 1, "other key"));
+    CHECK_FALSE(cache.valid("other db", 1, "k"));
+    cache.disable("db");  // the listener was lost
+    CHECK_FALSE(cache.valid("db", 1, "k"));
+    cache.enable("db");
+    CHECK_FALSE(cache.valid("db", 1, "k"));  // forgotten, not just hidden
+}
+
+TEST_CASE("session cache: an entry never outlives the session's expiry nor the ttl") {
+    session_cache cache(1s);
+    cache.enable("db");
+    cache.remember("db", 1, "expiring", session_cache::clock::now() + 50ms);
+    cache.remember("db", 2, "ttl", session_cache::clock::now() + 1h);
+    CHECK(cache.valid("db", 1, "expiring"));
+    std::this_thread::sleep_for(100ms);
+    CHECK_FALSE(cache.valid("db", 1, "expiring"));
+    CHECK(cache.valid("db", 2, "ttl"));
+    std::this_thread::sleep_for(1s);
+    CHECK_FALSE(cache.valid("db", 2, "ttl"));
+}
+
+TEST_CASE("session cache: forgetting a user drops all of that user's sessions, only in that database") {
+    session_cache cache;
+    cache.enable("a");
+    cache.enable("b");
+    const auto later = session_cache::clock::now() + 1h;
+    cache.remember("a", 1, "k1", later);
+    cache.remember("a", 1, "k2", later);
+    cache.remember("a", 2, "k3", later);
+    cache.remember("b", 1, "k4", later);
+    cache.forget_user("a", 1);
+    CHECK_FALSE(cache.valid("a", 1, "k1"));
+    CHECK_FALSE(cache.valid("a", 1, "k2"));
+    CHECK(cache.valid("a", 2, "k3"));
+    CHECK(cache.valid("b", 1, "k4"));
+}
+
+}
