@@ -289,9 +289,14 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
 }
 
 std::shared_ptr<const modules::pool> dispatcher::load_pool(const std::shared_ptr<db::database>& database) {
+    // Kept for a short while so that a call costs no transaction for it; then
+    // reloaded, so that modules activated by another process show up.
+    constexpr auto refresh = std::chrono::seconds(2);
+    const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex_);
-        if (auto found = pools_.find(database->name()); found != pools_.end()) return found->second;
+        if (auto found = pools_.find(database->name()); found != pools_.end() && now - found->second.loaded < refresh)
+            return found->second.pool;
     }
     std::shared_ptr<const modules::pool> pool;
     as_root(database, settings_.retry, [&] {
@@ -299,7 +304,8 @@ std::shared_ptr<const modules::pool> dispatcher::load_pool(const std::shared_ptr
         return nlohmann::json();
     }, /*readonly=*/true);
     std::lock_guard lock(mutex_);
-    return pools_.emplace(database->name(), pool).first->second;
+    pools_[database->name()] = {pool, now};
+    return pool;
 }
 
 dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& database,

@@ -95,7 +95,11 @@ private:
     dispatcher_settings settings_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<db::database>> databases_;
-    std::map<std::string, std::shared_ptr<const modules::pool>> pools_;
+    struct loaded_pool {
+        std::shared_ptr<const modules::pool> pool;
+        std::chrono::steady_clock::time_point loaded;
+    };
+    std::map<std::string, loaded_pool> pools_;
     std::map<std::string, std::chrono::steady_clock::time_point> touched_;  // session key → last touch
     session_cache sessions_;
 };
