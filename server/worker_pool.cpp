@@ -32,6 +32,7 @@ void worker_pool::run(const std::function<void()>& fn) {
         // Not on a fiber: an ordinary blocking hand-over.
         std::promise<void> done;
         boost::asio::post(impl_->pool, [&] {
+            // On a worker thread, never a fiber: catch (...) cannot meet a forced unwind here.
             try {
                 fn();
                 done.set_value();
@@ -47,7 +48,7 @@ void worker_pool::run(const std::function<void()>& fn) {
             // Keeps the fiber's io_context running while the job is away.
             auto home = boost::asio::prefer(yield->get_executor(), boost::asio::execution::outstanding_work.tracked);
             boost::asio::post(impl_->pool, [&fn, &error, home, handler = std::move(handler)]() mutable {
-                try {
+                try {  // on a worker thread, never a fiber
                     fn();
                 } catch (...) {
                     error = std::current_exception();

@@ -164,19 +164,19 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
             own->set_idle_since(now);
             try {
                 state_->idle.push_back(std::move(own));
-            } catch (...) {
+            } catch (const std::exception&) {  // bad_alloc: close it instead (nothing here suspends a fiber)
                 discard.push_back(std::move(own));
             }
         } else {
             try {
                 discard.push_back(std::move(own));
-            } catch (...) {
+            } catch (const std::exception&) {
                 own.reset();
             }
         }
         try {
             take_expired_locked(discard, now);
-        } catch (...) {
+        } catch (const std::exception&) {  // bad_alloc: the expired ones go at the next release
         }
     }
     // `discard` closes outside the lock.

@@ -106,7 +106,7 @@ void sqlite_database::release(std::unique_ptr<connection> conn, bool close) noex
         if (keep && !state_->dropped) {
             try {
                 state_->idle.push_back(std::move(own));
-            } catch (...) {
+            } catch (const std::exception&) {  // bad_alloc: close it instead
                 discard = std::move(own);
             }
         } else {

@@ -474,9 +474,11 @@ void sqlite_connection::begin(const begin_options& options) {
 void sqlite_connection::end_session() noexcept {
     clear_timeout();
     if (readonly_ && db_) {
+        // A connection-local PRAGMA: it never waits for the database lock, so it
+        // never suspends the fiber (a fiber's forced unwind cannot start here).
         try {
             set_query_only(false);
-        } catch (...) {
+        } catch (const std::exception&) {
             broken_ = true;  // must not hand a query_only connection to the next user
         }
     }
@@ -530,7 +532,7 @@ bool sqlite_connection::reset() noexcept {
     try {
         if (in_transaction()) rollback();
         else end_session();
-    } catch (...) {
+    } catch (const std::exception&) {
         broken_ = true;
     }
     return !broken_;
