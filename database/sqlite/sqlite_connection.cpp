@@ -269,6 +269,11 @@ result sqlite_connection::execute(std::string_view sql, const std::vector<value>
     require_live_transaction(sql);
     sqlite3_stmt* stmt = prepare_cached(sql);
     statement_guard guard(stmt);
+    // Not PRAGMA query_only: toggling it expires every prepared statement, so
+    // each read-only transaction would re-parse all of them.
+    if (readonly_ && !sqlite3_stmt_readonly(stmt)) {
+        fail(SQLITE_READONLY, "attempt to write a readonly database", sql);
+    }
 
     const int expected = sqlite3_bind_parameter_count(stmt);
     if (expected < 0 || static_cast<std::size_t>(expected) != params.size()) {
@@ -413,18 +418,14 @@ bool sqlite_connection::in_transaction() const {
     return session_ || (db_ && !sqlite3_get_autocommit(db_));
 }
 
-bool sqlite_connection::query_only() const {
-    if (!db_) return false;
-    // Runs a cached statement; the cache is not part of the observable state.
-    auto* self = const_cast<sqlite_connection*>(this);
-    std::string message;
-    std::string value;
-    if (self->step_control("PRAGMA query_only", message, &value) != SQLITE_OK) return false;
-    return value == "1";
-}
+bool sqlite_connection::refuses_writes() const { return db_ && readonly_; }
 
-void sqlite_connection::set_query_only(bool on) {
-    run_with_busy_retry(on ? "PRAGMA query_only=ON" : "PRAGMA query_only=OFF");
+std::int64_t sqlite_connection::reprepare_count() const {
+    std::int64_t total = 0;
+    for (const auto& entry : lru_) {
+        total += sqlite3_stmt_status(entry.stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+    }
+    return total;
 }
 
 void sqlite_connection::install_timeout(std::chrono::milliseconds timeout) {
@@ -455,7 +456,6 @@ void sqlite_connection::begin(const begin_options& options) {
     const char* sql = options.autocommit ? nullptr : options.readonly ? "BEGIN" : "BEGIN IMMEDIATE";
     try {
         readonly_ = options.readonly;
-        if (options.readonly) set_query_only(true);
         if (sql) run_with_busy_retry(sql);
     } catch (...) {
         end_session();
@@ -473,15 +473,6 @@ void sqlite_connection::begin(const begin_options& options) {
 
 void sqlite_connection::end_session() noexcept {
     clear_timeout();
-    if (readonly_ && db_) {
-        // A connection-local PRAGMA: it never waits for the database lock, so it
-        // never suspends the fiber (a fiber's forced unwind cannot start here).
-        try {
-            set_query_only(false);
-        } catch (const std::exception&) {
-            broken_ = true;  // must not hand a query_only connection to the next user
-        }
-    }
     readonly_ = false;
     session_ = false;
     mode_ = mode::none;

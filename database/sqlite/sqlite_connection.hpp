@@ -7,9 +7,10 @@
 //   synchronous=FULL`; file databases also run `PRAGMA journal_mode=WAL`.
 // * Transactions: read-write ones start with `BEGIN IMMEDIATE` (the write lock
 //   is taken at start, so a writer never fails half-way with
-//   SQLITE_BUSY_SNAPSHOT); read-only ones with a deferred `BEGIN` under
-//   `PRAGMA query_only=ON`, so any write fails with a programming_error that
-//   says the transaction is read-only.
+//   SQLITE_BUSY_SNAPSHOT); read-only ones with a deferred `BEGIN`, and any
+//   statement that would write (sqlite3_stmt_readonly) fails with a
+//   programming_error that says the transaction is read-only. Not `PRAGMA
+//   query_only`: setting it expires every cached statement.
 // * SQLITE_BUSY never sleeps the thread: the busy handler returns 0 at once.
 //   BEGIN IMMEDIATE and COMMIT retry through wait_hooks::sleep_for (fiber-aware
 //   in the server) with a back-off of 1 ms doubling up to 20 ms, for at most
@@ -105,11 +106,14 @@ public:
     std::optional<std::chrono::milliseconds> statement_timeout() const noexcept {
         return timeout_;
     }
-    /// Whether `PRAGMA query_only` is on (only during a read-only transaction).
-    bool query_only() const;
+    /// Whether statements that write are refused (only during a read-only transaction).
+    bool refuses_writes() const;
     std::size_t cached_statements() const noexcept { return cache_.size(); }
+    /// How many times SQLite had to re-prepare the cached statements (their
+    /// SQLITE_STMTSTATUS_REPREPARE counters summed): stays 0 unless the schema changes.
+    std::int64_t reprepare_count() const;
     /// Ends whatever the last user left behind (rolls back an open transaction,
-    /// clears the timeout and query_only). False, and the connection is marked
+    /// clears the timeout and the read-only guard). False, and the connection is marked
     /// broken, if that failed.
     bool reset() noexcept;
     sqlite3* native_handle() const noexcept { return db_; }
@@ -136,7 +140,6 @@ private:
     void require_open(std::string_view sql) const;
     void require_live_transaction(std::string_view sql);
     void require_savepoint_context(std::string_view sql);
-    void set_query_only(bool on);
     void install_timeout(std::chrono::milliseconds timeout);
     void clear_timeout() noexcept;
     void end_session() noexcept;

@@ -308,7 +308,7 @@ TEST_CASE("sqlite: a write in a read-only transaction is a programming_error tha
     lease c(f.db);
     c->begin(read_only());
     CHECK(c->readonly());
-    CHECK(c.sqlite().query_only());
+    CHECK(c.sqlite().refuses_writes());
     CHECK(f.count(*c) == 0);  // reading is fine
     try {
         c->execute("INSERT INTO t (name) VALUES ('x')");
@@ -322,7 +322,7 @@ TEST_CASE("sqlite: a write in a read-only transaction is a programming_error tha
     c->commit();
     // The read-only setting ends with the transaction.
     CHECK_FALSE(c->readonly());
-    CHECK_FALSE(c.sqlite().query_only());
+    CHECK_FALSE(c.sqlite().refuses_writes());
     c->begin({});
     c->execute("INSERT INTO t (name) VALUES ('x')");
     c->commit();
@@ -331,7 +331,26 @@ TEST_CASE("sqlite: a write in a read-only transaction is a programming_error tha
     // Same after a rollback.
     c->begin(read_only());
     c->rollback();
-    CHECK_FALSE(c.sqlite().query_only());
+    CHECK_FALSE(c.sqlite().refuses_writes());
+}
+
+TEST_CASE("sqlite: read-only transactions keep the statement cache valid (nothing is re-prepared)") {
+    file_db f;
+    lease c(f.db);
+    c->begin({});
+    c->execute("INSERT INTO t (name) VALUES ('x')");
+    c->commit();
+    for (int i = 0; i < 3; ++i) {
+        c->begin(read_only());
+        CHECK(f.count(*c) == 1);
+        c->commit();
+        c->begin({});
+        CHECK(f.count(*c) == 1);
+        c->execute("INSERT INTO t (name) VALUES ('y')");
+        c->rollback();
+    }
+    CHECK(c.sqlite().cached_statements() >= 2);
+    CHECK(c.sqlite().reprepare_count() == 0);
 }
 
 TEST_CASE("sqlite: a statement timeout raises timeout_error and does not leak to the next transaction") {
@@ -680,7 +699,7 @@ TEST_CASE("sqlite: a connection released mid-transaction is rolled back before r
     f.db->release(std::move(again));
     lease reused(f.db);
     CHECK(&*reused == p);
-    CHECK_FALSE(reused.sqlite().query_only());
+    CHECK_FALSE(reused.sqlite().refuses_writes());
     reused->execute("INSERT INTO t (name) VALUES ('ok')");
 }
 
