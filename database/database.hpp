@@ -4,6 +4,7 @@
 // DB transaction at a time with bound parameters.
 
 #include "database/value.hpp"
+#include "database/waker.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -31,6 +32,9 @@ struct wait_hooks {
     std::function<void(std::chrono::nanoseconds)> sleep_for;
     /// Waits until a socket is readable (PostgreSQL results); default: poll().
     std::function<void(int fd)> wait_readable;
+    /// Makes a waker for the calling fiber. When set, SQLite writers of one
+    /// process queue for the write lock instead of polling it (sqlite_write_gate).
+    std::function<std::shared_ptr<waker>()> make_waker;
 };
 
 /// One connection to one database. Not thread-safe: one fiber uses it at a time.

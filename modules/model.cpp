@@ -245,7 +245,10 @@ void model::sync_schema() const {
             conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS " + sql::quote(def_.table + "_" + f.name + "_uniq") +
                          " ON " + table + " (" + sql::quote(f.name) + ")");
         }
-        if (f.type == field_type::many2one) {
+        // Many2ones are indexed for searches and cascades, except the audit
+        // columns: nobody searches by them, and each index is one more page
+        // written by every insert (as in Tryton, which leaves them unindexed).
+        if (f.type == field_type::many2one && f.name != "create_uid" && f.name != "write_uid") {
             conn.execute("CREATE INDEX IF NOT EXISTS " + sql::quote(def_.table + "_" + f.name + "_idx") + " ON " +
                          table + " (" + sql::quote(f.name) + ")");
         }
@@ -705,8 +708,8 @@ ids model::search(const nlohmann::json& domain_in, const search_options& options
         q += " OFFSET ?";
         where.params.emplace_back(std::in_place_type<std::int64_t>, options.offset);
     }
-    // SQLite's LIKE ignores case unless told otherwise; `ilike` lowers both sides.
-    if (!sql::is_postgresql(conn)) conn.execute("PRAGMA case_sensitive_like = ON");
+    // `like` is case-sensitive on both backends (the SQLite connection sets
+    // case_sensitive_like); `ilike` lowers both sides.
     auto r = conn.execute(q, where.params);
     ids out;
     for (auto& row : r.rows) out.push_back(std::get<std::int64_t>(row[0]));

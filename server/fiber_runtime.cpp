@@ -111,6 +111,66 @@ void asio_fiber_waiter::wait_readable(int fd) {
     if (error) throw boost::system::system_error(error, "waiting for a database socket");
 }
 
+namespace {
+
+class fiber_waker final : public db::waker, public std::enable_shared_from_this<fiber_waker> {
+public:
+    explicit fiber_waker(const fiber_yield& yield) : yield_(yield), io_(yield.get_executor().inner()) {}
+
+    bool wait(std::chrono::nanoseconds timeout) override {
+        fiber_timer timer(yield_.get_executor());
+        timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+        {
+            std::lock_guard lock(mutex_);
+            if (woken_) return true;
+            timer_ = &timer;
+        }
+        // The timer dies with this frame, also when the fiber is unwound.
+        struct forget {
+            fiber_waker& self;
+            ~forget() {
+                std::lock_guard lock(self.mutex_);
+                self.timer_ = nullptr;
+            }
+        } forget_on_exit{*this};
+        boost::system::error_code ignored;
+        timer.async_wait(yield_[ignored]);
+        std::lock_guard lock(mutex_);
+        return woken_;
+    }
+
+    void wake() noexcept override {
+        std::lock_guard lock(mutex_);
+        if (woken_) return;
+        woken_ = true;
+        if (!timer_) return;  // not waiting yet: wait() will see woken_
+        try {
+            // The timer belongs to the fiber's thread: cancel it there. Only
+            // io_ is used here: the fiber may be gone by the time wake() runs.
+            boost::asio::post(io_, [self = shared_from_this()] {
+                std::lock_guard lock(self->mutex_);
+                if (self->timer_) self->timer_->cancel();
+            });
+        } catch (const std::exception& e) {
+            log_error(std::string("fiber waker: cannot post the wake-up: ") + e.what());
+        }
+    }
+
+private:
+    const fiber_yield& yield_;  // only used by wait(), on the fiber
+    boost::asio::io_context::executor_type io_;
+    std::mutex mutex_;
+    bool woken_ = false;
+    fiber_timer* timer_ = nullptr;
+};
+
+}  // namespace
+
+std::shared_ptr<db::waker> asio_fiber_waiter::make_waker() {
+    check_own_fiber(this, "make_waker");
+    return std::make_shared<fiber_waker>(*yield_);
+}
+
 const fiber_yield* current_yield() noexcept {
     const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current_fiber().waiter());
     return waiter ? waiter->yield_context() : nullptr;

@@ -36,6 +36,8 @@ void fiber_waiter::wait_readable(int fd) {
     }
 }
 
+std::shared_ptr<db::waker> fiber_waiter::make_waker() { return db::make_thread_waker(); }
+
 fiber_context::fiber_context(fiber_waiter* waiter) : waiter_(waiter ? waiter : &the_thread_waiter) {}
 
 fiber_context::~fiber_context() = default;
@@ -51,6 +53,8 @@ void fiber_context::yield() { waiter_->yield(); }
 
 void fiber_context::wait_readable(int fd) { waiter_->wait_readable(fd); }
 
+std::shared_ptr<db::waker> fiber_context::make_waker() { return waiter_->make_waker(); }
+
 fiber_context& current_fiber() noexcept {
     fiber_context* context = installed_context;
     return context ? *context : thread_default_context();
@@ -60,6 +64,7 @@ db::wait_hooks fiber_wait_hooks() {
     db::wait_hooks hooks;
     hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
     hooks.wait_readable = [](int fd) { current_fiber().wait_readable(fd); };
+    hooks.make_waker = [] { return current_fiber().make_waker(); };
     return hooks;
 }
 

@@ -29,6 +29,8 @@ public:
     virtual void yield() = 0;
     /// Suspends until `fd` is readable (a database socket). The thread default polls.
     virtual void wait_readable(int fd);
+    /// A waker whose wait() suspends this fiber. The thread default blocks the thread.
+    virtual std::shared_ptr<db::waker> make_waker();
 };
 
 class fiber_context {
@@ -48,6 +50,7 @@ public:
     void sleep_for(std::chrono::nanoseconds duration);
     void yield();
     void wait_readable(int fd);
+    std::shared_ptr<db::waker> make_waker();
     fiber_waiter* waiter() const noexcept { return waiter_; }
 
 private:

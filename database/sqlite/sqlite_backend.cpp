@@ -80,6 +80,7 @@ std::unique_ptr<connection> sqlite_database::acquire() {
         }
     }
     conn->checked_out_from_ = state_;
+    conn->write_gate_ = state_->write_gate;
     return conn;
 }
 

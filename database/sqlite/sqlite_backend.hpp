@@ -45,6 +45,8 @@ struct sqlite_pool_state {
     std::vector<std::unique_ptr<sqlite_connection>> idle;
     std::size_t in_use = 0;
     bool dropped = false;
+    /// The database's write queue, shared by every connection of the pool.
+    std::shared_ptr<sqlite_write_gate> write_gate = std::make_shared<sqlite_write_gate>();
 };
 
 class sqlite_database final : public database {

@@ -118,6 +118,9 @@ sqlite_connection::sqlite_connection(const open_params& params,
         // 100 us per write transaction on this class of machine (notes §3).
         run_with_busy_retry("PRAGMA synchronous=FULL");
         run_with_busy_retry("PRAGMA foreign_keys=ON");
+        // LIKE is case-sensitive, as in PostgreSQL. Set once here: the pragma
+        // re-registers LIKE, which expires every prepared statement.
+        run_with_busy_retry("PRAGMA case_sensitive_like=ON");
     } catch (...) {
         close();
         throw;
@@ -141,6 +144,7 @@ void sqlite_connection::close() noexcept {
     mode_ = mode::none;
     readonly_ = false;
     timeout_.reset();
+    give_back_write_turn();
 }
 
 // ---------------------------------------------------------------------------
@@ -456,6 +460,7 @@ void sqlite_connection::begin(const begin_options& options) {
     const char* sql = options.autocommit ? nullptr : options.readonly ? "BEGIN" : "BEGIN IMMEDIATE";
     try {
         readonly_ = options.readonly;
+        if (!options.autocommit && !options.readonly) take_write_turn();
         if (sql) run_with_busy_retry(sql);
     } catch (...) {
         end_session();
@@ -473,9 +478,30 @@ void sqlite_connection::begin(const begin_options& options) {
 
 void sqlite_connection::end_session() noexcept {
     clear_timeout();
+    give_back_write_turn();
     readonly_ = false;
     session_ = false;
     mode_ = mode::none;
+}
+
+void sqlite_connection::take_write_turn() {
+    if (!write_gate_ || !settings_->hooks.make_waker || holds_write_turn_) return;
+    const auto start = steady_clock::now();
+    const nanoseconds limit = milliseconds(std::max<std::int64_t>(0, settings_->busy_wait_ms.load()));
+    if (!write_gate_->acquire(settings_->hooks.make_waker, limit)) {
+        const auto waited = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
+        throw_sqlite_error(SQLITE_BUSY,
+                           "gave up on \"BEGIN IMMEDIATE\" after waiting " + std::to_string(waited.count()) +
+                               " ms for the database lock: another transaction of this process writes",
+                           "BEGIN IMMEDIATE");
+    }
+    holds_write_turn_ = true;
+}
+
+void sqlite_connection::give_back_write_turn() noexcept {
+    if (!holds_write_turn_) return;
+    holds_write_turn_ = false;
+    write_gate_->release();
 }
 
 void sqlite_connection::commit() {

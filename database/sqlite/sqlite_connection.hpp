@@ -3,8 +3,9 @@
 //
 // * Opened with SQLITE_OPEN_NOMUTEX: one fiber (or thread) owns a connection
 //   at a time, so SQLite's per-connection mutex is pure cost.
-// * Every connection runs `PRAGMA foreign_keys=ON` and `PRAGMA
-//   synchronous=FULL`; file databases also run `PRAGMA journal_mode=WAL`.
+// * Every connection runs `PRAGMA foreign_keys=ON`, `PRAGMA synchronous=FULL`
+//   and `PRAGMA case_sensitive_like=ON` (LIKE matches case, as in PostgreSQL);
+//   file databases also run `PRAGMA journal_mode=WAL`.
 // * Transactions: read-write ones start with `BEGIN IMMEDIATE` (the write lock
 //   is taken at start, so a writer never fails half-way with
 //   SQLITE_BUSY_SNAPSHOT); read-only ones with a deferred `BEGIN`, and any
@@ -24,6 +25,7 @@
 //   LRU cache keyed by the SQL text.
 
 #include "database/database.hpp"
+#include "database/sqlite/sqlite_write_gate.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -143,6 +145,11 @@ private:
     void install_timeout(std::chrono::milliseconds timeout);
     void clear_timeout() noexcept;
     void end_session() noexcept;
+    /// Queues for the process's turn to write (sqlite_write_gate), if this
+    /// connection has a gate and the hooks can wake a fiber; throws the
+    /// retryable SQLITE_BUSY error after the busy wait.
+    void take_write_turn();
+    void give_back_write_turn() noexcept;
     static int on_progress(void* self) noexcept;
 
     sqlite3* db_ = nullptr;
@@ -164,6 +171,9 @@ private:
     // out from, so that destroying it without release() still fixes the count.
     friend class sqlite_database;
     std::shared_ptr<sqlite_pool_state> checked_out_from_;
+    // The write queue of the connection's database (shared by its pool).
+    std::shared_ptr<sqlite_write_gate> write_gate_;
+    bool holds_write_turn_ = false;
 };
 
 /// `"name"` with embedded double quotes doubled.

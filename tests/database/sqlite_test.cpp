@@ -353,6 +353,17 @@ TEST_CASE("sqlite: read-only transactions keep the statement cache valid (nothin
     CHECK(c.sqlite().reprepare_count() == 0);
 }
 
+TEST_CASE("sqlite: LIKE matches case on every connection, as in PostgreSQL") {
+    file_db f;
+    lease c(f.db);
+    c->begin(read_only());
+    auto r = c->execute("SELECT 'Abc' LIKE 'abc', 'Abc' LIKE 'A%', lower('Abc') LIKE 'abc'");
+    CHECK(std::get<std::int64_t>(r.rows.at(0).at(0)) == 0);
+    CHECK(std::get<std::int64_t>(r.rows.at(0).at(1)) == 1);
+    CHECK(std::get<std::int64_t>(r.rows.at(0).at(2)) == 1);
+    c->commit();
+}
+
 TEST_CASE("sqlite: a statement timeout raises timeout_error and does not leak to the next transaction") {
     file_db f;
     const char* endless =

@@ -479,3 +479,48 @@ TEST_CASE("outside fibers wait_readable polls the thread") {
     ::close(fds[0]);
     ::close(fds[1]);
 }
+
+TEST_CASE("a fiber waker suspends only its fiber until another thread wakes it, or times out") {
+    boost::asio::io_context io(1);
+    std::shared_ptr<db::waker> waker;
+    std::atomic<bool> made{false};
+    bool woken = false;
+    bool timed_out_result = true;
+    std::chrono::steady_clock::duration waited{};
+    int other_turns = 0;
+    spawn_fiber(io, [&] {
+        waker = current_fiber().make_waker();
+        made = true;
+        const auto start = std::chrono::steady_clock::now();
+        woken = waker->wait(std::chrono::seconds(10));
+        waited = std::chrono::steady_clock::now() - start;
+        // A waker nobody wakes returns false after its timeout.
+        timed_out_result = current_fiber().make_waker()->wait(std::chrono::milliseconds(5));
+    });
+    spawn_fiber(io, [&] {
+        for (; other_turns < 50; ++other_turns) current_fiber().yield();
+    });
+    std::thread other([&] {
+        while (!made) std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        waker->wake();
+        waker->wake();  // the first call counts
+    });
+    io.run();
+    other.join();
+    CHECK(woken);
+    CHECK(waited >= std::chrono::milliseconds(20));
+    CHECK(waited < std::chrono::seconds(5));
+    CHECK(other_turns == 50);
+    CHECK_FALSE(timed_out_result);
+    // Woken before waiting: the wait returns at once.
+    bool early = false;
+    spawn_fiber(io, [&] {
+        auto w = current_fiber().make_waker();
+        w->wake();
+        early = w->wait(std::chrono::seconds(10));
+    });
+    io.restart();
+    io.run();
+    CHECK(early);
+}
