@@ -131,6 +131,21 @@ pg_connection::pg_connection(const std::string& conninfo, std::string label,
     h->tx = std::make_unique<pqxx::nontransaction>(*h->conn, "atrium");
     pid_ = h->conn->backendpid();
     h_ = std::move(h);
+    try {
+        apply_session_defaults();
+    } catch (const std::exception&) {
+        h_.reset();
+        throw;
+    }
+}
+
+// Transactions are REPEATABLE READ by the session's default, not by the
+// BEGIN: a BEGIN sent in one round trip with the first statement follows the
+// pipeline's leading "SELECT 1", after which PostgreSQL refuses to change the
+// isolation level. Applied again after RESET ALL / DISCARD ALL.
+void pg_connection::apply_session_defaults() {
+    static const std::string sql = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+    run(sql, sql, statement_kind::normal);
 }
 
 pg_connection::~pg_connection() {
@@ -146,6 +161,7 @@ void pg_connection::close() noexcept {
     autocommit_ = false;
     readonly_ = false;
     in_block_ = false;
+    deferred_.clear();
     aborted_ = false;
     own_settings_ = false;
     timeout_.reset();
@@ -159,6 +175,7 @@ void pg_connection::mark_broken() noexcept {
     broken_ = true;
     // The server rolls back whatever was open when the connection went.
     in_block_ = false;
+    deferred_.clear();
     aborted_ = false;
 }
 
@@ -251,20 +268,35 @@ void pg_connection::require_block(std::string_view sql) const {
 result pg_connection::run(const std::string& text, std::string_view shown, statement_kind kind,
                           bool reads) {
     pqxx::result raw;
+    // The deferred BEGIN goes with this statement (one round trip); whatever
+    // happens, it has been sent.
+    const std::vector<std::string> before = std::move(deferred_);
+    deferred_.clear();
+    std::string_view failed = shown;
     try {
         pqxx::pipeline pipe(*h_->tx);
-        pipe.retain(0);  // send at once
+        // Hold the deferred statements until the statement is in, then issue
+        // them all at once (retain(0) sends what is retained): one send.
+        pipe.retain(static_cast<int>(before.size()) + 1);
+        std::vector<pqxx::pipeline::query_id> before_ids;
+        for (const auto& sql : before) before_ids.push_back(pipe.insert(sql));
         const auto id = pipe.insert(text);
+        pipe.retain(0);
         while (!pipe.is_finished(id)) {
             const int fd = h_->conn->sock();
             if (fd < 0) throw pqxx::broken_connection("the connection to the server is closed");
             settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
             pipe.resume();                        // reads what arrived; never blocks
         }
+        for (std::size_t i = 0; i < before_ids.size(); ++i) {
+            failed = before[i];
+            pipe.retrieve(before_ids[i]);  // throws if it failed
+        }
+        failed = shown;
         raw = pipe.retrieve(id);
         pipe.complete();
     } catch (const std::exception&) {
-        fail_from_current(shown, kind);
+        fail_from_current(failed, kind);
     } catch (...) {
         // A fiber unwound while waiting: the statement's outcome is unknown
         // and its result may still arrive. Never reuse this connection.
@@ -491,30 +523,31 @@ void pg_connection::begin(const begin_options& options) {
     aborted_ = false;
     try {
         if (options.autocommit) {
-            if (options.readonly || timed) {
+            {
                 // Session-level settings for the autocommit session, in one
-                // round trip; end_session() resets them.
-                std::string sql = "SELECT ";
-                if (options.readonly) sql += "set_config('default_transaction_read_only', 'on', false)";
+                // round trip; end_session() resets them. Statements on their
+                // own run READ COMMITTED, the server's default (the session
+                // default of our connections is REPEATABLE READ).
+                std::string sql = "SELECT set_config('default_transaction_isolation', 'read committed', false)";
+                if (options.readonly) sql += ", set_config('default_transaction_read_only', 'on', false)";
                 if (timed) {
-                    if (options.readonly) sql += ", ";
-                    sql += "set_config('statement_timeout', '" + ms_text(*options.statement_timeout) +
+                    sql += ", set_config('statement_timeout', '" + ms_text(*options.statement_timeout) +
                            "', false)";
                 }
                 own_settings_ = true;
                 run(sql, sql, statement_kind::normal, true);
             }
         } else {
-            static const std::string read_write = "BEGIN ISOLATION LEVEL REPEATABLE READ";
-            static const std::string read_only = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-            const std::string& sql = options.readonly ? read_only : read_write;
-            run(sql, sql, statement_kind::normal);
+            // REPEATABLE READ is the session default (apply_session_defaults).
+            static const std::string read_write = "BEGIN";
+            static const std::string read_only = "BEGIN READ ONLY";
+            // Sent with the first statement (the snapshot is taken there anyway).
+            deferred_.assign(1, options.readonly ? read_only : read_write);
             in_block_ = true;
             if (timed) {
                 // Transaction-local: it ends with the transaction and cannot
                 // leak to the next user of the connection.
-                const std::string set = "SET LOCAL statement_timeout = " + ms_text(*options.statement_timeout);
-                run(set, set, statement_kind::normal);
+                deferred_.push_back("SET LOCAL statement_timeout = " + ms_text(*options.statement_timeout));
             }
         }
     } catch (const std::exception&) {
@@ -547,6 +580,7 @@ void pg_connection::end_session() noexcept {
         } else {
             try {
                 run("RESET ALL", "RESET ALL", statement_kind::normal);
+                apply_session_defaults();
             } catch (const std::exception&) {
                 mark_broken();
             }
@@ -557,7 +591,10 @@ void pg_connection::end_session() noexcept {
     autocommit_ = false;
     readonly_ = false;
     timeout_.reset();
-    if (!in_block_) aborted_ = false;
+    if (!in_block_) {
+        aborted_ = false;
+        deferred_.clear();
+    }
 }
 
 void pg_connection::commit() {
@@ -572,6 +609,11 @@ void pg_connection::commit() {
                                     "\" was lost earlier and the server rolled the transaction "
                                     "back [SQLSTATE 08003]",
                                 error_category::retryable, "08003", 0, "COMMIT");
+    }
+    if (in_block_ && !deferred_.empty()) {
+        // No statement ran: the block never reached the server.
+        deferred_.clear();
+        in_block_ = false;
     }
     if (in_block_) {
         if (aborted_) {
@@ -613,8 +655,13 @@ void pg_connection::rollback() {
     if (!h_ || broken_) {
         // Closed or lost: the server already rolled back.
         in_block_ = false;
+        deferred_.clear();
         end_session();
         return;
+    }
+    if (in_block_ && !deferred_.empty()) {
+        deferred_.clear();  // nothing was sent
+        in_block_ = false;
     }
     if (in_block_) {
         try {
@@ -634,7 +681,7 @@ void pg_connection::rollback() {
 
 bool pg_connection::reset() noexcept {
     if (!h_ || broken_) return false;
-    const bool needs_io = in_block_ || own_settings_ || session_dirty_;
+    const bool needs_io = (in_block_ && deferred_.empty()) || own_settings_ || session_dirty_;
     if (needs_io && std::uncaught_exceptions() > 0) {
         // Called while an exception unwinds the stack (a destructor): do not
         // wait for the server there. Closing the connection rolls back.
@@ -646,6 +693,7 @@ bool pg_connection::reset() noexcept {
         else end_session();
         if (session_dirty_ && !broken_) {
             run("DISCARD ALL", "DISCARD ALL", statement_kind::normal);
+            apply_session_defaults();
             session_dirty_ = false;
         }
     } catch (const std::exception&) {

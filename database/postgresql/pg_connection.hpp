@@ -166,6 +166,7 @@ private:
     void track_statement(const std::vector<std::string>& words, bool succeeded) noexcept;
     void end_session() noexcept;
     void mark_broken() noexcept;
+    void apply_session_defaults();
 
     std::unique_ptr<handles> h_;
     std::shared_ptr<const pg_settings> settings_;
@@ -175,7 +176,10 @@ private:
     bool session_ = false;        // begin() called, commit()/rollback() not yet
     bool autocommit_ = false;
     bool readonly_ = false;
-    bool in_block_ = false;       // a transaction block is open on the server
+    bool in_block_ = false;       // a transaction block is open (or opens with the next statement)
+    // BEGIN (and SET LOCAL) not sent yet: they go in one round trip with the
+    // transaction's first statement; a transaction without one sends nothing.
+    std::vector<std::string> deferred_;
     bool aborted_ = false;        // ...and an error aborted it
     bool own_settings_ = false;   // autocommit session settings to RESET
     bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()

@@ -509,6 +509,43 @@ TEST_CASE("postgresql: transactions are REPEATABLE READ by default; read-only on
     again.close(false);
 }
 
+TEST_CASE("postgresql: BEGIN reaches the server with the first statement; a transaction without one sends nothing") {
+    pg_db f("?pool_size=1");
+    lease c(f.db);
+    const auto pid = c->backend_pid();
+    auto be2 = open_backend(dsn());
+    auto db2 = be2->open(f.name);
+    lease watcher(db2);
+    auto state_of_c = [&] {
+        return std::get<std::string>(
+            watcher->execute("SELECT state FROM pg_stat_activity WHERE pid = ?", {value{std::int64_t{pid}}})
+                .rows.at(0)
+                .at(0));
+    };
+    c->begin({});
+    CHECK(c->in_transaction());
+    CHECK(state_of_c() == "idle");  // nothing sent yet
+    c->execute("INSERT INTO note (text) VALUES ('one')");
+    CHECK(state_of_c() == "idle in transaction");
+    // Still REPEATABLE READ (the session default) and read-write.
+    CHECK(show(*c, "transaction_isolation") == "repeatable read");
+    c->rollback();
+    CHECK(c->execute("SELECT count(*) FROM note").rows.at(0).at(0) == value{std::int64_t{0}});
+
+    begin_options ro;
+    ro.readonly = true;
+    c->begin(ro);
+    c->commit();  // no statement: nothing to send
+    CHECK(state_of_c() == "idle");
+    c->begin(ro);
+    CHECK(show(*c, "transaction_isolation") == "repeatable read");
+    CHECK(show(*c, "transaction_read_only") == "on");
+    const auto e = catch_database_error([&] { c->execute("INSERT INTO note (text) VALUES ('no')"); });
+    CHECK(e.code() == "25006");
+    c->rollback();
+    CHECK(state_of_c() == "idle");
+}
+
 TEST_CASE("postgresql: autocommit mode commits every statement and its settings end with it") {
     pg_db f("?pool_size=1");
     lease c(f.db);
