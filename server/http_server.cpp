@@ -19,6 +19,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <future>
@@ -128,6 +131,71 @@ struct idle_list {
     bool armed = false;
     std::optional<asio::steady_timer> timer;  ///< reset before its io_context dies
 };
+
+/// Page-aligned 4 KiB blocks for read buffers, per thread, whose pages go back
+/// to the kernel when a block is freed: a buffer malloc freed would stay
+/// resident (a hole between live allocations) for every idle connection.
+class page_pool {
+public:
+    static constexpr std::size_t block_size = 4096;
+    static constexpr std::size_t blocks_per_slab = 64;
+
+    static bool usable() {
+        static const bool page_sized = ::sysconf(_SC_PAGESIZE) == static_cast<long>(block_size);
+        return page_sized;
+    }
+    static page_pool& local() {
+        thread_local page_pool pool;
+        return pool;
+    }
+
+    void* take() {
+        if (free_.empty()) grow();
+        void* block = free_.back();
+        free_.pop_back();
+        return block;
+    }
+    void give(void* block) noexcept {
+        ::madvise(block, block_size, MADV_DONTNEED);
+        free_.push_back(block);  // never reallocates: reserved for every block
+    }
+
+private:
+    void grow() {
+        void* slab = ::mmap(nullptr, block_size * blocks_per_slab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+        if (slab == MAP_FAILED) throw std::bad_alloc();
+        blocks_ += blocks_per_slab;
+        free_.reserve(blocks_);
+        for (std::size_t i = blocks_per_slab; i-- > 0;) free_.push_back(static_cast<char*>(slab) + i * block_size);
+    }
+
+    std::vector<void*> free_;
+    std::size_t blocks_ = 0;  // slabs live as long as the process: a block may be freed on another thread
+};
+
+/// Read buffers of the first size (4 KiB) from the page_pool, others from the heap.
+template <class T>
+struct read_buffer_allocator {
+    using value_type = T;
+    read_buffer_allocator() noexcept = default;
+    template <class U>
+    read_buffer_allocator(const read_buffer_allocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) {
+        if (n * sizeof(T) == page_pool::block_size && page_pool::usable()) {
+            return static_cast<T*>(page_pool::local().take());
+        }
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        if (n * sizeof(T) == page_pool::block_size && page_pool::usable()) return page_pool::local().give(p);
+        std::allocator<T>().deallocate(p, n);
+    }
+    friend bool operator==(const read_buffer_allocator&, const read_buffer_allocator&) noexcept { return true; }
+};
+
+using read_buffer = beast::basic_flat_buffer<read_buffer_allocator<char>>;
 
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
@@ -315,7 +383,7 @@ struct http_server::impl {
         const auto remote = stream.socket().remote_endpoint(ec);
         const std::string remote_address = ec ? std::string() : remote.address().to_string();
         debug("connection from " + remote_address);
-        beast::flat_buffer buffer;
+        read_buffer buffer;
         bool first = true;
         for (;;) {
             if (buffer.size() == 0) {
@@ -336,7 +404,7 @@ struct http_server::impl {
     /// header timeout (first request) or the keep-alive timeout; false: close.
     /// Idle for idle_trim_delay, the connection drops its buffer and the stack
     /// pages request handling touched, then waits on with a 1-byte read.
-    bool wait_for_request(beast::tcp_stream& stream, beast::flat_buffer& buffer, connection_control& control,
+    bool wait_for_request(beast::tcp_stream& stream, read_buffer& buffer, connection_control& control,
                           bool first, const fiber_yield& yield) {
         const auto timeout = std::chrono::seconds(first ? cfg.web.header_timeout : cfg.web.keepalive_timeout);
         boost::system::error_code ec;
@@ -389,7 +457,7 @@ struct http_server::impl {
     using response_type = http::response<http::string_body>;
 
     /// Reads, handles and answers one request; false: close the connection.
-    bool serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, const std::string& remote_address,
+    bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, const std::string& remote_address,
                    const fiber_yield& yield) {
         boost::system::error_code ec;
         http::request_parser<http::string_body> parser;
