@@ -8,6 +8,10 @@
 #include <boost/asio/spawn.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -63,6 +67,22 @@ struct fiber_state {
     std::function<void()> body;
 };
 
+/// protected_fixedsize_stack that tells the fiber's waiter where its stack is.
+class recorded_stack {
+public:
+    recorded_stack(std::size_t size, asio_fiber_waiter& waiter) : inner_(size), waiter_(&waiter) {}
+    boost::context::stack_context allocate() {
+        auto context = inner_.allocate();
+        waiter_->bind_stack(context.sp, context.size);
+        return context;
+    }
+    void deallocate(boost::context::stack_context& context) noexcept { inner_.deallocate(context); }
+
+private:
+    boost::context::protected_fixedsize_stack inner_;
+    asio_fiber_waiter* waiter_;  // the fiber_state outlives the stack
+};
+
 void run_body(fiber_state& state, const fiber_yield& yield) {
     state.waiter.bind(yield);
     state.body();
@@ -109,6 +129,23 @@ void asio_fiber_waiter::wait_readable(int fd) {
     boost::system::error_code error;
     descriptor.async_wait(boost::asio::posix::descriptor_base::wait_read, (*yield_)[error]);
     if (error) throw boost::system::system_error(error, "waiting for a database socket");
+}
+
+// noinline: the frame whose address bounds the release is this one.
+__attribute__((noinline)) void asio_fiber_waiter::release_unused_stack() noexcept {
+    if (!stack_top_) return;
+    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    char marker = 0;
+    const auto here = reinterpret_cast<std::uintptr_t>(&marker);
+    const auto bottom = reinterpret_cast<std::uintptr_t>(stack_top_) - stack_size_;  // the guard page included
+    // Keep the page madvise's own call frame lands on.
+    const std::uintptr_t end = (here - 512) & ~(page - 1);
+    if (here < bottom || here > reinterpret_cast<std::uintptr_t>(stack_top_) || end <= bottom) return;
+    ::madvise(reinterpret_cast<void*>(bottom), end - bottom, MADV_DONTNEED);
+}
+
+void release_unused_fiber_stack() noexcept {
+    if (auto* waiter = dynamic_cast<asio_fiber_waiter*>(current_fiber().waiter())) waiter->release_unused_stack();
 }
 
 namespace {
@@ -190,8 +227,9 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
     auto state = std::make_unique<fiber_state>();
     state->body = std::move(body);
     const fiber_executor executor(io.get_executor(), &state->context);
+    recorded_stack stack(stack_size, state->waiter);
     boost::asio::spawn(
-        executor, std::allocator_arg, boost::context::protected_fixedsize_stack(stack_size),
+        executor, std::allocator_arg, std::move(stack),
         [state = std::move(state)](fiber_yield yield) { run_body(*state, yield); },
         [on_complete = std::move(on_complete)](std::exception_ptr error) {
             if (!on_complete) {

@@ -184,12 +184,29 @@ public:
     /// from any thread (posted to the fiber's io_context).
     std::shared_ptr<db::waker> make_waker() override;
 
+    /// Records the fiber's stack (done by spawn_fiber's stack allocator).
+    void bind_stack(void* top, std::size_t size) noexcept {
+        stack_top_ = static_cast<char*>(top);
+        stack_size_ = size;
+    }
+    /// Gives the pages of the fiber's stack below the caller's frame back to
+    /// the kernel (they read as zeros when touched again). Must be called from
+    /// the fiber itself; costs a syscall and later page faults, so only for a
+    /// fiber about to stay suspended for long.
+    void release_unused_stack() noexcept;
+
 private:
     const fiber_yield* yield_ = nullptr;
+    char* stack_top_ = nullptr;
+    std::size_t stack_size_ = 0;
 };
 
 /// The yield context of the calling fiber; nullptr outside fibers started by spawn_fiber.
 const fiber_yield* current_yield() noexcept;
+
+/// asio_fiber_waiter::release_unused_stack for the calling fiber; no-op outside
+/// fibers started by spawn_fiber.
+void release_unused_fiber_stack() noexcept;
 
 /// Called once when a fiber ends: nullptr, or the exception its body threw.
 using fiber_completion = std::function<void(std::exception_ptr)>;

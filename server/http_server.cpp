@@ -19,6 +19,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <future>
@@ -56,12 +59,143 @@ constexpr std::size_t gzip_threshold = 1400;
 constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded 256 KiB
 constexpr unsigned char tls_handshake_record = 0x16;
 
-/// What shutdown() needs to reach a connection; touched only on its own thread.
+/// A connection idle this long gives its buffer and the unused part of its
+/// fiber stack back. Shorter idle periods (a busy keep-alive client) cost nothing.
+constexpr auto idle_trim_delay = std::chrono::seconds(1);
+
+struct idle_list;
+
+/// What shutdown() and the idle sweeper need to reach a connection; touched
+/// only on its own thread.
 struct connection_control {
     asio::io_context* io = nullptr;
+    idle_list* idles = nullptr;           ///< the sweeper of its thread
     beast::tcp_stream* stream = nullptr;  ///< nullptr once the connection ended
     bool idle = false;                    ///< waiting for the next request
+    bool trim_requested = false;          ///< the sweeper cancelled the idle read
+    // Place in its thread's idle_list, oldest idle first.
+    connection_control* prev = nullptr;
+    connection_control* next = nullptr;
+    bool linked = false;
+    std::chrono::steady_clock::time_point idle_since;
 };
+
+/// Connections of one io thread in their first idle phase, oldest first (all
+/// wait the same delay, so appending keeps the order). One timer per thread
+/// cancels the reads of those idle for idle_trim_delay: the hot path only links
+/// and unlinks, no timer or syscall per request.
+struct idle_list {
+    explicit idle_list(asio::io_context& io) : timer(std::in_place, io) {}
+
+    void link(connection_control& c) {
+        c.idle_since = std::chrono::steady_clock::now();
+        c.prev = tail;
+        c.next = nullptr;
+        (tail ? tail->next : head) = &c;
+        tail = &c;
+        c.linked = true;
+        if (!armed) arm();
+    }
+    void unlink(connection_control& c) noexcept {
+        if (!c.linked) return;
+        (c.prev ? c.prev->next : head) = c.next;
+        (c.next ? c.next->prev : tail) = c.prev;
+        c.prev = c.next = nullptr;
+        c.linked = false;
+    }
+
+    void arm() {
+        if (!head || !timer) return;
+        armed = true;
+        timer->expires_at(head->idle_since + idle_trim_delay);
+        timer->async_wait([this](const boost::system::error_code& ec) {
+            armed = false;
+            if (!ec) sweep();
+        });
+    }
+    void sweep() {
+        const auto now = std::chrono::steady_clock::now();
+        while (head && head->idle_since + idle_trim_delay <= now) {
+            connection_control& c = *head;
+            unlink(c);
+            if (c.stream) {
+                c.trim_requested = true;
+                c.stream->cancel();
+            }
+        }
+        arm();
+    }
+
+    connection_control* head = nullptr;
+    connection_control* tail = nullptr;
+    bool armed = false;
+    std::optional<asio::steady_timer> timer;  ///< reset before its io_context dies
+};
+
+/// Page-aligned 4 KiB blocks for read buffers, per thread, whose pages go back
+/// to the kernel when a block is freed: a buffer malloc freed would stay
+/// resident (a hole between live allocations) for every idle connection.
+class page_pool {
+public:
+    static constexpr std::size_t block_size = 4096;
+    static constexpr std::size_t blocks_per_slab = 64;
+
+    static bool usable() {
+        static const bool page_sized = ::sysconf(_SC_PAGESIZE) == static_cast<long>(block_size);
+        return page_sized;
+    }
+    static page_pool& local() {
+        thread_local page_pool pool;
+        return pool;
+    }
+
+    void* take() {
+        if (free_.empty()) grow();
+        void* block = free_.back();
+        free_.pop_back();
+        return block;
+    }
+    void give(void* block) noexcept {
+        ::madvise(block, block_size, MADV_DONTNEED);
+        free_.push_back(block);  // never reallocates: reserved for every block
+    }
+
+private:
+    void grow() {
+        void* slab = ::mmap(nullptr, block_size * blocks_per_slab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+        if (slab == MAP_FAILED) throw std::bad_alloc();
+        blocks_ += blocks_per_slab;
+        free_.reserve(blocks_);
+        for (std::size_t i = blocks_per_slab; i-- > 0;) free_.push_back(static_cast<char*>(slab) + i * block_size);
+    }
+
+    std::vector<void*> free_;
+    std::size_t blocks_ = 0;  // slabs live as long as the process: a block may be freed on another thread
+};
+
+/// Read buffers of the first size (4 KiB) from the page_pool, others from the heap.
+template <class T>
+struct read_buffer_allocator {
+    using value_type = T;
+    read_buffer_allocator() noexcept = default;
+    template <class U>
+    read_buffer_allocator(const read_buffer_allocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) {
+        if (n * sizeof(T) == page_pool::block_size && page_pool::usable()) {
+            return static_cast<T*>(page_pool::local().take());
+        }
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        if (n * sizeof(T) == page_pool::block_size && page_pool::usable()) return page_pool::local().give(p);
+        std::allocator<T>().deallocate(p, n);
+    }
+    friend bool operator==(const read_buffer_allocator&, const read_buffer_allocator&) noexcept { return true; }
+};
+
+using read_buffer = beast::basic_flat_buffer<read_buffer_allocator<char>>;
 
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
@@ -117,6 +251,7 @@ struct http_server::impl {
         for (std::size_t i = 0; i < threads; ++i) {
             ios.push_back(std::make_unique<asio::io_context>(1));
             guards.emplace_back(asio::make_work_guard(*ios.back()));
+            idles.push_back(std::make_unique<idle_list>(*ios.back()));
         }
         acceptor.emplace(*ios.front());
         codec.dev = flags.dev;
@@ -131,6 +266,9 @@ struct http_server::impl {
         pool.join();
         set_blocking_pool(previous_pool);
         acceptor.reset();
+        // The timers before their io_contexts; the lists stay for the fibers
+        // unwound below, which unlink themselves.
+        for (auto& list : idles) list->timer.reset();
         // The io_contexts go last: destroying them unwinds fibers still suspended.
         // The acceptor's one first: a pending accept may own a socket of another
         // io_context, which must still exist when that operation is destroyed.
@@ -171,15 +309,16 @@ struct http_server::impl {
     }
 
     void accept_next() {
-        asio::io_context& target = *ios[next_io++ % ios.size()];
-        acceptor->async_accept(target, [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
+        const std::size_t index = next_io++ % ios.size();
+        asio::io_context& target = *ios[index];
+        acceptor->async_accept(target, [this, &target, index](const boost::system::error_code& ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
             if (ec) {
                 log_warning("http server: accept failed: " + ec.message());
                 retry_accept_later();
                 return;
             }
-            hand_over(target, std::move(socket));
+            hand_over(target, *idles[index], std::move(socket));
             accept_next();
         });
     }
@@ -191,7 +330,7 @@ struct http_server::impl {
         });
     }
 
-    void hand_over(asio::io_context& io, tcp::socket socket) {
+    void hand_over(asio::io_context& io, idle_list& idle_connections, tcp::socket socket) {
         if (live.fetch_add(1) >= cfg.web.max_connections) {
             connection_ended();
             debug("connection refused: too busy (web.max_connections)");
@@ -200,6 +339,7 @@ struct http_server::impl {
         }
         auto control = std::make_shared<connection_control>();
         control->io = &io;
+        control->idles = &idle_connections;
         {
             std::lock_guard lock(registry_mutex);
             registry.insert(control);
@@ -213,6 +353,7 @@ struct http_server::impl {
                     impl& self;
                     std::shared_ptr<connection_control> control;
                     ~on_exit() {
+                        control->idles->unlink(*control);
                         control->stream = nullptr;
                         {
                             std::lock_guard lock(self.registry_mutex);
@@ -242,17 +383,12 @@ struct http_server::impl {
         const auto remote = stream.socket().remote_endpoint(ec);
         const std::string remote_address = ec ? std::string() : remote.address().to_string();
         debug("connection from " + remote_address);
-        beast::flat_buffer buffer;
+        read_buffer buffer;
         bool first = true;
         for (;;) {
             if (buffer.size() == 0) {
                 if (draining.load()) break;
-                control.idle = true;
-                stream.expires_after(std::chrono::seconds(first ? cfg.web.header_timeout : cfg.web.keepalive_timeout));
-                const std::size_t n = stream.async_read_some(buffer.prepare(4096), yield[ec]);
-                control.idle = false;
-                if (ec) break;
-                buffer.commit(n);
+                if (!wait_for_request(stream, buffer, control, first, yield)) break;
             }
             if (first && static_cast<const unsigned char*>(buffer.data().data())[0] == tls_handshake_record) {
                 debug("TLS ClientHello on the plain port from " + remote_address + ": closed");
@@ -262,6 +398,41 @@ struct http_server::impl {
             if (!serve_one(stream, buffer, remote_address, yield)) break;
         }
         linger_close(stream, yield);
+    }
+
+    /// Waits (the buffer empty) for the next request's first bytes, within the
+    /// header timeout (first request) or the keep-alive timeout; false: close.
+    /// Idle for idle_trim_delay, the connection drops its buffer and the stack
+    /// pages request handling touched, then waits on with a 1-byte read.
+    bool wait_for_request(beast::tcp_stream& stream, read_buffer& buffer, connection_control& control,
+                          bool first, const fiber_yield& yield) {
+        const auto timeout = std::chrono::seconds(first ? cfg.web.header_timeout : cfg.web.keepalive_timeout);
+        boost::system::error_code ec;
+        control.idle = true;
+        control.trim_requested = false;
+        if (timeout > idle_trim_delay) control.idles->link(control);
+        stream.expires_after(timeout);
+        std::size_t n = stream.async_read_some(buffer.prepare(4096), yield[ec]);
+        control.idles->unlink(control);
+        if (!ec) {
+            control.idle = false;
+            buffer.commit(n);
+            return true;
+        }
+        // The sweeper's cancel (any other error or cancel closes).
+        if (ec != asio::error::operation_aborted || !control.trim_requested || draining.load()) return false;
+        const auto left = control.idle_since + timeout - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return false;
+        buffer.shrink_to_fit();
+        release_unused_fiber_stack();
+        char first_byte = 0;
+        stream.expires_after(left);
+        n = stream.async_read_some(asio::buffer(&first_byte, 1), yield[ec]);
+        control.idle = false;
+        if (ec) return false;
+        *static_cast<char*>(buffer.prepare(4096).data()) = first_byte;
+        buffer.commit(n);
+        return true;
     }
 
     /// Closing with unread request bytes would reset the connection, and the
@@ -286,7 +457,7 @@ struct http_server::impl {
     using response_type = http::response<http::string_body>;
 
     /// Reads, handles and answers one request; false: close the connection.
-    bool serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, const std::string& remote_address,
+    bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, const std::string& remote_address,
                    const fiber_yield& yield) {
         boost::system::error_code ec;
         http::request_parser<http::string_body> parser;
@@ -488,6 +659,7 @@ struct http_server::impl {
     worker_pool* previous_pool = nullptr;
     std::vector<std::unique_ptr<asio::io_context>> ios;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    std::vector<std::unique_ptr<idle_list>> idles;  ///< one per io_context
     std::vector<std::thread> threads;
     std::optional<tcp::acceptor> acceptor;
     tcp::endpoint bound;

@@ -157,6 +157,32 @@ TEST_CASE("slow headers are cut off; idle keep-alive connections are closed") {
     CHECK(idle.closed_by_server(4s));
 }
 
+TEST_CASE("a connection idle past the trim delay still serves (pipelined too) and still times out") {
+    // Idle over a second, a connection drops its buffer and stack pages and
+    // waits on a 1-byte read: the byte must reach the parser, the timeout stay.
+    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__HEADER_TIMEOUT", "3"}, {"ATRIUM_WEB__KEEPALIVE_TIMEOUT", "3"}});
+    http_test_client client(server.port());
+    std::this_thread::sleep_for(1500ms);  // before its first request
+    client.send(http_test_client::post("/", call_body("test.echo", "[1]", 1)));
+    auto first = client.read_response();
+    REQUIRE(first);
+    CHECK(json::parse(first->body)["id"] == 1);
+    std::this_thread::sleep_for(1500ms);
+    client.send(http_test_client::post("/", call_body("test.echo", "[2]", 2)) +
+                http_test_client::post("/", call_body("test.echo", "[3]", 3)));
+    auto second = client.read_response();
+    auto third = client.read_response();
+    REQUIRE(second);
+    REQUIRE(third);
+    CHECK(json::parse(second->body)["result"] == 2);
+    CHECK(json::parse(third->body)["result"] == 3);
+    const auto idle_start = std::chrono::steady_clock::now();
+    CHECK(client.closed_by_server(6s));
+    const auto idle_for = std::chrono::steady_clock::now() - idle_start;
+    CHECK(idle_for > 2500ms);
+    CHECK(idle_for < 4500ms);
+}
+
 TEST_CASE("a TLS ClientHello on the plain port closes the connection at once") {
     atriumd_process server(ATRIUM_ATRIUMD);
     http_test_client client(server.port());
