@@ -24,6 +24,7 @@
 #include "server/recovery_command.hpp"
 #include "server/rpc_handler.hpp"
 #include "server/test_handler.hpp"
+#include "transaction/log_buffer.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <functional>
 #include <csignal>
+#include <unistd.h>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
@@ -316,6 +318,9 @@ int main(int argc, char** argv) {
     if (env_flag("ATRIUM_EXIT_WHEN_READY")) opts.check = true;
 
     try {
+        // Log lines are batched (one write per 50 ms under load, at once when
+        // quiet or for warnings and worse); written out before exit.
+        atrium::scoped_log_buffer logs(STDERR_FILENO);
         return run(opts);
     } catch (const std::exception& e) {
         std::cerr << "atriumd: " << e.what() << '\n';

@@ -56,6 +56,7 @@ class Server:
         raise RuntimeError("atriumd did not listen:\n" + self.output())
 
     def output(self):
+        time.sleep(0.2)  # atriumd batches log lines under load (written within 50 ms)
         with open(self.log_path) as f:
             return f.read()
 

@@ -122,6 +122,8 @@ int atriumd_process::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string atriumd_process::log() const {
+    // atriumd batches log lines under load: they are written within 50 ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
     std::ifstream in(dir_ / "stderr.log");
     std::ostringstream text;
     text << in.rdbuf();
