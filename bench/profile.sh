@@ -8,7 +8,7 @@
 #   * the top user-space and kernel symbols of atriumd.
 #
 #   bench/profile.sh sqlite|pg W1|W2|W3 CONNS [SECS]     (as root; needs perf, strace, wrk)
-set -euo pipefail
+set -eu   # no pipefail: `| head` cuts the reports short on purpose
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/env.sh"
 b="${1:?sqlite|pg}"; wl="${2:?W1|W2|W3}"; c="${3:?CONNS}"; secs="${4:-5}"
