@@ -223,7 +223,7 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
                  std::size_t stack_size = default_fiber_stack_size);
 
 /// @brief Same, with a completion that logs the body's exception (atrium::log_error,
-/// std::clog by default); never `asio::detached`, which swallows it.
+/// std::clog by default); never the detached completion token, which swallows it.
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body,
                  std::size_t stack_size = default_fiber_stack_size);
 

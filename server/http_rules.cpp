@@ -19,6 +19,12 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
+}  // namespace
+
+std::string header_token(std::string_view value) { return lower(trim(value)); }
+
+namespace {
+
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

@@ -28,4 +28,8 @@ bool origin_allowed(std::string_view origin, std::string_view host, const std::v
 /// True if an Accept-Encoding header value accepts gzip (a q=0 refuses it).
 bool accepts_gzip(std::string_view accept_encoding);
 
+/// A header value without surrounding blanks, lower-cased: for comparing
+/// case-insensitive tokens ("gzip", "100-continue").
+std::string header_token(std::string_view value);
+
 }  // namespace atrium::server

@@ -2,6 +2,7 @@
 
 #include "server/fiber_runtime.hpp"
 #include "server/gzip.hpp"
+#include "server/http_rules.hpp"
 #include "server/jsonrpc_codec.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
@@ -42,18 +43,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
 
 constexpr std::size_t gzip_threshold = 1400;
 constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded 256 KiB
@@ -538,7 +527,7 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
                                false, request_id, yield);
         }
-        const std::string encoding = lower(trim(request[http::field::content_encoding]));
+        const std::string encoding = header_token(request[http::field::content_encoding]);
         const bool gzipped = encoding == "gzip" || encoding == "x-gzip";
         if ((!encoding.empty() && encoding != "identity" && !gzipped) || (gzipped && !authenticated)) {
             return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
@@ -546,7 +535,7 @@ struct http_server::impl {
         }
         parser.body_limit(limit);
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
-        if (version == 11 && lower(trim(request[http::field::expect])) == "100-continue") {
+        if (version == 11 && header_token(request[http::field::expect]) == "100-continue") {
             // curl and others wait for this before sending a large body.
             http::response<http::empty_body> go_on{http::status::continue_, version};
             http::async_write(stream, go_on, yield[ec]);

@@ -32,7 +32,7 @@ void worker_pool::run(const std::function<void()>& fn) {
         // Not on a fiber: an ordinary blocking hand-over.
         std::promise<void> done;
         boost::asio::post(impl_->pool, [&] {
-            // On a worker thread, never a fiber: catch (...) cannot meet a forced unwind here.
+            // On a worker thread, never a fiber: catch (...) cannot meet a forced_unwind here.
             try {
                 fn();
                 done.set_value();

@@ -1,5 +1,8 @@
 #include "database/postgresql/pg_connection.hpp"
 
+// Every catch (...) here marks the connection or cleans up and rethrows, so a
+// fiber's forced_unwind (boost::context) passes through unchanged.
+
 #include "database/postgresql/pg_backend.hpp"
 #include "database/postgresql/pg_errors.hpp"
 #include "database/postgresql/pg_sql.hpp"

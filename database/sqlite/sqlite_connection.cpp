@@ -1,5 +1,8 @@
 #include "database/sqlite/sqlite_connection.hpp"
 
+// Every catch (...) here cleans up and rethrows, so a fiber's forced_unwind
+// (boost::context) passes through unchanged.
+
 #include "database/sqlite/sqlite_backend.hpp"
 #include "database/sqlite/sqlite_errors.hpp"
 
