@@ -80,11 +80,13 @@ void pg_database::take_expired_locked(std::vector<std::unique_ptr<pg_connection>
 
 std::unique_ptr<connection> pg_database::acquire() {
     const auto start = steady_clock::now();
+    const auto limit = milliseconds(std::max<std::int64_t>(0, settings_->pool_wait_ms.load()));
     nanoseconds step = k_first_pool_step;
     nanoseconds requested{0};
     for (;;) {
         std::unique_ptr<pg_connection> conn;
         std::vector<std::unique_ptr<pg_connection>> discard;  // closed outside the lock
+        std::shared_ptr<pg_pool_state::waiter> queued;
         bool open_new = false;
         std::size_t in_use_now = 0;
         {
@@ -106,10 +108,24 @@ std::unique_ptr<connection> pg_database::acquire() {
             if (conn || state_->in_use < settings_->pool_size.load()) {
                 ++state_->in_use;  // counted now so that the bound holds while connecting
                 open_new = !conn;
+            } else if (settings_->hooks.make_waker && limit.count() > 0) {
+                // Queued under the lock: no release between here and the wait is missed.
+                queued = std::make_shared<pg_pool_state::waiter>();
+                queued->wake_up = settings_->hooks.make_waker();
+                state_->waiters.push_back(queued);
             }
             in_use_now = state_->in_use;
         }
         discard.clear();
+        if (queued) {
+            auto granted = wait_in_queue(queued, limit - nanoseconds(steady_clock::now() - start));
+            if (granted) {
+                conn = std::move(*granted);
+                open_new = !conn;
+            } else {
+                requested = limit;  // timed out
+            }
+        }
         if (conn) {
             conn->checked_out_from_ = state_;
             return conn;
@@ -118,15 +134,18 @@ std::unique_ptr<connection> pg_database::acquire() {
             try {
                 conn = std::make_unique<pg_connection>(conninfo_, label_, settings_);
             } catch (...) {
-                std::lock_guard lock(state_->mutex);
-                --state_->in_use;
+                std::shared_ptr<pg_pool_state::waiter> next;
+                {
+                    std::lock_guard lock(state_->mutex);
+                    next = pass_place_locked(*state_);
+                }
+                if (next) next->wake_up->wake();
                 throw;
             }
             conn->checked_out_from_ = state_;
             return conn;
         }
         // Exhausted: wait (suspending the fiber) for a release.
-        const auto limit = milliseconds(std::max<std::int64_t>(0, settings_->pool_wait_ms.load()));
         const nanoseconds waited = std::max(requested, nanoseconds(steady_clock::now() - start));
         if (waited >= limit) {
             throw operational_error(
@@ -144,6 +163,59 @@ std::unique_ptr<connection> pg_database::acquire() {
     }
 }
 
+std::optional<std::unique_ptr<pg_connection>> pg_database::wait_in_queue(
+    const std::shared_ptr<pg_pool_state::waiter>& me, nanoseconds timeout) {
+    // Whatever ends the wait (a wake-up, the timeout, a fiber being unwound),
+    // the entry is settled under the lock: a grant that raced with the timeout
+    // is kept; one left behind by an unwound fiber is passed on.
+    struct settle {
+        pg_pool_state& state;
+        const std::shared_ptr<pg_pool_state::waiter>& me;
+        bool taken = false;
+        ~settle() {
+            if (taken) return;
+            std::shared_ptr<pg_pool_state::waiter> next;
+            std::unique_ptr<pg_connection> orphan;  // closed outside the lock if unused
+            {
+                std::lock_guard lock(state.mutex);
+                if (!me->granted) {
+                    state.waiters.remove(me);
+                    return;
+                }
+                orphan = std::move(me->conn);
+                if (orphan && (state.waiters.empty() || state.dropped)) {
+                    --state.in_use;
+                    try {
+                        orphan->set_idle_since(steady_clock::now());
+                        state.idle.push_back(std::move(orphan));  // clean: it came from release()
+                    } catch (const std::exception&) {  // bad_alloc: it is closed below
+                    }
+                } else {
+                    next = pass_place_locked(state);
+                    if (next) next->conn = std::move(orphan);
+                }
+            }
+            if (next) next->wake_up->wake();
+        }
+    } settle_on_exit{*state_, me};
+    me->wake_up->wait(std::max(timeout, nanoseconds(0)));
+    std::lock_guard lock(state_->mutex);
+    if (!me->granted) return std::nullopt;  // the destructor leaves the queue
+    settle_on_exit.taken = true;
+    return std::move(me->conn);
+}
+
+std::shared_ptr<pg_pool_state::waiter> pg_database::pass_place_locked(pg_pool_state& state) noexcept {
+    if (!state.waiters.empty() && !state.dropped) {
+        auto next = std::move(state.waiters.front());
+        state.waiters.pop_front();
+        next->granted = true;  // in_use stays: the place is the waiter's now
+        return next;
+    }
+    if (state.in_use > 0) --state.in_use;
+    return nullptr;
+}
+
 void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept {
     if (!conn) return;
     auto* pg = dynamic_cast<pg_connection*>(conn.get());
@@ -158,19 +230,28 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
     if (keep) keep = own->reset();  // rolls back, resets session state
 
     std::vector<std::unique_ptr<pg_connection>> discard;
+    std::shared_ptr<pg_pool_state::waiter> next;
     {
         std::lock_guard lock(state_->mutex);
         own->checked_out_from_.reset();
-        --state_->in_use;
         const auto now = steady_clock::now();
-        if (keep && !state_->dropped) {
-            own->set_idle_since(now);
-            try {
-                state_->idle.push_back(std::move(own));
-            } catch (const std::exception&) {  // bad_alloc: close it instead (nothing here suspends a fiber)
-                discard.push_back(std::move(own));
-            }
+        if (!state_->waiters.empty() && !state_->dropped &&
+            state_->in_use <= settings_->pool_size.load()) {
+            // Straight to the first waiter: the connection if it is kept,
+            // else its place (the waiter opens a new one).
+            next = pass_place_locked(*state_);
+            if (keep) next->conn = std::move(own);
         } else {
+            --state_->in_use;
+            if (keep && !state_->dropped) {
+                own->set_idle_since(now);
+                try {
+                    state_->idle.push_back(std::move(own));
+                } catch (const std::exception&) {  // bad_alloc: close it instead (nothing here suspends a fiber)
+                }
+            }
+        }
+        if (own) {
             try {
                 discard.push_back(std::move(own));
             } catch (const std::exception&) {
@@ -182,12 +263,17 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
         } catch (const std::exception&) {  // bad_alloc: the expired ones go at the next release
         }
     }
+    if (next) next->wake_up->wake();
     // `discard` closes outside the lock.
 }
 
 void pg_database::forget_checked_out(pg_pool_state& state) noexcept {
-    std::lock_guard lock(state.mutex);
-    if (state.in_use > 0) --state.in_use;
+    std::shared_ptr<pg_pool_state::waiter> next;
+    {
+        std::lock_guard lock(state.mutex);
+        next = pass_place_locked(state);
+    }
+    if (next) next->wake_up->wake();
 }
 
 std::size_t pg_database::in_use() const {

@@ -38,9 +38,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,9 +53,17 @@ namespace atrium::db {
 /// The pool of one database. Shared with the connections handed out so that a
 /// connection destroyed without release() still leaves the count right.
 struct pg_pool_state {
+    /// One acquire() queued for a connection.
+    struct waiter {
+        std::shared_ptr<waker> wake_up;
+        bool granted = false;                 // a place (counted in in_use) is now this waiter's
+        std::unique_ptr<pg_connection> conn;  // the released connection; null: open a new one
+    };
+
     std::mutex mutex;
     std::vector<std::unique_ptr<pg_connection>> idle;  // most recently released last
-    std::size_t in_use = 0;                            // handed out or being opened
+    std::size_t in_use = 0;                            // handed out, being opened or granted
+    std::list<std::shared_ptr<waiter>> waiters;        // FIFO
     bool dropped = false;
 };
 
@@ -94,6 +104,13 @@ public:
     static void forget_checked_out(pg_pool_state& state) noexcept;
 
 private:
+    /// Waits in the queue (entered under the mutex by acquire()) for a
+    /// connection or a place; nullopt on timeout.
+    std::optional<std::unique_ptr<pg_connection>> wait_in_queue(
+        const std::shared_ptr<pg_pool_state::waiter>& me, std::chrono::nanoseconds timeout);
+    /// Gives a place that will not be used (in_use) to the first waiter, else
+    /// frees it; returns the waiter to wake. The caller holds the mutex.
+    static std::shared_ptr<pg_pool_state::waiter> pass_place_locked(pg_pool_state& state) noexcept;
     /// Moves the expired idle connections to `out`; the caller holds the mutex.
     void take_expired_locked(std::vector<std::unique_ptr<pg_connection>>& out,
                              std::chrono::steady_clock::time_point now);

@@ -931,6 +931,109 @@ TEST_CASE("postgresql: an exhausted pool suspends the waiting fiber until a conn
     CHECK(f.db->idle() == 2);
 }
 
+TEST_CASE("postgresql: waiters for an exhausted pool are served first come, first served, without polling") {
+    // The pool's sleeps are recorded: a waiter that polled would sleep in steps.
+    std::atomic<int> sleeps{0};
+    auto hooks = atrium::fiber_wait_hooks();
+    auto sleep = hooks.sleep_for;
+    hooks.sleep_for = [&, sleep](std::chrono::nanoseconds d) {
+        ++sleeps;
+        sleep(d);
+    };
+    pg_db f("?pool_size=1&pool_wait_ms=3000", hooks);
+    std::vector<int> order;
+    std::int64_t first_pid = 0;
+    std::vector<std::int64_t> pids;
+    steady_clock::time_point released;
+    steady_clock::duration hand_over{};
+    std::vector<std::function<void()>> bodies{
+        [&] {
+            auto c = f.db->acquire();
+            first_pid = pid_of(*c);
+            atrium::current_fiber().sleep_for(100ms);  // the three others queue meanwhile
+            released = steady_clock::now();
+            f.db->release(std::move(c));
+        },
+    };
+    for (int i = 0; i < 3; ++i) {
+        bodies.push_back([&, i] {
+            atrium::current_fiber().sleep_for(10ms * (i + 1));  // queue in a known order: 1, 2, 3
+            auto c = f.db->acquire();
+            if (order.empty()) hand_over = steady_clock::now() - released;
+            order.push_back(i + 1);
+            pids.push_back(pid_of(*c));
+            atrium::current_fiber().sleep_for(5ms);
+            f.db->release(std::move(c));
+        });
+    }
+    run_fibers(bodies);
+    CHECK(order == std::vector<int>{1, 2, 3});
+    CHECK(pids == std::vector<std::int64_t>{first_pid, first_pid, first_pid});  // handed over, never reopened
+    MESSAGE("first waiter served " << std::chrono::duration_cast<std::chrono::microseconds>(hand_over).count()
+                                   << " us after the release");
+    CHECK(hand_over < 20ms);
+    CHECK(sleeps.load() == 0);  // the pool's waiters never slept in steps
+    CHECK(f.db->in_use() == 0);
+    CHECK(f.db->idle() == 1);
+}
+
+TEST_CASE("postgresql: a connection closed on release passes its place to the first waiter") {
+    pg_db f("?pool_size=1&pool_wait_ms=3000");
+    std::int64_t first_pid = 0;
+    std::int64_t waiter_pid = 0;
+    std::size_t in_use_seen = 0;
+    run_fibers({
+        [&] {
+            auto c = f.db->acquire();
+            first_pid = pid_of(*c);
+            atrium::current_fiber().sleep_for(50ms);
+            f.db->release(std::move(c), /*close=*/true);
+        },
+        [&] {
+            auto c = f.db->acquire();
+            waiter_pid = pid_of(*c);
+            in_use_seen = f.db->in_use();
+            f.db->release(std::move(c));
+        },
+    });
+    CHECK(waiter_pid != first_pid);  // a new connection in the freed place
+    CHECK(in_use_seen == 1);         // the bound held
+    CHECK(f.db->in_use() == 0);
+    CHECK(f.db->idle() == 1);
+}
+
+TEST_CASE("postgresql: a waiter that times out leaves the queue; the next release goes to the next waiter") {
+    pg_db f("?pool_size=1&pool_wait_ms=3000");
+    f.pg().set_pool_wait(60ms);
+    bool first_timed_out = false;
+    bool second_served = false;
+    run_fibers({
+        [&] {
+            auto c = f.db->acquire();
+            atrium::current_fiber().sleep_for(100ms);  // the first waiter gives up meanwhile
+            f.db->release(std::move(c));
+        },
+        [&] {
+            try {
+                auto c = f.db->acquire();
+                f.db->release(std::move(c));
+            } catch (const operational_error& e) {
+                first_timed_out = contains(e.what(), "exhausted");
+            }
+        },
+        [&] {
+            atrium::current_fiber().sleep_for(30ms);
+            f.pg().set_pool_wait(1000ms);
+            auto c = f.db->acquire();
+            second_served = true;
+            f.db->release(std::move(c));
+        },
+    });
+    CHECK(first_timed_out);
+    CHECK(second_served);
+    CHECK(f.db->in_use() == 0);
+}
+
 TEST_CASE("postgresql: an exhausted pool times out with a clear error") {
     pg_db f("?pool_size=2");
     f.pg().set_pool_wait(150ms);
