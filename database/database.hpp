@@ -35,6 +35,11 @@ struct wait_hooks {
     /// Makes a waker for the calling fiber. When set, SQLite writers of one
     /// process queue for the write lock instead of polling it (sqlite_write_gate).
     std::function<std::shared_ptr<waker>()> make_waker;
+    /// Lets the other ready fibers of the thread run first (empty: no-op).
+    /// An SQLite writer that handed the write lock to a fiber of its own
+    /// thread yields, so the lock is used at once instead of after the
+    /// writer's response has been written.
+    std::function<void()> yield;
 };
 
 /// One connection to one database. Not thread-safe: one fiber uses it at a time.

@@ -16,6 +16,9 @@ public:
     virtual bool wait(std::chrono::nanoseconds timeout) = 0;
     /// Thread-safe; the first call counts.
     virtual void wake() noexcept = 0;
+    /// True if the waiter resumes on the calling thread once the caller lets
+    /// it run (a fiber of the same io_context); false by default.
+    virtual bool resumes_on_this_thread() const noexcept { return false; }
 };
 
 /// A waker that blocks the calling thread (a condition variable).

@@ -176,11 +176,17 @@ public:
         return woken_;
     }
 
+    bool resumes_on_this_thread() const noexcept override { return io_.running_in_this_thread(); }
+
     void wake() noexcept override {
         std::lock_guard lock(mutex_);
         if (woken_) return;
         woken_ = true;
         if (!timer_) return;  // not waiting yet: wait() will see woken_
+        if (io_.running_in_this_thread()) {
+            timer_->cancel();  // the timer's own thread: one hop less
+            return;
+        }
         try {
             // The timer belongs to the fiber's thread: cancel it there. Only
             // io_ is used here: the fiber may be gone by the time wake() runs.

@@ -65,6 +65,7 @@ db::wait_hooks fiber_wait_hooks() {
     hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
     hooks.wait_readable = [](int fd) { current_fiber().wait_readable(fd); };
     hooks.make_waker = [] { return current_fiber().make_waker(); };
+    hooks.yield = [] { current_fiber().yield(); };
     return hooks;
 }
 

@@ -504,7 +504,7 @@ void sqlite_connection::take_write_turn() {
 void sqlite_connection::give_back_write_turn() noexcept {
     if (!holds_write_turn_) return;
     holds_write_turn_ = false;
-    write_gate_->release();
+    turn_passed_here_ = write_gate_->release();
 }
 
 void sqlite_connection::commit() {
@@ -526,7 +526,14 @@ void sqlite_connection::commit() {
             throw;
         }
     }
+    turn_passed_here_ = false;
     end_session();
+    // The next writer waits on this thread: let it take the lock now rather
+    // than after this caller's response (the lock is the bottleneck).
+    if (turn_passed_here_ && settings_->hooks.yield) {
+        turn_passed_here_ = false;
+        settings_->hooks.yield();
+    }
 }
 
 void sqlite_connection::rollback() {

@@ -174,6 +174,7 @@ private:
     // The write queue of the connection's database (shared by its pool).
     std::shared_ptr<sqlite_write_gate> write_gate_;
     bool holds_write_turn_ = false;
+    bool turn_passed_here_ = false;  // the last give-back woke a writer of this thread
 };
 
 /// `"name"` with embedded double quotes doubled.

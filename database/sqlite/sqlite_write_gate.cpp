@@ -39,19 +39,21 @@ bool sqlite_write_gate::acquire(const make_waker_fn& make_waker, std::chrono::na
     return settle_on_exit.keep;
 }
 
-void sqlite_write_gate::release() noexcept {
+bool sqlite_write_gate::release() noexcept {
     std::shared_ptr<waiter> next;
     {
         std::lock_guard lock(mutex_);
         if (queue_.empty()) {
             held_ = false;
-            return;
+            return false;
         }
         next = std::move(queue_.front());
         queue_.pop_front();
         next->granted = true;
     }
+    const bool here = next->wake_up->resumes_on_this_thread();
     next->wake_up->wake();
+    return here;
 }
 
 std::size_t sqlite_write_gate::waiting() const {

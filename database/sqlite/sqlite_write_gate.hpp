@@ -25,8 +25,9 @@ public:
     /// `timeout` (through a waker from `make_waker`). False on timeout. If the
     /// wait throws (a fiber being unwound), the turn is not kept.
     bool acquire(const make_waker_fn& make_waker, std::chrono::nanoseconds timeout);
-    /// Gives the turn to the first writer queued, else frees it.
-    void release() noexcept;
+    /// Gives the turn to the first writer queued, else frees it. True if that
+    /// writer resumes on the calling thread (waker::resumes_on_this_thread).
+    bool release() noexcept;
 
     /// Writers queued (for tests).
     std::size_t waiting() const;
