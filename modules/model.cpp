@@ -322,7 +322,7 @@ nlohmann::json model::defaults_for(const std::vector<std::string>& names) const 
     return out;
 }
 
-void model::check_values(const nlohmann::json& values, bool creating, std::int64_t id) const {
+void model::check_values(const nlohmann::json& values, bool creating, std::int64_t id, bool check_targets) const {
     if (!values.is_object()) throw user_error("Values for \"" + label(*this) + "\" must be a mapping.");
     for (auto it = values.begin(); it != values.end(); ++it) {
         const field* f = find_field(it.key());
@@ -344,16 +344,7 @@ void model::check_values(const nlohmann::json& values, bool creating, std::int64
                              f.help);
     }
     auto& conn = current().connection();
-    for (const auto& f : def_.fields) {
-        // many2one targets must exist (there are no foreign keys in the schema).
-        if (f.type != field_type::many2one || !values.contains(f.name)) continue;
-        const db::value target = to_db(conn, f, values[f.name]);
-        if (db::is_null(target)) continue;
-        const model& other = pool_->get(f.relation);
-        if (conn.execute("SELECT 1 FROM " + sql::quote(other.table()) + " WHERE \"id\" = ?", {target}).empty())
-            throw user_error("The value " + values[f.name].dump() + " of the field \"" + f.string + "\" of \"" +
-                             label(*this) + "\" is not a \"" + label(other) + "\" record.");
-    }
+    if (check_targets) check_many2one_targets(values);
     for (const auto& f : def_.fields) {
         if (!f.unique || !values.contains(f.name) || values[f.name].is_null()) continue;
         auto r = conn.execute("SELECT \"id\" FROM " + sql::quote(def_.table) + " WHERE " + sql::quote(f.name) +
@@ -363,6 +354,20 @@ void model::check_values(const nlohmann::json& values, bool creating, std::int64
             throw user_error("The value of the field \"" + f.string + "\" of \"" + label(*this) +
                              "\" must be unique: " + values[f.name].dump() + " is already used (record " +
                              std::to_string(std::get<std::int64_t>(r.rows[0][0])) + ").");
+    }
+}
+
+void model::check_many2one_targets(const nlohmann::json& values) const {
+    auto& conn = current().connection();
+    for (const auto& f : def_.fields) {
+        // many2one targets must exist (there are no foreign keys in the schema).
+        if (f.type != field_type::many2one || !values.contains(f.name)) continue;
+        const db::value target = to_db(conn, f, values[f.name]);
+        if (db::is_null(target)) continue;
+        const model& other = pool_->get(f.relation);
+        if (conn.execute("SELECT 1 FROM " + sql::quote(other.table()) + " WHERE \"id\" = ?", {target}).empty())
+            throw user_error("The value " + values[f.name].dump() + " of the field \"" + f.string + "\" of \"" +
+                             label(*this) + "\" is not a \"" + label(other) + "\" record.");
     }
 }
 
@@ -483,19 +488,37 @@ ids model::create(const nlohmann::json& vlist_in) const {
         nlohmann::json values = defaults;
         for (auto it = given.begin(); it != given.end(); ++it) values[it.key()] = it.value();
         if (def_.prepare_values) def_.prepare_values(values);
-        check_values(values, true, 0);
+        check_values(values, true, 0, /*check_targets=*/false);
         std::string cols = "\"create_uid\", \"create_date\"";
+        std::string exprs = "?, ?";
+        std::string returning = "\"id\"";
+        std::size_t targets = 0;  // many2one values, looked up by the INSERT itself
         std::vector<db::value> params{txn.user(), now};
         for (auto it = values.begin(); it != values.end(); ++it) {
             const field& f = get_field(it.key());
             if (!f.stored()) continue;
             cols += ", " + sql::quote(f.name);
             params.push_back(to_db(conn, f, it.value()));
+            if (f.type == field_type::many2one && !db::is_null(params.back())) {
+                // NULL when the target does not exist: no extra round trip for the check.
+                exprs += ", (SELECT \"id\" FROM " + sql::quote(pool_->get(f.relation).table()) + " WHERE \"id\" = ?)";
+                returning += ", " + sql::quote(f.name);
+                ++targets;
+            } else {
+                exprs += ", ?";
+            }
         }
-        auto r = conn.execute("INSERT INTO " + sql::quote(def_.table) + " (" + cols + ") VALUES (" +
-                                  placeholders(params.size()) + ") RETURNING \"id\"",
+        auto r = conn.execute("INSERT INTO " + sql::quote(def_.table) + " (" + cols + ") VALUES (" + exprs +
+                                  ") RETURNING " + returning,
                               params);
         const std::int64_t id = std::get<std::int64_t>(r.rows.at(0).at(0));
+        for (std::size_t i = 1; i <= targets; ++i) {
+            if (!db::is_null(r.rows.at(0).at(i))) continue;
+            // A target is missing: undo the row, then say which value is wrong.
+            conn.execute("DELETE FROM " + sql::quote(def_.table) + " WHERE \"id\" = ?", {id});
+            check_many2one_targets(values);
+            throw user_error("A many2one value of \"" + label(*this) + "\" is not an existing record.");
+        }
         created.push_back(id);
         for (auto it = values.begin(); it != values.end(); ++it) {
             const field& f = get_field(it.key());

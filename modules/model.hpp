@@ -123,7 +123,11 @@ private:
     friend class domain_compiler;
     nlohmann::json defaults_for(const std::vector<std::string>& names) const;
     void check_timestamps(const ids& records) const;
-    void check_values(const nlohmann::json& values, bool creating, std::int64_t id) const;
+    /// `check_targets` false: the caller checks the many2one targets itself
+    /// (create() does it inside its INSERT).
+    void check_values(const nlohmann::json& values, bool creating, std::int64_t id, bool check_targets = true) const;
+    /// Throws the user_error of the first many2one value whose target record does not exist.
+    void check_many2one_targets(const nlohmann::json& values) const;
     void write_x2many(const field& f, std::int64_t id, const nlohmann::json& commands) const;
     void check_exist(const ids& records) const;
     std::string order_by(const nlohmann::json& order) const;

@@ -78,7 +78,13 @@ TEST_CASE("modules: bad values are user errors naming the field") {
     CHECK_THROWS_AS(m.create(json::array({{{"day", {{"__class__", "date"}, {"year", 2023}, {"month", 2}, {"day", 29}}}}})),
                     user_error);
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"nope", 1}}})), doctest::Contains("nope"), user_error);
+    // The target is looked up by the INSERT itself; a missing one leaves no row behind.
+    const auto rows_before = m.search(json::array()).size();
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"owner", 999}}})), doctest::Contains("\"Owner\""), user_error);
+    CHECK_THROWS_WITH_AS(m.create(json::array({{{"name", "ok"}, {"owner", 1}}, {{"owner", 999}}})),
+                         doctest::Contains("is not a \"User\" record"), user_error);
+    CHECK(m.search(json::array()).size() == rows_before + 1);  // the first of the two, before the error
+    CHECK(m.search(json::array({json::array({"owner", "=", 999})})).empty());
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"create_uid", 1}}})), doctest::Contains("set by the system"), user_error);
     CHECK_THROWS_WITH_AS(m.create(json::array({{{"label", nullptr}}})), doctest::Contains("required"), user_error);
     m.create(json::array({{{"code", "X"}}}));
