@@ -593,10 +593,35 @@ struct http_server::impl {
         if (reply.status >= 400) debug(request_id + " HTTP " + std::to_string(reply.status));
         response.keep_alive(keep_alive);
         response.prepare_payload();
+        // The bytes Beast's serializer would send, in one contiguous header
+        // buffer: its buffer-sequence walk cost more than the rest of the reply.
+        std::string head;
+        serialize_head(response, head);
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(response.body())};
         boost::system::error_code ec;
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
-        http::async_write(stream, response, yield[ec]);
+        asio::async_write(stream, buffers, yield[ec]);
         return !ec && keep_alive;
+    }
+
+    /// "HTTP/x.y NNN reason\r\n", the fields in order, "\r\n": what
+    /// basic_fields::writer produces for a response.
+    static void serialize_head(const response_type& response, std::string& out) {
+        const unsigned version = response.version();
+        const unsigned code = response.result_int();
+        const std::string_view reason = response.reason();
+        std::size_t size = 13 + reason.size() + 4;
+        for (const auto& field : response) size += field.name_string().size() + field.value().size() + 4;
+        out.clear();
+        out.reserve(size);
+        const char start[13] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10), '.',
+                                static_cast<char>('0' + version % 10), ' ', static_cast<char>('0' + code / 100),
+                                static_cast<char>('0' + (code / 10) % 10), static_cast<char>('0' + code % 10), ' '};
+        out.append(start, sizeof start).append(reason).append("\r\n");
+        for (const auto& field : response) {
+            out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+        }
+        out.append("\r\n");
     }
 
     void write_plain(beast::tcp_stream& stream, unsigned version, int status, std::string_view message,
