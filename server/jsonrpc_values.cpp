@@ -236,4 +236,11 @@ std::string dump_ascii(const json& value) {
     return value.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
+void dump_ascii_to(std::string& out, const json& value) {
+    // What basic_json::dump(-1, ' ', true, replace) does, into `out`.
+    nlohmann::detail::serializer<json> serializer(nlohmann::detail::output_adapter<char, std::string>(out), ' ',
+                                                  json::error_handler_t::replace);
+    serializer.dump(value, false, true, 0);
+}
+
 }  // namespace atrium::server

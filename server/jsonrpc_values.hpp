@@ -55,4 +55,7 @@ void encode_special_values(nlohmann::json& value);
 /// invalid UTF-8 in strings is replaced by U+FFFD rather than failing.
 std::string dump_ascii(const nlohmann::json& value);
 
+/// dump_ascii(value) appended to `out` (no temporary string).
+void dump_ascii_to(std::string& out, const nlohmann::json& value);
+
 }  // namespace atrium::server
