@@ -19,12 +19,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <future>
 #include <atomic>
 #include <cctype>
@@ -185,6 +188,63 @@ struct read_buffer_allocator {
 };
 
 using read_buffer = beast::basic_flat_buffer<read_buffer_allocator<char>>;
+
+/// A response's header with what Beast's basic_fields and its serializer
+/// would make of it (same bytes), without their allocations and tree: set()
+/// trims the value, replaces every field of that name (any case) and appends.
+/// The views must outlive serialize().
+class reply_head {
+public:
+    void set(std::string_view name, std::string_view value) {
+        if (name.size() + 2 > max_part || value.size() + 2 > max_part) throw std::length_error("field too large");
+        value = trim_ows(value);
+        fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                                     [&](const auto& field) { return beast::iequals(field.first, name); }),
+                      fields_.end());
+        fields_.emplace_back(name, value);
+    }
+
+    /// "HTTP/x.y NNN reason\r\n", "name: value\r\n" per field, "\r\n"; in
+    /// `stack` if it fits, else in `heap`.
+    template <std::size_t N>
+    std::string_view serialize(unsigned version, unsigned code, std::string_view reason, char (&stack)[N],
+                               std::string& heap) const {
+        std::size_t size = 13 + reason.size() + 2 + 2;
+        for (const auto& [name, value] : fields_) size += name.size() + 2 + value.size() + 2;
+        char* out = stack;
+        if (size > N) {
+            heap.resize(size);
+            out = heap.data();
+        }
+        char* p = out;
+        const char start[13] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10), '.',
+                                static_cast<char>('0' + version % 10), ' ', static_cast<char>('0' + code / 100),
+                                static_cast<char>('0' + (code / 10) % 10), static_cast<char>('0' + code % 10), ' '};
+        p = put(p, std::string_view(start, sizeof start));
+        p = put(p, reason);
+        p = put(p, "\r\n");
+        for (const auto& [name, value] : fields_) {
+            p = put(put(put(put(p, name), ": "), value), "\r\n");
+        }
+        p = put(p, "\r\n");
+        return {out, static_cast<std::size_t>(p - out)};
+    }
+
+private:
+    static constexpr std::size_t max_part = 65535;  // basic_fields' 16-bit offsets
+
+    static std::string_view trim_ows(std::string_view text) {
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+        return text;
+    }
+    static char* put(char* p, std::string_view text) {
+        std::memcpy(p, text.data(), text.size());
+        return p + text.size();
+    }
+
+    boost::container::small_vector<std::pair<std::string_view, std::string_view>, 12> fields_;
+};
 
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
@@ -443,8 +503,6 @@ struct http_server::impl {
         stream.close();
     }
 
-    using response_type = http::response<http::string_body>;
-
     /// Reads, handles and answers one request; false: close the connection.
     bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, const std::string& remote_address,
                    const fiber_yield& yield) {
@@ -577,51 +635,45 @@ struct http_server::impl {
     bool write_reply(beast::tcp_stream& stream, unsigned version, const rpc_http_reply& reply,
                      const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
                      const std::string& request_id, const fiber_yield& yield) {
-        response_type response{static_cast<http::status>(reply.status), version};
-        response.set(http::field::server, "Atrium");
-        response.set("X-Request-Id", request_id);
-        for (const auto& [name, value] : extra) response.set(name, value);
-        for (const auto& [name, value] : reply.headers) response.set(name, value);
-        if (!reply.content_type.empty()) response.set(http::field::content_type, reply.content_type);
+        reply_head head;
+        head.set("Server", "Atrium");
+        head.set("X-Request-Id", request_id);
+        for (const auto& [name, value] : extra) head.set(name, value);
+        for (const auto& [name, value] : reply.headers) head.set(name, value);
+        if (!reply.content_type.empty()) head.set("Content-Type", reply.content_type);
+        std::string gzipped;
+        std::string_view body = reply.body;
         if (gzip_ok && reply.body.size() > gzip_threshold) {
-            response.body() = gzip_deflate(reply.body);
-            response.set(http::field::content_encoding, "gzip");
-            response.set(http::field::vary, extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
-        } else {
-            response.body() = reply.body;
+            gzipped = gzip_deflate(reply.body);
+            body = gzipped;
+            head.set("Content-Encoding", "gzip");
+            head.set("Vary", extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
         }
         if (reply.status >= 400) debug(request_id + " HTTP " + std::to_string(reply.status));
-        response.keep_alive(keep_alive);
-        response.prepare_payload();
-        // The bytes Beast's serializer would send, in one contiguous header
-        // buffer: its buffer-sequence walk cost more than the rest of the reply.
-        std::string head;
-        serialize_head(response, head);
-        const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(response.body())};
+        // message::keep_alive() on a header without Connection (neither the
+        // codec nor the CORS headers ever set one).
+        if (version < 11 && keep_alive) head.set("Connection", "keep-alive");
+        if (version >= 11 && !keep_alive) head.set("Connection", "close");
+        // message::prepare_payload() for a body of known size.
+        const auto status = static_cast<http::status>(reply.status);
+        if (!body.empty() && (http::to_status_class(status) == http::status_class::informational ||
+                              status == http::status::no_content || status == http::status::not_modified)) {
+            throw std::invalid_argument("invalid response body");
+        }
+        char length[24];
+        const auto length_end = std::to_chars(length, length + sizeof length, body.size()).ptr;
+        head.set("Content-Length", std::string_view(length, static_cast<std::size_t>(length_end - length)));
+
+        char stack_text[1024];
+        std::string heap_text;
+        const std::string_view text = head.serialize(version, static_cast<unsigned>(reply.status),
+                                                     http::obsolete_reason(status), stack_text, heap_text);
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(text.data(), text.size()),
+                                                        asio::buffer(body.data(), body.size())};
         boost::system::error_code ec;
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
         asio::async_write(stream, buffers, yield[ec]);
         return !ec && keep_alive;
-    }
-
-    /// "HTTP/x.y NNN reason\r\n", the fields in order, "\r\n": what
-    /// basic_fields::writer produces for a response.
-    static void serialize_head(const response_type& response, std::string& out) {
-        const unsigned version = response.version();
-        const unsigned code = response.result_int();
-        const std::string_view reason = response.reason();
-        std::size_t size = 13 + reason.size() + 4;
-        for (const auto& field : response) size += field.name_string().size() + field.value().size() + 4;
-        out.clear();
-        out.reserve(size);
-        const char start[13] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10), '.',
-                                static_cast<char>('0' + version % 10), ' ', static_cast<char>('0' + code / 100),
-                                static_cast<char>('0' + (code / 10) % 10), static_cast<char>('0' + code % 10), ' '};
-        out.append(start, sizeof start).append(reason).append("\r\n");
-        for (const auto& field : response) {
-            out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
-        }
-        out.append("\r\n");
     }
 
     void write_plain(beast::tcp_stream& stream, unsigned version, int status, std::string_view message,
