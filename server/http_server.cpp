@@ -189,6 +189,62 @@ struct read_buffer_allocator {
 
 using read_buffer = beast::basic_flat_buffer<read_buffer_allocator<char>>;
 
+/// The request headers the transport reads, found in one pass over the
+/// fields: each is the first field of its name, as basic_fields::operator[]
+/// answers (empty when absent). Views into the request.
+class request_headers {
+public:
+    enum name : unsigned {
+        authorization,
+        host,
+        origin,
+        x_requested_with,
+        user_agent,
+        access_control_request_method,
+        access_control_request_headers,
+        content_encoding,
+        expect,
+        content_type,
+        accept_encoding,
+        count
+    };
+
+    template <class Fields>
+    explicit request_headers(const Fields& fields) {
+        for (const auto& field : fields) {
+            switch (field.name()) {
+            case http::field::authorization: keep(authorization, field.value()); break;
+            case http::field::host: keep(host, field.value()); break;
+            case http::field::origin: keep(origin, field.value()); break;
+            case http::field::user_agent: keep(user_agent, field.value()); break;
+            case http::field::access_control_request_method: keep(access_control_request_method, field.value()); break;
+            case http::field::access_control_request_headers:
+                keep(access_control_request_headers, field.value());
+                break;
+            case http::field::content_encoding: keep(content_encoding, field.value()); break;
+            case http::field::expect: keep(expect, field.value()); break;
+            case http::field::content_type: keep(content_type, field.value()); break;
+            case http::field::accept_encoding: keep(accept_encoding, field.value()); break;
+            default:
+                if (beast::iequals(field.name_string(), "X-Requested-With")) keep(x_requested_with, field.value());
+                break;
+            }
+        }
+    }
+
+    std::string_view get(name which) const { return values_[which]; }
+
+private:
+    void keep(name which, std::string_view value) {
+        if (seen_ & (1u << which)) return;
+        seen_ |= 1u << which;
+        values_[which] = value;
+    }
+
+    std::array<std::string_view, count> values_{};
+    unsigned seen_ = 0;
+};
+
 /// A response's header with what Beast's basic_fields and its serializer
 /// would make of it (same bytes), without their allocations and tree: set()
 /// trims the value, replaces every field of that name (any case) and appends.
@@ -529,12 +585,13 @@ struct http_server::impl {
         }
         auto& request = parser.get();
         const unsigned version = request.version();
+        const request_headers headers(request);
         rpc_http_info info;
-        info.authorization = std::string(request[http::field::authorization]);
-        info.host = std::string(request[http::field::host]);
-        info.origin = std::string(request[http::field::origin]);
-        info.x_requested_with = std::string(request["X-Requested-With"]);
-        info.user_agent = std::string(request[http::field::user_agent]);
+        info.authorization = std::string(headers.get(request_headers::authorization));
+        info.host = std::string(headers.get(request_headers::host));
+        info.origin = std::string(headers.get(request_headers::origin));
+        info.x_requested_with = std::string(headers.get(request_headers::x_requested_with));
+        info.user_agent = std::string(headers.get(request_headers::user_agent));
         info.remote_address = remote_address;
         bool keep_alive = request.keep_alive() && !draining.load();
         const bool has_body = request.has_content_length() || request.chunked();
@@ -549,10 +606,10 @@ struct http_server::impl {
         if (!info.origin.empty()) {
             cors_headers.emplace_back("Access-Control-Allow-Origin", info.origin);
             cors_headers.emplace_back("Vary", "Origin");
-            if (auto m = request["Access-Control-Request-Method"]; !m.empty()) {
+            if (auto m = headers.get(request_headers::access_control_request_method); !m.empty()) {
                 cors_headers.emplace_back("Access-Control-Allow-Methods", std::string(m));
             }
-            if (auto h = request["Access-Control-Request-Headers"]; !h.empty()) {
+            if (auto h = headers.get(request_headers::access_control_request_headers); !h.empty()) {
                 cors_headers.emplace_back("Access-Control-Allow-Headers", std::string(h));
             }
             cors_headers.emplace_back("Access-Control-Max-Age", std::to_string(cfg.web.cache_timeout));
@@ -585,7 +642,7 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
                                false, request_id, yield);
         }
-        const std::string encoding = header_token(request[http::field::content_encoding]);
+        const std::string encoding = header_token(headers.get(request_headers::content_encoding));
         const bool gzipped = encoding == "gzip" || encoding == "x-gzip";
         if ((!encoding.empty() && encoding != "identity" && !gzipped) || (gzipped && !authenticated)) {
             return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
@@ -593,7 +650,7 @@ struct http_server::impl {
         }
         parser.body_limit(limit);
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
-        if (version == 11 && header_token(request[http::field::expect]) == "100-continue") {
+        if (version == 11 && header_token(headers.get(request_headers::expect)) == "100-continue") {
             // curl and others wait for this before sending a large body.
             http::response<http::empty_body> go_on{http::status::continue_, version};
             http::async_write(stream, go_on, yield[ec]);
@@ -626,8 +683,8 @@ struct http_server::impl {
         context.database = route->database;
         context.http = std::move(info);
         context.request_id = request_id;
-        const auto reply = handle_jsonrpc(body, request[http::field::content_type], context, handler, codec);
-        const bool gzip_reply = accepts_gzip(request[http::field::accept_encoding]);
+        const auto reply = handle_jsonrpc(body, headers.get(request_headers::content_type), context, handler, codec);
+        const bool gzip_reply = accepts_gzip(headers.get(request_headers::accept_encoding));
         keep_alive = keep_alive && !draining.load();
         return write_reply(stream, version, reply, cors_headers, keep_alive, gzip_reply, request_id, yield);
     }
