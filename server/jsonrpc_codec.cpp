@@ -150,11 +150,7 @@ rpc_http_reply json_reply(int status, const json& body) {
 rpc_http_reply envelope_result_reply(const json& id, const json& value) {
     rpc_http_reply reply;
     reply.body.reserve(64);
-    reply.body.append("{\"id\":");
-    dump_ascii_to(reply.body, id);
-    reply.body.append(",\"result\":");
-    dump_ascii_to(reply.body, value);
-    reply.body.push_back('}');
+    dump_ascii_object_to(reply.body, {{"id", &id}, {"result", &value}});
     return reply;
 }
 
@@ -423,8 +419,10 @@ rpc_http_reply handle_jsonrpc(std::string_view body, std::string_view content_ty
 namespace {
 /// Client-chosen text in a log line: control characters become '?' (no forged lines).
 void append_printable(std::string& out, std::string_view text) {
-    for (const char c : text.substr(0, 200)) {
-        out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+    const std::size_t start = out.size();
+    out.append(text.substr(0, 200));
+    for (std::size_t i = start; i < out.size(); ++i) {
+        if (static_cast<unsigned char>(out[i]) < 0x20 || out[i] == 0x7f) out[i] = '?';
     }
 }
 

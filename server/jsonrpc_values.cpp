@@ -368,4 +368,22 @@ void dump_ascii_to(std::string& out, const json& value) {
     serializer.dump(value, false, true, 0);
 }
 
+void dump_ascii_object_to(std::string& out, std::initializer_list<std::pair<std::string_view, const json*>> members) {
+    // One serializer for all members; it writes straight into `out` (no
+    // buffering between dump() calls), so the punctuation can go in between.
+    nlohmann::detail::serializer<json> serializer(nlohmann::detail::output_adapter<char, std::string>(out), ' ',
+                                                  json::error_handler_t::replace);
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [key, value] : members) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.push_back('"');
+        out.append(key);
+        out.append("\":");
+        serializer.dump(*value, false, true, 0);
+    }
+    out.push_back('}');
+}
+
 }  // namespace atrium::server

@@ -439,4 +439,16 @@ TEST_CASE("read_json builds exactly what nlohmann's parser builds, fast path or 
     }
 }
 
+TEST_CASE("dump_ascii_object_to writes what dump_ascii writes for that object") {
+    const std::vector<json> values{nullptr, 7, -3, "x", "caf\u00e9 \xff", json::array({1.5, "\n"}),
+                                   json{{"b", {1, 2}}, {"a", nullptr}}};
+    for (const auto& id : values) {
+        for (const auto& result : values) {
+            std::string out = "prefix";
+            dump_ascii_object_to(out, {{"id", &id}, {"result", &result}});
+            CHECK(out == "prefix" + dump_ascii(json{{"id", id}, {"result", result}}));
+        }
+    }
+}
+
 }  // TEST_SUITE
