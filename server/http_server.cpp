@@ -19,12 +19,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <future>
 #include <atomic>
 #include <cctype>
@@ -185,6 +188,119 @@ struct read_buffer_allocator {
 };
 
 using read_buffer = beast::basic_flat_buffer<read_buffer_allocator<char>>;
+
+/// The request headers the transport reads, found in one pass over the
+/// fields: each is the first field of its name, as basic_fields::operator[]
+/// answers (empty when absent). Views into the request.
+class request_headers {
+public:
+    enum name : unsigned {
+        authorization,
+        host,
+        origin,
+        x_requested_with,
+        user_agent,
+        access_control_request_method,
+        access_control_request_headers,
+        content_encoding,
+        expect,
+        content_type,
+        accept_encoding,
+        count
+    };
+
+    template <class Fields>
+    explicit request_headers(const Fields& fields) {
+        for (const auto& field : fields) {
+            switch (field.name()) {
+            case http::field::authorization: keep(authorization, field.value()); break;
+            case http::field::host: keep(host, field.value()); break;
+            case http::field::origin: keep(origin, field.value()); break;
+            case http::field::user_agent: keep(user_agent, field.value()); break;
+            case http::field::access_control_request_method: keep(access_control_request_method, field.value()); break;
+            case http::field::access_control_request_headers:
+                keep(access_control_request_headers, field.value());
+                break;
+            case http::field::content_encoding: keep(content_encoding, field.value()); break;
+            case http::field::expect: keep(expect, field.value()); break;
+            case http::field::content_type: keep(content_type, field.value()); break;
+            case http::field::accept_encoding: keep(accept_encoding, field.value()); break;
+            default:
+                if (beast::iequals(field.name_string(), "X-Requested-With")) keep(x_requested_with, field.value());
+                break;
+            }
+        }
+    }
+
+    std::string_view get(name which) const { return values_[which]; }
+
+private:
+    void keep(name which, std::string_view value) {
+        if (seen_ & (1u << which)) return;
+        seen_ |= 1u << which;
+        values_[which] = value;
+    }
+
+    std::array<std::string_view, count> values_{};
+    unsigned seen_ = 0;
+};
+
+/// A response's header with what Beast's basic_fields and its serializer
+/// would make of it (same bytes), without their allocations and tree: set()
+/// trims the value, replaces every field of that name (any case) and appends.
+/// The views must outlive serialize().
+class reply_head {
+public:
+    void set(std::string_view name, std::string_view value) {
+        if (name.size() + 2 > max_part || value.size() + 2 > max_part) throw std::length_error("field too large");
+        value = trim_ows(value);
+        fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                                     [&](const auto& field) { return beast::iequals(field.first, name); }),
+                      fields_.end());
+        fields_.emplace_back(name, value);
+    }
+
+    /// "HTTP/x.y NNN reason\r\n", "name: value\r\n" per field, "\r\n"; in
+    /// `stack` if it fits, else in `heap`.
+    template <std::size_t N>
+    std::string_view serialize(unsigned version, unsigned code, std::string_view reason, char (&stack)[N],
+                               std::string& heap) const {
+        std::size_t size = 13 + reason.size() + 2 + 2;
+        for (const auto& [name, value] : fields_) size += name.size() + 2 + value.size() + 2;
+        char* out = stack;
+        if (size > N) {
+            heap.resize(size);
+            out = heap.data();
+        }
+        char* p = out;
+        const char start[13] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10), '.',
+                                static_cast<char>('0' + version % 10), ' ', static_cast<char>('0' + code / 100),
+                                static_cast<char>('0' + (code / 10) % 10), static_cast<char>('0' + code % 10), ' '};
+        p = put(p, std::string_view(start, sizeof start));
+        p = put(p, reason);
+        p = put(p, "\r\n");
+        for (const auto& [name, value] : fields_) {
+            p = put(put(put(put(p, name), ": "), value), "\r\n");
+        }
+        p = put(p, "\r\n");
+        return {out, static_cast<std::size_t>(p - out)};
+    }
+
+private:
+    static constexpr std::size_t max_part = 65535;  // basic_fields' 16-bit offsets
+
+    static std::string_view trim_ows(std::string_view text) {
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+        return text;
+    }
+    static char* put(char* p, std::string_view text) {
+        std::memcpy(p, text.data(), text.size());
+        return p + text.size();
+    }
+
+    boost::container::small_vector<std::pair<std::string_view, std::string_view>, 12> fields_;
+};
 
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
@@ -443,8 +559,6 @@ struct http_server::impl {
         stream.close();
     }
 
-    using response_type = http::response<http::string_body>;
-
     /// Reads, handles and answers one request; false: close the connection.
     bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, const std::string& remote_address,
                    const fiber_yield& yield) {
@@ -471,12 +585,13 @@ struct http_server::impl {
         }
         auto& request = parser.get();
         const unsigned version = request.version();
+        const request_headers headers(request);
         rpc_http_info info;
-        info.authorization = std::string(request[http::field::authorization]);
-        info.host = std::string(request[http::field::host]);
-        info.origin = std::string(request[http::field::origin]);
-        info.x_requested_with = std::string(request["X-Requested-With"]);
-        info.user_agent = std::string(request[http::field::user_agent]);
+        info.authorization = std::string(headers.get(request_headers::authorization));
+        info.host = std::string(headers.get(request_headers::host));
+        info.origin = std::string(headers.get(request_headers::origin));
+        info.x_requested_with = std::string(headers.get(request_headers::x_requested_with));
+        info.user_agent = std::string(headers.get(request_headers::user_agent));
         info.remote_address = remote_address;
         bool keep_alive = request.keep_alive() && !draining.load();
         const bool has_body = request.has_content_length() || request.chunked();
@@ -491,10 +606,10 @@ struct http_server::impl {
         if (!info.origin.empty()) {
             cors_headers.emplace_back("Access-Control-Allow-Origin", info.origin);
             cors_headers.emplace_back("Vary", "Origin");
-            if (auto m = request["Access-Control-Request-Method"]; !m.empty()) {
+            if (auto m = headers.get(request_headers::access_control_request_method); !m.empty()) {
                 cors_headers.emplace_back("Access-Control-Allow-Methods", std::string(m));
             }
-            if (auto h = request["Access-Control-Request-Headers"]; !h.empty()) {
+            if (auto h = headers.get(request_headers::access_control_request_headers); !h.empty()) {
                 cors_headers.emplace_back("Access-Control-Allow-Headers", std::string(h));
             }
             cors_headers.emplace_back("Access-Control-Max-Age", std::to_string(cfg.web.cache_timeout));
@@ -527,7 +642,7 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
                                false, request_id, yield);
         }
-        const std::string encoding = header_token(request[http::field::content_encoding]);
+        const std::string encoding = header_token(headers.get(request_headers::content_encoding));
         const bool gzipped = encoding == "gzip" || encoding == "x-gzip";
         if ((!encoding.empty() && encoding != "identity" && !gzipped) || (gzipped && !authenticated)) {
             return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
@@ -535,7 +650,7 @@ struct http_server::impl {
         }
         parser.body_limit(limit);
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
-        if (version == 11 && header_token(request[http::field::expect]) == "100-continue") {
+        if (version == 11 && header_token(headers.get(request_headers::expect)) == "100-continue") {
             // curl and others wait for this before sending a large body.
             http::response<http::empty_body> go_on{http::status::continue_, version};
             http::async_write(stream, go_on, yield[ec]);
@@ -568,8 +683,8 @@ struct http_server::impl {
         context.database = route->database;
         context.http = std::move(info);
         context.request_id = request_id;
-        const auto reply = handle_jsonrpc(body, request[http::field::content_type], context, handler, codec);
-        const bool gzip_reply = accepts_gzip(request[http::field::accept_encoding]);
+        const auto reply = handle_jsonrpc(body, headers.get(request_headers::content_type), context, handler, codec);
+        const bool gzip_reply = accepts_gzip(headers.get(request_headers::accept_encoding));
         keep_alive = keep_alive && !draining.load();
         return write_reply(stream, version, reply, cors_headers, keep_alive, gzip_reply, request_id, yield);
     }
@@ -577,25 +692,44 @@ struct http_server::impl {
     bool write_reply(beast::tcp_stream& stream, unsigned version, const rpc_http_reply& reply,
                      const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
                      const std::string& request_id, const fiber_yield& yield) {
-        response_type response{static_cast<http::status>(reply.status), version};
-        response.set(http::field::server, "Atrium");
-        response.set("X-Request-Id", request_id);
-        for (const auto& [name, value] : extra) response.set(name, value);
-        for (const auto& [name, value] : reply.headers) response.set(name, value);
-        if (!reply.content_type.empty()) response.set(http::field::content_type, reply.content_type);
+        reply_head head;
+        head.set("Server", "Atrium");
+        head.set("X-Request-Id", request_id);
+        for (const auto& [name, value] : extra) head.set(name, value);
+        for (const auto& [name, value] : reply.headers) head.set(name, value);
+        if (!reply.content_type.empty()) head.set("Content-Type", reply.content_type);
+        std::string gzipped;
+        std::string_view body = reply.body;
         if (gzip_ok && reply.body.size() > gzip_threshold) {
-            response.body() = gzip_deflate(reply.body);
-            response.set(http::field::content_encoding, "gzip");
-            response.set(http::field::vary, extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
-        } else {
-            response.body() = reply.body;
+            gzipped = gzip_deflate(reply.body);
+            body = gzipped;
+            head.set("Content-Encoding", "gzip");
+            head.set("Vary", extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
         }
         if (reply.status >= 400) debug(request_id + " HTTP " + std::to_string(reply.status));
-        response.keep_alive(keep_alive);
-        response.prepare_payload();
+        // message::keep_alive() on a header without Connection (neither the
+        // codec nor the CORS headers ever set one).
+        if (version < 11 && keep_alive) head.set("Connection", "keep-alive");
+        if (version >= 11 && !keep_alive) head.set("Connection", "close");
+        // message::prepare_payload() for a body of known size.
+        const auto status = static_cast<http::status>(reply.status);
+        if (!body.empty() && (http::to_status_class(status) == http::status_class::informational ||
+                              status == http::status::no_content || status == http::status::not_modified)) {
+            throw std::invalid_argument("invalid response body");
+        }
+        char length[24];
+        const auto length_end = std::to_chars(length, length + sizeof length, body.size()).ptr;
+        head.set("Content-Length", std::string_view(length, static_cast<std::size_t>(length_end - length)));
+
+        char stack_text[1024];
+        std::string heap_text;
+        const std::string_view text = head.serialize(version, static_cast<unsigned>(reply.status),
+                                                     http::obsolete_reason(status), stack_text, heap_text);
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(text.data(), text.size()),
+                                                        asio::buffer(body.data(), body.size())};
         boost::system::error_code ec;
         stream.expires_after(std::chrono::seconds(cfg.web.request_timeout));
-        http::async_write(stream, response, yield[ec]);
+        asio::async_write(stream, buffers, yield[ec]);
         return !ec && keep_alive;
     }
 

@@ -5,6 +5,8 @@
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -116,17 +118,22 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
         if (is_forced_unwind(std::current_exception())) throw;
         outcome.error = classify(std::current_exception(), request, options);
     }
-    rpc_call_record record;
-    record.request_id = request.request_id;
-    record.method = request.method;
-    record.database = request.database;
-    record.notes = request.notes;
-    record.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    record.outcome = outcome.error ? outcome.error->outcome : "ok";
+    const double duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const std::string_view result = outcome.error ? std::string_view(outcome.error->outcome) : "ok";
     if (options.log_call) {
+        rpc_call_record record;
+        record.request_id = request.request_id;
+        record.method = request.method;
+        record.database = request.database;
+        record.notes = request.notes;
+        record.duration_ms = duration_ms;
+        record.outcome = std::string(result);
         options.log_call(record);
     } else {
-        log_info(format_call_record(record));
+        // The default line straight from the request: no record copies.
+        log_info(format_call_line(request.request_id, request.method, request.database, request.notes, duration_ms,
+                                  result));
     }
     return outcome;
 }
@@ -134,7 +141,16 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
 rpc_http_reply json_reply(int status, const json& body) {
     rpc_http_reply reply;
     reply.status = status;
-    reply.body = dump_ascii(body);
+    dump_ascii_to(reply.body, body);
+    return reply;
+}
+
+/// json_reply(200, {{"id", id}, {"result", value}}) without building that
+/// object: the keys in the map's (sorted) order, as dump() writes them.
+rpc_http_reply envelope_result_reply(const json& id, const json& value) {
+    rpc_http_reply reply;
+    reply.body.reserve(64);
+    dump_ascii_object_to(reply.body, {{"id", &id}, {"result", &value}});
     return reply;
 }
 
@@ -169,7 +185,7 @@ json tryton_error_array(const failure& f, const rpc_request& request) {
 rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outcome) {
     if (outcome.result) {
         rpc_http_reply reply = request.dialect == rpc_dialect::tryton_envelope
-                                   ? json_reply(200, {{"id", request.id}, {"result", outcome.result->value}})
+                                   ? envelope_result_reply(request.id, outcome.result->value)
                                    : json_reply(200, outcome.result->value);
         add_cache_header(reply, *outcome.result);
         return reply;
@@ -186,7 +202,8 @@ rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outc
     return json_reply(status, error);
 }
 
-rpc_http_reply tryton_call(const json& body, const rpc_call_context& context, rpc_handler& handler,
+/// `body` is consumed: "id" and "params" are moved into the call.
+rpc_http_reply tryton_call(json& body, const rpc_call_context& context, rpc_handler& handler,
                            const codec_options& options, rpc_dialect dialect) {
     const auto method = body.find("method");
     if (method == body.end() || !method->is_string()) return plain_http_reply(400, "Invalid request: \"method\" must be a string");
@@ -196,10 +213,10 @@ rpc_http_reply tryton_call(const json& body, const rpc_call_context& context, rp
     request.request_id = context.request_id;
     request.dialect = dialect;
     request.method = method->get<std::string>();
-    if (const auto id = body.find("id"); id != body.end()) request.id = *id;
+    if (const auto id = body.find("id"); id != body.end()) request.id = std::move(*id);
     if (const auto params = body.find("params"); params != body.end()) {
         if (!params->is_array()) return plain_http_reply(400, "Invalid request: \"params\" must be an array");
-        request.params = *params;
+        request.params = std::move(*params);
     }
     try {
         validate_special_values(request.params);
@@ -401,23 +418,47 @@ rpc_http_reply handle_jsonrpc(std::string_view body, std::string_view content_ty
 
 namespace {
 /// Client-chosen text in a log line: control characters become '?' (no forged lines).
-std::string printable(std::string_view text) {
-    std::string out(text.substr(0, 200));
-    for (auto& c : out) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+void append_printable(std::string& out, std::string_view text) {
+    const std::size_t start = out.size();
+    out.append(text.substr(0, 200));
+    for (std::size_t i = start; i < out.size(); ++i) {
+        if (static_cast<unsigned char>(out[i]) < 0x20 || out[i] == 0x7f) out[i] = '?';
     }
-    return out;
+}
+
+/// snprintf(buffer, 32, "%.1fms"), as the line always had: to_chars is exact
+/// as glibc's printf is; what would not fit 31 characters goes to snprintf.
+void append_duration(std::string& out, double ms) {
+    char text[32];
+    const auto [end, ec] = std::to_chars(text, text + 29, ms, std::chars_format::fixed, 1);
+    if (ec == std::errc()) {
+        out.append(text, end).append("ms");
+        return;
+    }
+    std::snprintf(text, sizeof text, "%.1fms", ms);
+    out.append(text);
 }
 }  // namespace
 
-std::string format_call_record(const rpc_call_record& record) {
-    char duration[32];
-    std::snprintf(duration, sizeof duration, "%.1fms", record.duration_ms);
-    std::string line = "rpc " + record.request_id + " " + printable(record.method) + " db=" + record.database.value_or("-") +
-                       " user=" + (record.notes.user.empty() ? "-" : record.notes.user) + " " + duration + " " +
-                       record.outcome;
-    if (record.notes.retries > 0) line += " retries=" + std::to_string(record.notes.retries);
+std::string format_call_line(std::string_view request_id, std::string_view method,
+                             const std::optional<std::string>& database, const rpc_call_notes& notes,
+                             double duration_ms, std::string_view outcome) {
+    std::string line;
+    line.reserve(96 + std::min<std::size_t>(method.size(), 200));
+    line.append("rpc ").append(request_id).push_back(' ');
+    append_printable(line, method);
+    line.append(" db=").append(database ? std::string_view(*database) : std::string_view("-"));
+    line.append(" user=").append(notes.user.empty() ? std::string_view("-") : std::string_view(notes.user));
+    line.push_back(' ');
+    append_duration(line, duration_ms);
+    line.append(" ").append(outcome);
+    if (notes.retries > 0) line.append(" retries=").append(std::to_string(notes.retries));
     return line;
+}
+
+std::string format_call_record(const rpc_call_record& record) {
+    return format_call_line(record.request_id, record.method, record.database, record.notes, record.duration_ms,
+                            record.outcome);
 }
 
 }  // namespace atrium::server

@@ -60,4 +60,9 @@ rpc_http_reply plain_http_reply(int status, std::string_view message, const rpc_
 /// The default log line: "rpc <id> <method> db=<db> user=<user> <ms>ms <outcome>[ retries=<n>]".
 std::string format_call_record(const rpc_call_record& record);
 
+/// The same line from its parts (the default logger formats it without a record).
+std::string format_call_line(std::string_view request_id, std::string_view method,
+                             const std::optional<std::string>& database, const rpc_call_notes& notes,
+                             double duration_ms, std::string_view outcome);
+
 }  // namespace atrium::server

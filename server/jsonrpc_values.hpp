@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace atrium::server {
 
@@ -54,5 +56,13 @@ void encode_special_values(nlohmann::json& value);
 /// Compact JSON, ASCII only (\uXXXX escapes, surrogate pairs beyond the BMP);
 /// invalid UTF-8 in strings is replaced by U+FFFD rather than failing.
 std::string dump_ascii(const nlohmann::json& value);
+
+/// dump_ascii(value) appended to `out` (no temporary string).
+void dump_ascii_to(std::string& out, const nlohmann::json& value);
+
+/// dump_ascii() of the object {key: *value...} appended to `out`, without
+/// building it: the keys must be in sorted order and need no escaping.
+void dump_ascii_object_to(std::string& out,
+                          std::initializer_list<std::pair<std::string_view, const nlohmann::json*>> members);
 
 }  // namespace atrium::server

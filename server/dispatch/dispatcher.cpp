@@ -126,16 +126,9 @@ void dispatcher::listen_for_session_changes(const std::string& name) {
 }
 
 rpc_result dispatcher::handle(const rpc_request& request) {
-    dispatch_request call;
-    call.database = request.database;
-    call.method = request.method;
-    call.params = request.params;
-    call.kwargs = request.kwargs;
-    call.authorization = request.http.authorization;
-    call.remote_addr = request.http.remote_address;
-    call.http_host = request.http.host;
-    call.scheme = request.http.scheme;
-    call.notes = &request.notes;
+    const dispatch_request call{request.database, request.method, request.params, request.kwargs,
+                                request.http.authorization, request.http.remote_address, request.http.host,
+                                request.http.scheme, &request.notes};
     auto result = dispatch(call);
     if (result.user >= 0) request.notes.user = std::to_string(result.user);
     request.notes.retries = result.retries;

@@ -29,15 +29,17 @@ class pool;
 
 namespace atrium::server {
 
+/// One call, referring to the decoded request's fields (no copies): valid
+/// while that request lives, i.e. for the dispatch.
 struct dispatch_request {
-    std::optional<std::string> database;  ///< from the route: `/<db>/`; none for `/`
-    std::string method;
-    nlohmann::json params = nlohmann::json::array();   ///< positional
-    nlohmann::json kwargs = nlohmann::json::object();  ///< named (JSON-RPC 2.0 object params)
-    std::string authorization;  ///< the Authorization header, as sent
-    std::string remote_addr;
-    std::string http_host;
-    std::string scheme = "http";
+    const std::optional<std::string>& database;  ///< from the route: `/<db>/`; none for `/`
+    const std::string& method;
+    const nlohmann::json& params;   ///< positional
+    const nlohmann::json& kwargs;   ///< named (JSON-RPC 2.0 object params)
+    const std::string& authorization;  ///< the Authorization header, as sent
+    const std::string& remote_addr;
+    const std::string& http_host;
+    const std::string& scheme;  ///< "http" or "https"
     rpc_call_notes* notes = nullptr;  ///< filled as soon as known (the call's log line)
 };
 
