@@ -4,7 +4,6 @@
 
 #include <cctype>
 #include <cmath>
-#include <cstdint>
 #include <string>
 
 namespace atrium::server {
@@ -151,134 +150,10 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
     return true;
 }
 
-/// Reads the plain subset most calls are made of (ASCII strings without
-/// escapes, integers up to 18 digits, literals, arrays, objects) straight into
-/// a json, in a fraction of the lexer's work; false on anything else (floats,
-/// escapes, non-ASCII, errors, depth beyond the cap), left to nlohmann.
-/// Same values as the DOM builder: non-negative integers unsigned, negative
-/// ones integer, a repeated key's last value wins.
-class plain_reader {
-public:
-    explicit plain_reader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
-
-    bool read(json& root) {
-        skip_space();
-        if (!value(root, 0)) return false;
-        skip_space();
-        return p_ == end_;
-    }
-
-private:
-    void skip_space() {
-        while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-    }
-    bool consume(char c) {
-        if (p_ == end_ || *p_ != c) return false;
-        ++p_;
-        return true;
-    }
-    bool literal(std::string_view word) {
-        if (static_cast<std::size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
-        p_ += word.size();
-        return true;
-    }
-
-    bool value(json& out, std::size_t depth) {
-        if (p_ == end_) return false;
-        switch (*p_) {
-        case '{': return object(out, depth + 1);
-        case '[': return array(out, depth + 1);
-        case '"': {
-            std::string_view text;
-            if (!string(text)) return false;
-            out = json::string_t(text);
-            return true;
-        }
-        case 't': return literal("true") && (out = true, true);
-        case 'f': return literal("false") && (out = false, true);
-        case 'n': return literal("null") && (out = nullptr, true);
-        default: return number(out);
-        }
-    }
-
-    bool object(json& out, std::size_t depth) {
-        if (depth > max_json_depth) return false;
-        ++p_;
-        out = json::object();
-        skip_space();
-        if (consume('}')) return true;
-        for (;;) {
-            std::string_view key;
-            if (!string(key)) return false;
-            skip_space();
-            if (!consume(':')) return false;
-            skip_space();
-            json& slot = out[json::string_t(key)];
-            slot = nullptr;
-            if (!value(slot, depth)) return false;
-            skip_space();
-            if (consume('}')) return true;
-            if (!consume(',')) return false;
-            skip_space();
-        }
-    }
-
-    bool array(json& out, std::size_t depth) {
-        if (depth > max_json_depth) return false;
-        ++p_;
-        out = json::array();
-        skip_space();
-        if (consume(']')) return true;
-        for (;;) {
-            if (!value(out.emplace_back(), depth)) return false;
-            skip_space();
-            if (consume(']')) return true;
-            if (!consume(',')) return false;
-            skip_space();
-        }
-    }
-
-    bool string(std::string_view& text) {
-        if (!consume('"')) return false;
-        const char* start = p_;
-        for (; p_ != end_; ++p_) {
-            const auto c = static_cast<unsigned char>(*p_);
-            if (c == '"') {
-                text = std::string_view(start, static_cast<std::size_t>(p_ - start));
-                ++p_;
-                return true;
-            }
-            if (c < 0x20 || c >= 0x80 || c == '\\') return false;
-        }
-        return false;
-    }
-
-    bool number(json& out) {
-        const bool negative = consume('-');
-        const char* digits = p_;
-        std::uint64_t magnitude = 0;
-        while (p_ != end_ && *p_ >= '0' && *p_ <= '9') magnitude = magnitude * 10 + static_cast<unsigned>(*p_++ - '0');
-        const auto count = p_ - digits;
-        if (count == 0 || count > 18 || (digits[0] == '0' && count > 1)) return false;
-        if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
-        if (negative) {
-            out = -static_cast<json::number_integer_t>(magnitude);
-        } else {
-            out = static_cast<json::number_unsigned_t>(magnitude);
-        }
-        return true;
-    }
-
-    const char* p_;
-    const char* end_;
-};
-
 }  // namespace
 
 json read_json(std::string_view text) {
     json root;
-    if (plain_reader(text).read(root)) return root;
-    root = json();
     wire_sax sax(root);
     try {
         json::sax_parse(text.begin(), text.end(), &sax, nlohmann::detail::input_format_t::json, true);
