@@ -1,6 +1,7 @@
 // The JSON-RPC codec without HTTP: dialects, batches, error shapes, special values.
 
 #include "server/jsonrpc_codec.hpp"
+#include "server/jsonrpc_values.hpp"
 #include "server/rpc_handler.hpp"
 #include "server/test_handler.hpp"
 
