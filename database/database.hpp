@@ -3,6 +3,7 @@
 // databases by name; a database hands out connections; a connection runs one
 // DB transaction at a time with bound parameters.
 
+#include "database/shared_counter.hpp"
 #include "database/value.hpp"
 #include "database/waker.hpp"
 
@@ -90,6 +91,16 @@ public:
     virtual std::size_t in_use() const = 0;
     /// Connections idle in the pool.
     virtual std::size_t idle() const = 0;
+
+    /// The counter of `topic` (lowercase letters, digits, '_') that every
+    /// process using this database sees (shared_counter.hpp), for caches that
+    /// have no other way to hear about changes; nullptr where the backend has
+    /// one (PostgreSQL: LISTEN/NOTIFY). Throws std::invalid_argument for a bad
+    /// topic, std::system_error if the counter cannot be set up.
+    virtual std::shared_ptr<shared_counter> change_counter(std::string_view topic) {
+        (void)topic;
+        return nullptr;
+    }
 };
 
 /// A database server or directory, chosen by URI.

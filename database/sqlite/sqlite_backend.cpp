@@ -49,6 +49,19 @@ sqlite_database::sqlite_database(std::string name, sqlite_connection::open_param
       settings_(std::move(settings)),
       state_(std::make_shared<sqlite_pool_state>()) {}
 
+std::shared_ptr<shared_counter> sqlite_database::change_counter(std::string_view topic) {
+    if (topic.empty() || topic.size() > 32 ||
+        topic.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string_view::npos) {
+        throw std::invalid_argument("bad change counter topic \"" + std::string(topic) + "\"");
+    }
+    std::lock_guard lock(counters_mutex_);
+    if (auto found = counters_.find(topic); found != counters_.end()) return found->second;
+    auto counter = params_.uri ? shared_counter::in_process()
+                               : shared_counter::open_file(params_.target + "-counter-" + std::string(topic));
+    counters_.emplace(std::string(topic), counter);
+    return counter;
+}
+
 sqlite_database::~sqlite_database() {
     std::vector<std::unique_ptr<sqlite_connection>> idle;
     {
@@ -429,6 +442,11 @@ void sqlite_backend::drop(const std::string& name) {
         fs::path side = file;
         side += extra;
         fs::remove(side, ec);
+    }
+    // The change counters (sqlite_database::change_counter).
+    const std::string counters = file.filename().string() + "-counter-";
+    for (const auto& entry : fs::directory_iterator(file.parent_path(), ec)) {
+        if (entry.path().filename().string().rfind(counters, 0) == 0) fs::remove(entry.path(), ec);
     }
 }
 

@@ -73,6 +73,10 @@ public:
     /// category other), else closes the idle ones and makes acquire() fail.
     void mark_dropped();
 
+    /// File databases: the file `<database file>-counter-<topic>`, mapped;
+    /// in-memory databases: a counter of this process. Cached per topic.
+    std::shared_ptr<shared_counter> change_counter(std::string_view topic) override;
+
     /// Called by a connection destroyed while checked out of `state`.
     static void forget_checked_out(sqlite_pool_state& state) noexcept;
 
@@ -81,6 +85,8 @@ private:
     sqlite_connection::open_params params_;
     std::shared_ptr<const sqlite_settings> settings_;
     std::shared_ptr<sqlite_pool_state> state_;
+    std::mutex counters_mutex_;
+    std::map<std::string, std::shared_ptr<shared_counter>, std::less<>> counters_;
 };
 
 class sqlite_backend final : public backend {

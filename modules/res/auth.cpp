@@ -143,11 +143,22 @@ std::string create_session(std::int64_t user) {
 
 namespace {
 
-// Other processes caching sessions drop them when this commits (PostgreSQL).
+// Processes caching sessions (this one included) drop them: on PostgreSQL
+// when this commits (NOTIFY); elsewhere through the database's change
+// counter, moved now and again once the transaction has ended, so that a
+// check made in between is not trusted either.
 void announce_deleted_sessions(std::int64_t user) {
-    auto& conn = current().connection();
-    if (conn.backend_name() == "postgresql")
+    auto& txn = current();
+    auto& conn = txn.connection();
+    if (conn.backend_name() == "postgresql") {
         conn.execute("SELECT pg_notify(?, ?)", {std::string(session_channel), std::to_string(user)});
+        return;
+    }
+    if (!txn.database()) return;
+    if (auto counter = txn.database()->change_counter(session_channel)) {
+        counter->increment();
+        txn.atexit([counter] { counter->increment(); });
+    }
 }
 
 void remove_sessions(const pool& p, std::int64_t user, const ids& sessions) {

@@ -93,6 +93,8 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
     }
     if (first && !settings_.postgresql_uri.empty() && settings_.spawn_background)
         settings_.spawn_background([this, name] { listen_for_session_changes(name); });
+    // SQLite: deletions of sessions move the database's change counter.
+    if (first && database->change_counter(modules::res::session_channel)) sessions_.enable(name);
     return database;
 }
 
@@ -178,7 +180,10 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
     if (auto* session = std::get_if<session_credentials>(&creds)) {
         if (session->user < 0) unauthorized();
         const std::string& name = database->name();
-        if (!fresh && sessions_.valid(name, session->user, session->key)) {
+        // Read before the check: a deletion committed after it makes the entry stale.
+        const auto counter = database->change_counter(modules::res::session_channel);
+        const std::uint64_t epoch = counter ? counter->load() : 0;
+        if (!fresh && sessions_.valid(name, session->user, session->key, epoch)) {
             if (session_key) *session_key = session->key;
             return session->user;
         }
@@ -195,7 +200,8 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
         if (until.is_null()) unauthorized();
         sessions_.remember(name, session->user, session->key,
                            session_cache::clock::time_point(std::chrono::duration_cast<session_cache::clock::duration>(
-                               std::chrono::duration<double>(until.get<double>()))));
+                               std::chrono::duration<double>(until.get<double>()))),
+                           epoch);
         if (session_key) *session_key = session->key;
         return session->user;
     }

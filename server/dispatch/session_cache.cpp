@@ -20,19 +20,20 @@ bool session_cache::enabled(const std::string& database) const {
     return enabled_.count(database) != 0;
 }
 
-bool session_cache::valid(const std::string& database, std::int64_t user, const std::string& key) const {
+bool session_cache::valid(const std::string& database, std::int64_t user, const std::string& key,
+                          std::uint64_t epoch) const {
     std::lock_guard lock(mutex_);
     if (!enabled_.count(database)) return false;
     auto found = entries_.find({database, user, key});
-    return found != entries_.end() && clock::now() < found->second;
+    return found != entries_.end() && found->second.epoch == epoch && clock::now() < found->second.until;
 }
 
 void session_cache::remember(const std::string& database, std::int64_t user, const std::string& key,
-                             clock::time_point expires) {
+                             clock::time_point expires, std::uint64_t epoch) {
     std::lock_guard lock(mutex_);
     if (!enabled_.count(database)) return;
     if (entries_.size() > 100000) entries_.clear();  // bounded: a forgotten entry costs one database check
-    entries_[{database, user, key}] = std::min(expires, clock::now() + ttl_);
+    entries_[{database, user, key}] = entry{std::min(expires, clock::now() + ttl_), epoch};
 }
 
 void session_cache::forget_user(const std::string& database, std::int64_t user) {

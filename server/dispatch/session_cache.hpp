@@ -1,9 +1,12 @@
 #pragma once
 // Validated sessions remembered in-process, so that an authenticated call
 // costs no database round trip for its session check. Only databases whose
-// deletions of sessions reach this process at once (PostgreSQL LISTEN on
-// res::session_channel, see the dispatcher) use it; an entry never outlives
-// the session's max_age nor `ttl`, and a logout here forgets it immediately.
+// deletions of sessions reach this process at once use it: PostgreSQL through
+// LISTEN on res::session_channel (see the dispatcher), SQLite through the
+// database's change counter of that name (db::database::change_counter),
+// whose value an entry is remembered under and must still have to be valid.
+// An entry never outlives the session's max_age nor `ttl`, and a logout here
+// forgets it immediately.
 
 #include <chrono>
 #include <cstdint>
@@ -27,9 +30,13 @@ public:
     void disable(const std::string& database);
     bool enabled(const std::string& database) const;
 
-    bool valid(const std::string& database, std::int64_t user, const std::string& key) const;
-    /// `expires` = when the session itself expires (created + max_age).
-    void remember(const std::string& database, std::int64_t user, const std::string& key, clock::time_point expires);
+    /// `epoch`: the database's change counter now (0 without one).
+    bool valid(const std::string& database, std::int64_t user, const std::string& key,
+               std::uint64_t epoch = 0) const;
+    /// `expires` = when the session itself expires (created + max_age);
+    /// `epoch` = the change counter read before the session was checked.
+    void remember(const std::string& database, std::int64_t user, const std::string& key, clock::time_point expires,
+                  std::uint64_t epoch = 0);
     void forget_user(const std::string& database, std::int64_t user);
 
 private:
@@ -37,7 +44,11 @@ private:
     std::chrono::seconds ttl_;
     mutable std::mutex mutex_;
     std::set<std::string> enabled_;
-    std::map<entry_key, clock::time_point> entries_;
+    struct entry {
+        clock::time_point until;
+        std::uint64_t epoch;
+    };
+    std::map<entry_key, entry> entries_;
 };
 
 }  // namespace atrium::server

@@ -26,6 +26,17 @@ TEST_CASE("session cache: nothing is cached for a database whose invalidations a
     CHECK_FALSE(cache.valid("db", 1, "k"));  // forgotten, not just hidden
 }
 
+TEST_CASE("session cache: an entry is valid only under the change counter value it was remembered with") {
+    session_cache cache;
+    cache.enable("db");
+    cache.remember("db", 1, "k", session_cache::clock::now() + 1h, 7);
+    CHECK(cache.valid("db", 1, "k", 7));
+    CHECK_FALSE(cache.valid("db", 1, "k", 8));  // a session was deleted since
+    CHECK_FALSE(cache.valid("db", 1, "k"));
+    cache.remember("db", 1, "k", session_cache::clock::now() + 1h, 8);  // checked again
+    CHECK(cache.valid("db", 1, "k", 8));
+}
+
 TEST_CASE("session cache: an entry never outlives the session's expiry nor the ttl") {
     session_cache cache(1s);
     cache.enable("db");
