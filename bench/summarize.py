@@ -84,6 +84,8 @@ def cell_targets(backend, wl, c):
         out.append(('≥ 50× peer', 'peer', 50.0))
         if backend == 'pg' and wl == 'W2' and c in (8, 64):
             out.append(('≥ 60 % of pgbench', 'limit', 0.6))
+        if backend == 'pg' and wl == 'W2' and c == 64:
+            out.append(('p99 ≤ 2× pgbench p99', 'p99', 2.0))
         if backend == 'pg' and wl == 'W3':
             out.append(('≥ 70 % of pgbench', 'limit', 0.7))
         if backend == 'sqlite' and wl == 'W3':
@@ -128,6 +130,14 @@ for backend in ('sqlite', 'pg'):
             rl = ar / lr if ar is not None and lr else None
             marks = []
             for text, kind, thr in cell_targets(backend, wl, c):
+                if kind == 'p99':  # latency: Atrium's p99 ÷ the limit's, at most thr
+                    ap, lp = (a or {}).get('p99'), (l or {}).get('p99')
+                    ratio = ap / lp if ap is not None and lp else None
+                    ok = None if ratio is None else ratio <= thr
+                    fig = '–' if ratio is None else f'{fmt(ap, 2)} ms = {ratio:.1f}× {fmt(lp, 2)} ms'
+                    marks.append(f'{text}: {verdict(ok)}')
+                    verdicts.append((f'{wl} {backend} c{c} {text}', fig, verdict(ok)))
+                    continue
                 ratio = rp if kind == 'peer' else rl
                 ok = None if ratio is None else ratio >= thr
                 fig = '–' if ratio is None else (f'{ratio:.1f}×' if kind == 'peer' else f'{100 * ratio:.0f} %')
