@@ -4,6 +4,7 @@
 #include "modules/independent.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
+#include "transaction/logging.hpp"
 #include "transaction/remote_address.hpp"
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
@@ -155,7 +156,14 @@ void announce_deleted_sessions(std::int64_t user) {
         return;
     }
     if (!txn.database()) return;
-    if (auto counter = txn.database()->change_counter(session_channel)) {
+    std::shared_ptr<db::shared_counter> counter;
+    try {
+        counter = txn.database()->change_counter(session_channel);
+    } catch (const std::exception& error) {
+        // No process can map it either, so none caches this database's sessions.
+        log_warning(std::string("session deletion not announced: ") + error.what());
+    }
+    if (counter) {
         counter->increment();
         txn.atexit([counter] { counter->increment(); });
     }

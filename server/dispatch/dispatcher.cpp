@@ -70,6 +70,22 @@ bool dispatcher::valid_database_name(const std::string& name) {
     return name.find("..") == std::string::npos;
 }
 
+namespace {
+
+// The database's counter of session deletions; nullptr when it has none or it
+// cannot be set up (then its sessions are never cached: a counter that cannot
+// be read cannot be trusted).
+std::shared_ptr<db::shared_counter> session_counter(db::database& database) {
+    try {
+        return database.change_counter(modules::res::session_channel);
+    } catch (const std::exception& error) {
+        log_warning("sessions of " + database.name() + " are not cached: " + error.what());
+        return nullptr;
+    }
+}
+
+}  // namespace
+
 std::shared_ptr<db::database> dispatcher::open_database(const std::string& name) {
     if (!valid_database_name(name)) throw http_error(404, "Database not found");
     {
@@ -94,7 +110,7 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
     if (first && !settings_.postgresql_uri.empty() && settings_.spawn_background)
         settings_.spawn_background([this, name] { listen_for_session_changes(name); });
     // SQLite: deletions of sessions move the database's change counter.
-    if (first && database->change_counter(modules::res::session_channel)) sessions_.enable(name);
+    if (first && session_counter(*database)) sessions_.enable(name);
     return database;
 }
 
@@ -181,7 +197,7 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
         if (session->user < 0) unauthorized();
         const std::string& name = database->name();
         // Read before the check: a deletion committed after it makes the entry stale.
-        const auto counter = database->change_counter(modules::res::session_channel);
+        const auto counter = session_counter(*database);
         const std::uint64_t epoch = counter ? counter->load() : 0;
         if (!fresh && sessions_.valid(name, session->user, session->key, epoch)) {
             if (session_key) *session_key = session->key;

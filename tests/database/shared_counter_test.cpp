@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 using namespace atrium::db;
 
@@ -54,6 +55,9 @@ TEST_CASE("sqlite: a database's change counter is a file next to it, one per top
     CHECK(other->load() == 1);
     CHECK(db->change_counter("other")->load() == 0);
     CHECK_THROWS_AS(db->change_counter("../x"), std::invalid_argument);
+    // A file that cannot be made is an error the callers turn into "no cache".
+    std::filesystem::create_directory(dir.path() / "counted.sqlite-counter-blocked");
+    CHECK_THROWS_AS(db->change_counter("blocked"), std::system_error);
     CHECK_THROWS_AS(db->change_counter(""), std::invalid_argument);
     other.reset();
     sessions.reset();

@@ -297,3 +297,18 @@ TEST_CASE("modules: a cached pool notices modules (de)activated by another proce
     CHECK_FALSE(now->has_object("model.sale.order"));
     CHECK(now->has_object("model.res.user"));
 }
+
+TEST_CASE("modules: deleting sessions moves the database's change counter (SQLite; PostgreSQL notifies)") {
+    modules_database f;
+    auto counter = f.db()->change_counter(res::session_channel);
+    if (!counter) return;  // PostgreSQL: NOTIFY at commit instead
+    const auto before = counter->load();
+    {
+        auto scope = begin(f.db(), root_user);
+        const auto key = res::create_session(1);
+        CHECK(counter->load() == before);  // creating one moves nothing
+        res::delete_session(1, key);
+        CHECK(counter->load() == before + 1);  // at once, inside the transaction
+    }
+    CHECK(counter->load() == before + 2);  // and again once it has ended
+}
