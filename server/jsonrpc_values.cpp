@@ -233,7 +233,9 @@ void encode_special_values(json& value) {
 }
 
 std::string dump_ascii(const json& value) {
-    return value.dump(-1, ' ', true, json::error_handler_t::replace);
+    std::string out;
+    dump_ascii_to(out, value);
+    return out;
 }
 
 void dump_ascii_to(std::string& out, const json& value) {

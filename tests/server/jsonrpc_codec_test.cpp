@@ -350,14 +350,15 @@ TEST_CASE("malformed bodies never crash the codec: mutated requests give a reply
     }
 }
 
-TEST_CASE("dump_ascii_object_to writes what dump_ascii writes for that object") {
+TEST_CASE("dump_ascii_object_to writes what nlohmann's ASCII dump writes for that object") {
     const std::vector<json> values{nullptr, 7, -3, "x", "caf\u00e9 \xff", json::array({1.5, "\n"}),
                                    json{{"b", {1, 2}}, {"a", nullptr}}};
     for (const auto& id : values) {
         for (const auto& result : values) {
             std::string out = "prefix";
             dump_ascii_object_to(out, {{"id", &id}, {"result", &result}});
-            CHECK(out == "prefix" + dump_ascii(json{{"id", id}, {"result", result}}));
+            // Against nlohmann's own dump (dump_ascii shares the writer under test).
+            CHECK(out == "prefix" + json{{"id", id}, {"result", result}}.dump(-1, ' ', true, json::error_handler_t::replace));
         }
     }
 }
