@@ -10,14 +10,15 @@
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
 #include <pqxx/except>
-#include <pqxx/nontransaction>
-#include <pqxx/pipeline>
-#include <pqxx/result>
+
+#include <libpq-fe.h>
 
 #include <poll.h>
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <new>
 #include <cmath>
 #include <csignal>
 #include <exception>
@@ -90,12 +91,40 @@ std::shared_ptr<pg_settings> pg_settings::make(wait_hooks hooks) {
     return settings;
 }
 
-// The libpqxx objects, destroyed in reverse order: the nontransaction, the
-// notice handler, then the connection (PQfinish).
+namespace {
+
+// Where the connect policy below writes the PGconn of the connection being
+// built (set only around the constructor, on the constructing thread).
+thread_local PGconn** handle_sink = nullptr;
+
+// libpqxx's direct connect, telling us the libpq handle it opened: statements
+// go through libpq itself (see pg_connection.hpp for why), while libpqxx keeps
+// owning the connection (connect, quoting, notices, PQfinish).
+class handle_recording_connect final : public pqxx::connect_direct {
+public:
+    explicit handle_recording_connect(const std::string& options) : pqxx::connect_direct(options) {}
+    handle do_startconnect(handle orig) override {
+        handle opened = pqxx::connect_direct::do_startconnect(orig);
+        if (handle_sink) *handle_sink = opened;
+        return opened;
+    }
+};
+
+using recording_connection = pqxx::basic_connection_base<handle_recording_connect>;
+
+struct result_deleter {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+
+}  // namespace
+
+// The libpqxx objects, destroyed in reverse order: the notice handler, then
+// the connection (PQfinish). `pg` is the connection's libpq handle.
 struct pg_connection::handles {
-    std::unique_ptr<pqxx::connection> conn;
+    std::unique_ptr<recording_connection> conn;
     std::unique_ptr<pqxx::quiet_errorhandler> notices;
-    std::unique_ptr<pqxx::nontransaction> tx;
+    PGconn* pg = nullptr;
 };
 
 // ---------------------------------------------------------------------------
@@ -111,7 +140,11 @@ pg_connection::pg_connection(const std::string& conninfo, std::string label,
         // A blocking libpq connect (about 3 ms on loopback with trust auth).
         // The server issue moves connects to a worker pool; until then the
         // thread blocks for that long.
-        h->conn = std::make_unique<pqxx::connection>(conninfo);
+        handle_sink = &h->pg;
+        struct clear_sink {
+            ~clear_sink() { handle_sink = nullptr; }
+        } clear_on_exit;
+        h->conn = std::make_unique<recording_connection>(conninfo);
     } catch (const std::exception& error) {
         std::string state = pg_sqlstate(error);
         if (state.empty() || state == "XX000") state = "08006";
@@ -131,7 +164,9 @@ pg_connection::pg_connection(const std::string& conninfo, std::string label,
     // Notices and warnings ("there is no transaction in progress") would go
     // to stderr; they are not errors.
     h->notices = std::make_unique<pqxx::quiet_errorhandler>(*h->conn);
-    h->tx = std::make_unique<pqxx::nontransaction>(*h->conn, "atrium");
+    if (h->pg == nullptr) {
+        throw std::logic_error("libpqxx did not hand over the libpq connection it opened");
+    }
     pid_ = h->conn->backendpid();
     h_ = std::move(h);
     try {
@@ -142,10 +177,8 @@ pg_connection::pg_connection(const std::string& conninfo, std::string label,
     }
 }
 
-// Transactions are REPEATABLE READ by the session's default, not by the
-// BEGIN: a BEGIN sent in one round trip with the first statement follows the
-// pipeline's leading "SELECT 1", after which PostgreSQL refuses to change the
-// isolation level. Applied again after RESET ALL / DISCARD ALL.
+// Transactions are REPEATABLE READ by the session's default, which keeps the
+// deferred BEGIN short. Applied again after RESET ALL / DISCARD ALL.
 void pg_connection::apply_session_defaults() {
     static const std::string sql = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ";
     run(sql, sql, statement_kind::normal);
@@ -167,6 +200,7 @@ void pg_connection::close() noexcept {
     deferred_.clear();
     aborted_ = false;
     own_settings_ = false;
+    unread_commit_ = false;
     timeout_.reset();
 }
 
@@ -182,9 +216,10 @@ void pg_connection::mark_broken() noexcept {
     aborted_ = false;
 }
 
-bool pg_connection::looks_alive() const noexcept {
+bool pg_connection::looks_alive() noexcept {
     if (!h_ || broken_ || !h_->conn->is_open()) return false;
-    const int fd = h_->conn->sock();
+    if (unread_commit_ && !absorb_unread_commit(false)) return !broken_;  // its reply is still coming
+    const int fd = PQsocket(h_->pg);
     if (fd < 0) return false;
     // An idle connection has nothing to read: readable means the server
     // closed it (EOF, or a FATAL message before closing).
@@ -226,7 +261,7 @@ std::string pg_connection::literal(const value& v) {
                                  "", "22021");
                 }
                 try {
-                    return h_->tx->quote(x);
+                    return h_->conn->quote(x);
                 } catch (const pqxx::argument_error& error) {
                     // PQescapeStringConn refuses invalid multibyte sequences.
                     throw_misuse(std::string("a text parameter is not valid in the connection "
@@ -236,7 +271,7 @@ std::string pg_connection::literal(const value& v) {
                 }
             } else {
                 static const unsigned char none = 0;
-                return h_->tx->quote_raw(x.bytes.empty() ? &none : x.bytes.data(), x.bytes.size());
+                return h_->conn->quote_raw(x.bytes.empty() ? &none : x.bytes.data(), x.bytes.size());
             }
         },
         v);
@@ -268,67 +303,148 @@ void pg_connection::require_block(std::string_view sql) const {
     }
 }
 
+// Waits (through the hooks) until libpq holds a whole result or the end of
+// the batch; false if the connection failed meanwhile.
+bool pg_connection::wait_until_result_ready() {
+    PGconn* pg = h_->pg;
+    while (PQisBusy(pg)) {
+        const int fd = PQsocket(pg);
+        if (fd < 0) return false;
+        settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
+        if (!PQconsumeInput(pg)) return false;
+    }
+    return true;
+}
+
+// The reply to a read-only COMMIT sent without waiting (commit()): read and
+// dropped. A read-only transaction changed nothing, so its COMMIT's outcome
+// cannot matter; only a lost connection does (the connection is broken then).
+// With `may_wait` false it only takes what has arrived; true when the reply is
+// all in.
+bool pg_connection::absorb_unread_commit(bool may_wait) {
+    if (!unread_commit_) return true;
+    PGconn* pg = h_->pg;
+    try {
+        if (may_wait) {
+            if (!wait_until_result_ready()) {
+                mark_broken();
+                return false;
+            }
+        } else if (!PQconsumeInput(pg)) {
+            mark_broken();
+            return false;
+        }
+        while (!PQisBusy(pg)) {
+            result_ptr r(PQgetResult(pg));
+            if (!r) {
+                unread_commit_ = false;
+                return true;
+            }
+            if (may_wait && !wait_until_result_ready()) {
+                mark_broken();
+                return false;
+            }
+        }
+        if (PQstatus(pg) != CONNECTION_OK) mark_broken();
+        return false;
+    } catch (...) {
+        // The wait failed or the fiber is unwound: the reply's state is unknown.
+        mark_broken();
+        if (may_wait) throw;
+        return false;
+    }
+}
+
 result pg_connection::run(const std::string& text, std::string_view shown, statement_kind kind,
                           bool reads) {
-    pqxx::result raw;
-    // The deferred BEGIN goes with this statement (one round trip); whatever
+    // The deferred BEGIN goes with this statement (one round trip, one query
+    // string: PostgreSQL answers each statement of it in order); whatever
     // happens, it has been sent.
     const std::vector<std::string> before = std::move(deferred_);
     deferred_.clear();
-    std::string_view failed = shown;
+    PGconn* pg = h_->pg;
+    std::vector<result_ptr> batch;
     try {
-        pqxx::pipeline pipe(*h_->tx);
-        // Hold the deferred statements until the statement is in, then issue
-        // them all at once (retain(0) sends what is retained): one send.
-        pipe.retain(static_cast<int>(before.size()) + 1);
-        std::vector<pqxx::pipeline::query_id> before_ids;
-        for (const auto& sql : before) before_ids.push_back(pipe.insert(sql));
-        const auto id = pipe.insert(text);
-        pipe.retain(0);
-        while (!pipe.is_finished(id)) {
-            const int fd = h_->conn->sock();
-            if (fd < 0) throw pqxx::broken_connection("the connection to the server is closed");
-            settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
-            pipe.resume();                        // reads what arrived; never blocks
+        if (unread_commit_ && !absorb_unread_commit(true)) {
+            fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown, kind);
         }
-        for (std::size_t i = 0; i < before_ids.size(); ++i) {
-            failed = before[i];
-            pipe.retrieve(before_ids[i]);  // throws if it failed
+        int sent;
+        if (before.empty()) {
+            sent = PQsendQuery(pg, text.c_str());
+        } else {
+            std::string batched;
+            for (const auto& sql : before) {
+                batched += sql;
+                batched += "; ";
+            }
+            batched += text;
+            sent = PQsendQuery(pg, batched.c_str());
         }
-        failed = shown;
-        raw = pipe.retrieve(id);
-        pipe.complete();
-    } catch (const std::exception&) {
-        fail_from_current(failed, kind);
+        if (!sent) fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+        for (;;) {
+            if (!wait_until_result_ready()) fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+            result_ptr r(PQgetResult(pg));
+            if (!r) break;
+            const ExecStatusType status = PQresultStatus(r.get());
+            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+                // The connection now expects COPY data we never send.
+                mark_broken();
+                throw_misuse("COPY ... FROM STDIN / TO STDOUT is not supported through execute()", shown,
+                             "0A000");
+            }
+            batch.push_back(std::move(r));
+        }
+    } catch (const database_error&) {
+        throw;
+    } catch (const std::exception& error) {
+        // The wait failed: the statement may still be running and its result
+        // may still arrive. Never reuse the connection.
+        mark_broken();
+        if (kind == statement_kind::decisive) fail_lost(error.what(), "08006", shown, kind);
+        throw;
     } catch (...) {
         // A fiber unwound while waiting: the statement's outcome is unknown
         // and its result may still arrive. Never reuse this connection.
         mark_broken();
         throw;
     }
+    if (batch.empty()) {
+        // Not even an error result: the connection went away.
+        fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+    }
+    // A failed statement ends the batch (the server skips the rest).
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const ExecStatusType status = PQresultStatus(batch[i].get());
+        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
+            fail_server(batch[i].get(), i < before.size() ? std::string_view(before[i]) : shown, kind);
+        }
+    }
+    // The statement's own result: the last one (a statement text holding
+    // several statements reports the last, as PQexec does).
+    if (batch.size() <= before.size()) return {};
+    const PGresult* raw = batch.back().get();
 
     result out;
-    const auto columns = raw.columns();
-    out.columns.reserve(columns);
-    std::vector<unsigned> types(columns);
-    for (pqxx::row::size_type c = 0; c < columns; ++c) {
-        out.columns.emplace_back(raw.column_name(c));
-        types[c] = raw.column_type(c);
+    const int columns = PQnfields(raw);
+    out.columns.reserve(static_cast<std::size_t>(columns));
+    std::vector<Oid> types(static_cast<std::size_t>(columns));
+    for (int c = 0; c < columns; ++c) {
+        out.columns.emplace_back(PQfname(raw, c));
+        types[static_cast<std::size_t>(c)] = PQftype(raw, c);
     }
-    out.rows.reserve(raw.size());
-    for (pqxx::result::size_type i = 0; i < raw.size(); ++i) {
-        const pqxx::row r = raw[i];
+    const int rows = PQntuples(raw);
+    out.rows.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) {
         row values;
-        values.reserve(columns);
-        for (pqxx::row::size_type c = 0; c < columns; ++c) {
-            const pqxx::field f = r[c];
-            if (f.is_null()) {
+        values.reserve(static_cast<std::size_t>(columns));
+        for (int c = 0; c < columns; ++c) {
+            if (PQgetisnull(raw, i, c)) {
                 values.emplace_back(nullptr);
                 continue;
             }
-            const char* s = f.c_str();
-            const std::size_t n = f.size();
-            switch (types[c]) {
+            const char* s = PQgetvalue(raw, i, c);
+            const std::size_t n = static_cast<std::size_t>(PQgetlength(raw, i, c));
+            switch (types[static_cast<std::size_t>(c)]) {
             case k_int2_oid:
             case k_int4_oid:
             case k_int8_oid: {
@@ -359,8 +475,11 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                     }
                 } else {
                     // bytea_output = escape
-                    const std::string bytes = h_->tx->unesc_raw(s);
-                    b.bytes.assign(bytes.begin(), bytes.end());
+                    std::size_t length = 0;
+                    unsigned char* bytes = PQunescapeBytea(reinterpret_cast<const unsigned char*>(s), &length);
+                    if (!bytes) throw std::bad_alloc();
+                    b.bytes.assign(bytes, bytes + length);
+                    PQfreemem(bytes);
                 }
                 values.emplace_back(std::move(b));
                 break;
@@ -372,75 +491,60 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
         }
         out.rows.push_back(std::move(values));
     }
-    out.affected_rows = reads ? 0 : static_cast<std::int64_t>(raw.affected_rows());
+    if (!reads) {
+        const char* count = PQcmdTuples(const_cast<PGresult*>(raw));
+        std::from_chars(count, count + std::strlen(count), out.affected_rows);
+    }
     return out;
 }
 
-void pg_connection::fail_from_current(std::string_view shown, statement_kind kind) {
-    const bool decisive = kind == statement_kind::decisive;
-    // The connection is gone (or its state unknown): never used again.
-    auto lost = [&](const std::exception& error, std::string state) {
-        const bool was_in_block = in_block_;
-        mark_broken();
-        if (state.empty() || !pg_sqlstate_loses_connection(state)) state = "08006";
-        if (decisive) {
-            return make_pg_error(
-                error_category::in_doubt, state,
-                "the connection to PostgreSQL database \"" + label_ + "\" was lost during \"" +
-                    std::string(shown) + "\": the transaction's outcome is unknown (" +
-                    error.what() + ")",
-                std::string(shown));
-        }
-        return make_pg_error(
-            error_category::retryable, state,
-            "the connection to PostgreSQL database \"" + label_ + "\" was lost" +
-                (was_in_block ? " (the transaction was rolled back by the server)" : "") + ": " +
-                error.what(),
-            std::string(shown));
-    };
-    // A server error: the protocol state is clean and the connection usable,
-    // unless the error says it is going away.
-    auto server_error = [&](const std::exception& error) {
-        const std::string state = pg_sqlstate(error);
-        if (pg_sqlstate_loses_connection(state) || !h_->conn->is_open()) return lost(error, state);
-        std::string message = error.what();
-        if (in_block_) {
-            if (!aborted_) {
-                aborted_ = true;
-                aborted_category_ = pg_category(state);
-                aborted_code_ = state;
-                aborted_message_ = message;
-                while (!aborted_message_.empty() && aborted_message_.back() == '\n') {
-                    aborted_message_.pop_back();
-                }
-            } else if (state == "25P02") {
-                while (!message.empty() && message.back() == '\n') message.pop_back();
-                message += " (the transaction was aborted by an earlier error: " + aborted_message_ + ")";
-            }
-        }
-        return make_pg_error(state, message, std::string(shown));
-    };
-    try {
-        throw;
-    } catch (const pqxx::broken_connection& error) {
-        std::rethrow_exception(lost(error, pg_sqlstate(error)));
-    } catch (const pqxx::sql_error& error) {
-        std::rethrow_exception(server_error(error));
-    } catch (const pqxx::transaction_rollback& error) {
-        // 40001, 40P01, 40003... reported by the server (not sql_error in 6.4).
-        std::rethrow_exception(server_error(error));
-    } catch (const pqxx::pqxx_exception& error) {
-        // Any other libpqxx failure: the connection's state is unknown.
-        mark_broken();
-        if (decisive) std::rethrow_exception(lost(error.base(), "08006"));
-        std::rethrow_exception(translate_pg_exception(error.base(), std::string(shown)));
-    } catch (const std::exception& error) {
-        // Not from libpqxx (the wait failed): the statement may still be
-        // running and its result may still arrive. Never reuse the connection.
-        mark_broken();
-        if (decisive) std::rethrow_exception(lost(error, "08006"));
-        throw;
+void pg_connection::fail_lost(std::string_view why, std::string state, std::string_view shown,
+                              statement_kind kind) {
+    const bool was_in_block = in_block_;
+    mark_broken();
+    std::string reason(why);
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+    if (reason.empty()) reason = "the server closed the connection";
+    if (state.empty() || !pg_sqlstate_loses_connection(state)) state = "08006";
+    if (kind == statement_kind::decisive) {
+        std::rethrow_exception(make_pg_error(
+            error_category::in_doubt, state,
+            "the connection to PostgreSQL database \"" + label_ + "\" was lost during \"" +
+                std::string(shown) + "\": the transaction's outcome is unknown (" + reason + ")",
+            std::string(shown)));
     }
+    std::rethrow_exception(make_pg_error(
+        error_category::retryable, state,
+        "the connection to PostgreSQL database \"" + label_ + "\" was lost" +
+            (was_in_block ? " (the transaction was rolled back by the server)" : "") + ": " + reason,
+        std::string(shown)));
+}
+
+// A server error: the protocol state is clean and the connection usable,
+// unless the error says it is going away.
+void pg_connection::fail_server(const PGresult* failed, std::string_view shown, statement_kind kind) {
+    const char* code = PQresultErrorField(failed, PG_DIAG_SQLSTATE);
+    const std::string state = code ? code : "";
+    std::string message = PQresultErrorMessage(failed);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (pg_sqlstate_loses_connection(state) || PQstatus(h_->pg) != CONNECTION_OK) {
+        fail_lost(message, state, shown, kind);
+    }
+    if (state.empty()) {
+        // Reported by libpq itself, not by the server: the protocol state is unknown.
+        fail_lost(message, "08006", shown, kind);
+    }
+    if (in_block_) {
+        if (!aborted_) {
+            aborted_ = true;
+            aborted_category_ = pg_category(state);
+            aborted_code_ = state;
+            aborted_message_ = message;
+        } else if (state == "25P02") {
+            message += " (the transaction was aborted by an earlier error: " + aborted_message_ + ")";
+        }
+    }
+    std::rethrow_exception(make_pg_error(state, message, std::string(shown)));
 }
 
 result pg_connection::run_and_convert(std::string_view sql, const std::vector<value>& params,
@@ -462,6 +566,13 @@ result pg_connection::run_and_convert(std::string_view sql, const std::vector<va
     }
     if (pg_contains_word(sql, "set_config") || pg_contains_word(sql, "advisory_lock")) {
         session_dirty_ = true;
+    }
+    // What a read-only COMMIT must not leave unconfirmed: anything but a plain
+    // read (a NOTIFY is delivered, and may fail, at COMMIT; a transaction's
+    // advisory locks end there).
+    if (!is_read_statement(words) || pg_contains_word(sql, "pg_notify") ||
+        pg_contains_word(sql, "pg_advisory_xact_lock") || pg_contains_word(sql, "pg_try_advisory_xact_lock")) {
+        only_reads_ = false;
     }
     try {
         result out = run(text, sql, kind, is_read_statement(words));
@@ -547,6 +658,7 @@ void pg_connection::begin(const begin_options& options) {
             // Sent with the first statement (the snapshot is taken there anyway).
             deferred_.assign(1, options.readonly ? read_only : read_write);
             in_block_ = true;
+            only_reads_ = true;
             if (timed) {
                 // Transaction-local: it ends with the transaction and cannot
                 // leak to the next user of the connection.
@@ -636,6 +748,17 @@ void pg_connection::commit() {
                 "failed: " +
                     message,
                 "COMMIT"));
+        }
+        if (readonly_ && only_reads_) {
+            // Nothing to make durable and nothing delivered at COMMIT: send it
+            // and read the reply later (absorb_unread_commit). If the
+            // connection is lost first, the server ends the transaction just
+            // the same.
+            if (PQsendQuery(h_->pg, "COMMIT")) unread_commit_ = true;
+            else mark_broken();
+            in_block_ = false;
+            end_session();
+            return;
         }
         try {
             run("COMMIT", "COMMIT", statement_kind::decisive);
@@ -751,7 +874,7 @@ void pg_connection::lock_records(std::string_view table, const std::vector<std::
     }
     array += '}';
     // The ids are integers; the array literal is still quoted by libpqxx.
-    execute("SELECT id FROM " + quote_name(table) + " WHERE id = ANY(" + h_->tx->quote(array) +
+    execute("SELECT id FROM " + quote_name(table) + " WHERE id = ANY(" + h_->conn->quote(array) +
             "::bigint[]) FOR UPDATE NOWAIT");
 }
 

@@ -2,13 +2,21 @@
 // One PostgreSQL connection (database/database.hpp `connection`) through
 // libpqxx 6.4, whose waits suspend the calling fiber instead of its thread.
 //
-// * One pqxx::connection plus one long-lived pqxx::nontransaction, used only to
-//   run statements through a pqxx::pipeline: the statement is sent at once
-//   (retain(0)), then `while (!finished) { hooks.wait_readable(sock); resume(); }`
-//   waits on the socket through the wait hooks (a fiber suspends; the default
-//   polls), and the result is retrieved without blocking. BEGIN, COMMIT,
-//   ROLLBACK and SAVEPOINT are statements sent the same way (a pqxx::work would
-//   block and cost extra round trips). See notes/dependencies.md §2.
+// * libpqxx opens and owns the connection (connect, quoting, notices,
+//   PQfinish); statements go through its libpq handle directly, handed over
+//   by libpqxx's documented extension point, a connection policy. libpqxx
+//   6.4's only non-blocking path, pqxx::pipeline, costs a dummy `SELECT 1`
+//   per batch, an extra recv() per result, and a cancel request when one is
+//   dropped with a reply pending. Here a statement (with the deferred BEGIN in
+//   the same query string) is sent with PQsendQuery, then
+//   `while (PQisBusy) { hooks.wait_readable(sock); PQconsumeInput; }` waits
+//   through the wait hooks (a fiber suspends; the default polls). BEGIN,
+//   COMMIT, ROLLBACK and SAVEPOINT are statements sent the same way.
+// * The COMMIT of a read-only transaction whose statements were all plain
+//   reads is sent without waiting for its reply, which is taken in before
+//   the connection's next statement (or by looks_alive()). Such a
+//   transaction changed nothing, so no caller can depend on the outcome; it
+//   saves one round trip per read-only call.
 // * Transactions: `BEGIN ISOLATION LEVEL REPEATABLE READ` (+ ` READ ONLY`);
 //   a statement timeout is `SET LOCAL statement_timeout = <ms>` inside the
 //   transaction, so it ends with it. Autocommit mode sends no BEGIN; its
@@ -17,8 +25,8 @@
 //   Without a timeout the server's default applies (0, disabled, unless the
 //   server or role configures one).
 // * Parameters: `?` or `$1..$n` placeholders are replaced by literals quoted
-//   by libpqxx (pg_expand_placeholders in pg_sql.hpp; the pipeline only
-//   speaks the simple-query protocol, which has no bound parameters).
+//   by libpqxx (pg_expand_placeholders in pg_sql.hpp: the simple-query
+//   protocol, which batches the deferred BEGIN, has no bound parameters).
 // * Results are typed by column type: int2/int4/int8 -> int64, float4/float8
 //   -> double, numeric -> string (exact), bool -> int64 0/1, bytea -> blob,
 //   NULL -> null, anything else -> string (PostgreSQL's text form).
@@ -53,6 +61,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct pg_result;  // libpq's PGresult
 
 namespace atrium::db {
 
@@ -141,8 +151,9 @@ public:
     /// connection is broken, if that failed.
     bool reset() noexcept;
     /// True unless broken, closed, or the server already closed (or wrote to)
-    /// the idle socket: a non-blocking poll(), no round trip.
-    bool looks_alive() const noexcept;
+    /// the idle socket: a non-blocking poll(), no round trip. First takes in
+    /// the reply to a read-only COMMIT sent without waiting, if it has come.
+    bool looks_alive() noexcept;
     /// Whether session state must be discarded before the next user.
     bool session_state_dirty() const noexcept { return session_dirty_; }
     /// The statement timeout of the current transaction, if any.
@@ -160,7 +171,14 @@ private:
     /// errors report). `reads`: report 0 affected rows.
     result run(const std::string& text, std::string_view shown, statement_kind kind, bool reads = false);
     result run_and_convert(std::string_view sql, const std::vector<value>& params, statement_kind kind);
-    [[noreturn]] void fail_from_current(std::string_view shown, statement_kind kind);
+    /// Throws the error of a lost connection (in_doubt_error when `kind` is
+    /// decisive) and marks the connection broken.
+    [[noreturn]] void fail_lost(std::string_view why, std::string state, std::string_view shown,
+                                statement_kind kind);
+    /// Throws the error a server error result stands for.
+    [[noreturn]] void fail_server(const ::pg_result* failed, std::string_view shown, statement_kind kind);
+    bool wait_until_result_ready();
+    bool absorb_unread_commit(bool may_wait);
     void require_usable(std::string_view sql) const;
     void require_block(std::string_view sql) const;
     void track_statement(const std::vector<std::string>& words, bool succeeded) noexcept;
@@ -181,6 +199,9 @@ private:
     // transaction's first statement; a transaction without one sends nothing.
     std::vector<std::string> deferred_;
     bool aborted_ = false;        // ...and an error aborted it
+    bool only_reads_ = true;      // ...and every statement in it was a plain read
+    // A read-only COMMIT was sent and its reply not read yet (commit()).
+    bool unread_commit_ = false;
     bool own_settings_ = false;   // autocommit session settings to RESET
     bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
     bool broken_ = false;

@@ -23,6 +23,7 @@
 
 #include <doctest/doctest.h>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -543,6 +544,87 @@ TEST_CASE("postgresql: BEGIN reaches the server with the first statement; a tran
     const auto e = catch_database_error([&] { c->execute("INSERT INTO note (text) VALUES ('no')"); });
     CHECK(e.code() == "25006");
     c->rollback();
+    CHECK(state_of_c() == "idle");
+}
+
+TEST_CASE("postgresql: the COMMIT of a read-only transaction of plain reads is not waited for; the next one starts afresh") {
+    // Every wait for the server is one round trip here (small replies come in
+    // one segment), so the waits count the round trips.
+    std::atomic<int> waits{0};
+    wait_hooks hooks;
+    hooks.wait_readable = [&](int fd) {
+        ++waits;
+        pollfd entry{fd, POLLIN, 0};
+        while (::poll(&entry, 1, -1) < 0) {
+        }
+    };
+    pg_db f("?pool_size=1", hooks);
+    lease c(f.db);
+    const auto pid = c->backend_pid();
+    auto be2 = open_backend(dsn());
+    auto db2 = be2->open(f.name);
+    lease other(db2);
+    auto state_of_c = [&] {
+        // The COMMIT was sent when commit() returned; the server may take a moment.
+        std::string state;
+        for (int i = 0; i < 200; ++i) {
+            state = std::get<std::string>(
+                other->execute("SELECT state FROM pg_stat_activity WHERE pid = ?", {value{std::int64_t{pid}}})
+                    .rows.at(0)
+                    .at(0));
+            if (state == "idle") break;
+            std::this_thread::sleep_for(5ms);
+        }
+        return state;
+    };
+    auto count_notes = [&] { return c->execute("SELECT count(*) FROM note").rows.at(0).at(0); };
+    begin_options ro;
+    ro.readonly = true;
+
+    // A write transaction waits for its COMMIT: BEGIN + INSERT, then COMMIT.
+    waits = 0;
+    c->begin({});
+    c->execute("INSERT INTO note (text) VALUES ('one')");
+    c->commit();
+    CHECK(waits == 2);
+
+    // A read-only one: BEGIN READ ONLY + SELECT; the COMMIT goes without a wait.
+    waits = 0;
+    c->begin(ro);
+    CHECK(count_notes() == value{std::int64_t{1}});
+    c->commit();
+    CHECK(waits == 1);
+    CHECK(!c->in_transaction());
+    CHECK(state_of_c() == "idle");  // the server ended the transaction
+
+    // Another connection commits a row; the next transaction on c has a new
+    // snapshot (REPEATABLE READ would hide the row from the old one).
+    other->begin({});
+    other->execute("INSERT INTO note (text) VALUES ('two')");
+    other->commit();
+    c->begin(ro);
+    CHECK(count_notes() == value{std::int64_t{2}});
+    c->commit();
+    CHECK(c->looks_alive());  // takes the COMMIT's reply in; the connection stays usable
+    c->begin({});
+    CHECK(count_notes() == value{std::int64_t{2}});
+    c->execute("INSERT INTO note (text) VALUES ('three')");
+    c->commit();
+    CHECK(other->execute("SELECT count(*) FROM note").rows.at(0).at(0) == value{std::int64_t{3}});
+
+    // A notification is delivered (and may fail) at COMMIT: that COMMIT is
+    // waited for even in a read-only transaction.
+    waits = 0;
+    c->begin(ro);
+    c->execute("SELECT pg_notify('atrium_test', 'x')");
+    c->commit();
+    CHECK(waits == 2);
+
+    // A read-only transaction whose statement failed still rolls back and
+    // reports the error at commit().
+    c->begin(ro);
+    CHECK(catch_database_error([&] { c->execute("SELECT * FROM no_such_table"); }).code() == "42P01");
+    CHECK(catch_database_error([&] { c->commit(); }).code() == "42P01");
     CHECK(state_of_c() == "idle");
 }
 
