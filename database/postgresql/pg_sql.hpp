@@ -4,11 +4,11 @@
 // separators) outside string literals, quoted identifiers, dollar quotes and
 // comments, and the leading keywords of a statement.
 //
-// Why placeholders are expanded on the client: statements run through a
-// libpqxx pipeline (so that waiting for the server suspends the fiber, see
-// pg_connection.hpp), and libpqxx 6.4's pipeline only speaks the simple-query
-// protocol, which has no bound parameters. Every value is therefore turned
-// into a literal by libpqxx's quoting (pg_connection::literal), never pasted.
+// Why placeholders are expanded on the client: a statement goes in one query
+// string with the transaction's deferred BEGIN (one round trip, see
+// pg_connection.hpp), which only the simple-query protocol allows, and that
+// protocol has no bound parameters. Every value is therefore turned into a
+// literal by libpqxx's quoting (pg_connection::literal), never pasted.
 
 #include <cstddef>
 #include <functional>
