@@ -145,6 +145,12 @@ bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
 
+// The pg_stat_activity state of the server process `pid`, seen from `watcher`.
+std::string activity_state(connection& watcher, std::int64_t pid) {
+    return std::get<std::string>(
+        watcher.execute("SELECT state FROM pg_stat_activity WHERE pid = ?", {value{pid}}).rows.at(0).at(0));
+}
+
 // Terminates a server process from a connection of the maintenance pool and
 // waits until it has exited.
 void terminate_backend(pg_db& f, std::int64_t pid) {
@@ -517,12 +523,7 @@ TEST_CASE("postgresql: BEGIN reaches the server with the first statement; a tran
     auto be2 = open_backend(dsn());
     auto db2 = be2->open(f.name);
     lease watcher(db2);
-    auto state_of_c = [&] {
-        return std::get<std::string>(
-            watcher->execute("SELECT state FROM pg_stat_activity WHERE pid = ?", {value{std::int64_t{pid}}})
-                .rows.at(0)
-                .at(0));
-    };
+    auto state_of_c = [&] { return activity_state(*watcher, pid); };
     c->begin({});
     CHECK(c->in_transaction());
     CHECK(state_of_c() == "idle");  // nothing sent yet
@@ -567,12 +568,7 @@ TEST_CASE("postgresql: the COMMIT of a read-only transaction of plain reads is n
     auto state_of_c = [&] {
         // The COMMIT was sent when commit() returned; the server may take a moment.
         std::string state;
-        for (int i = 0; i < 200; ++i) {
-            state = std::get<std::string>(
-                other->execute("SELECT state FROM pg_stat_activity WHERE pid = ?", {value{std::int64_t{pid}}})
-                    .rows.at(0)
-                    .at(0));
-            if (state == "idle") break;
+        for (int i = 0; i < 200 && (state = activity_state(*other, pid)) != "idle"; ++i) {
             std::this_thread::sleep_for(5ms);
         }
         return state;
