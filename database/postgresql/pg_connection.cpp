@@ -366,7 +366,10 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     std::vector<result_ptr> batch;
     try {
         if (unread_commit_ && !absorb_unread_commit(true)) {
-            fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown, kind);
+            // Lost before this statement was sent: it did not run (retryable,
+            // never in doubt).
+            fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown,
+                      statement_kind::normal);
         }
         int sent;
         if (before.empty()) {
