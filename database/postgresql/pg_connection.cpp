@@ -218,7 +218,11 @@ void pg_connection::mark_broken() noexcept {
 
 bool pg_connection::looks_alive() noexcept {
     if (!h_ || broken_ || !h_->conn->is_open()) return false;
-    if (unread_commit_ && !absorb_unread_commit(false)) return !broken_;  // its reply is still coming
+    try {
+        if (unread_commit_ && !absorb_unread_commit(false)) return !broken_;  // its reply is still coming
+    } catch (const std::exception&) {
+        return false;  // nothing waits here; only allocation can fail
+    }
     const int fd = PQsocket(h_->pg);
     if (fd < 0) return false;
     // An idle connection has nothing to read: readable means the server
@@ -319,39 +323,27 @@ bool pg_connection::wait_until_result_ready() {
 // The reply to a read-only COMMIT sent without waiting (commit()): read and
 // dropped. A read-only transaction changed nothing, so its COMMIT's outcome
 // cannot matter; only a lost connection does (the connection is broken then).
-// With `may_wait` false it only takes what has arrived; true when the reply is
-// all in.
+// With `may_wait` false it only takes what has arrived. True once the reply
+// is all in. A failed wait (or an unwound fiber) breaks the connection and
+// propagates.
 bool pg_connection::absorb_unread_commit(bool may_wait) {
     if (!unread_commit_) return true;
     PGconn* pg = h_->pg;
     try {
-        if (may_wait) {
-            if (!wait_until_result_ready()) {
+        for (;;) {
+            if (may_wait ? !wait_until_result_ready() : !PQconsumeInput(pg)) {
                 mark_broken();
                 return false;
             }
-        } else if (!PQconsumeInput(pg)) {
-            mark_broken();
-            return false;
-        }
-        while (!PQisBusy(pg)) {
-            result_ptr r(PQgetResult(pg));
-            if (!r) {
+            if (PQisBusy(pg)) return false;  // not all in yet (without waiting)
+            if (!result_ptr(PQgetResult(pg))) {
                 unread_commit_ = false;
                 return true;
             }
-            if (may_wait && !wait_until_result_ready()) {
-                mark_broken();
-                return false;
-            }
         }
-        if (PQstatus(pg) != CONNECTION_OK) mark_broken();
-        return false;
     } catch (...) {
-        // The wait failed or the fiber is unwound: the reply's state is unknown.
         mark_broken();
-        if (may_wait) throw;
-        return false;
+        throw;
     }
 }
 
@@ -363,14 +355,14 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     const std::vector<std::string> before = std::move(deferred_);
     deferred_.clear();
     PGconn* pg = h_->pg;
+    if (unread_commit_ && !absorb_unread_commit(true)) {
+        // Lost before this statement was sent: it did not run (retryable,
+        // never in doubt).
+        fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown,
+                  statement_kind::normal);
+    }
     std::vector<result_ptr> batch;
     try {
-        if (unread_commit_ && !absorb_unread_commit(true)) {
-            // Lost before this statement was sent: it did not run (retryable,
-            // never in doubt).
-            fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown,
-                      statement_kind::normal);
-        }
         int sent;
         if (before.empty()) {
             sent = PQsendQuery(pg, text.c_str());
