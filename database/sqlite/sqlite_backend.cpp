@@ -47,7 +47,9 @@ sqlite_database::sqlite_database(std::string name, sqlite_connection::open_param
     : name_(std::move(name)),
       params_(std::move(params)),
       settings_(std::move(settings)),
-      state_(std::make_shared<sqlite_pool_state>()) {}
+      state_(std::make_shared<sqlite_pool_state>()) {
+    state_->group = std::make_shared<sqlite_group_commit>(params_, settings_, state_->write_gate);
+}
 
 std::shared_ptr<shared_counter> sqlite_database::change_counter(std::string_view topic) {
     if (topic.empty() || topic.size() > 32 ||
@@ -97,6 +99,7 @@ std::unique_ptr<connection> sqlite_database::acquire() {
     }
     conn->checked_out_from_ = state_;
     conn->write_gate_ = state_->write_gate;
+    conn->group_ = state_->group;
     return conn;
 }
 
@@ -163,6 +166,7 @@ void sqlite_database::mark_dropped() {
         state_->dropped = true;
         idle.swap(state_->idle);
     }
+    state_->group->close();
     // The idle connections close here.
 }
 

@@ -23,6 +23,7 @@
 
 #include "database/database.hpp"
 #include "database/sqlite/sqlite_connection.hpp"
+#include "database/sqlite/sqlite_group_commit.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -47,6 +48,8 @@ struct sqlite_pool_state {
     bool dropped = false;
     /// The database's write queue, shared by every connection of the pool.
     std::shared_ptr<sqlite_write_gate> write_gate = std::make_shared<sqlite_write_gate>();
+    /// Its shared writer connection and batches (set by sqlite_database).
+    std::shared_ptr<sqlite_group_commit> group;
 };
 
 class sqlite_database final : public database {

@@ -5,6 +5,7 @@
 
 #include "database/sqlite/sqlite_backend.hpp"
 #include "database/sqlite/sqlite_errors.hpp"
+#include "database/sqlite/sqlite_group_commit.hpp"
 
 #include <sqlite3.h>
 
@@ -136,6 +137,7 @@ sqlite_connection::~sqlite_connection() {
 }
 
 void sqlite_connection::close() noexcept {
+    if (writer_) group_->rollback_member(*this);
     clear_cache();
     if (db_) {
         sqlite3_progress_handler(db_, 0, nullptr, nullptr);
@@ -272,6 +274,7 @@ void sqlite_connection::require_savepoint_context(std::string_view sql) {
 // Running statements
 
 result sqlite_connection::execute(std::string_view sql, const std::vector<value>& params) {
+    if (writer_) return writer_->execute(sql, params);
     require_open(sql);
     require_live_transaction(sql);
     sqlite3_stmt* stmt = prepare_cached(sql);
@@ -425,9 +428,10 @@ bool sqlite_connection::in_transaction() const {
     return session_ || (db_ && !sqlite3_get_autocommit(db_));
 }
 
-bool sqlite_connection::refuses_writes() const { return db_ && readonly_; }
+bool sqlite_connection::refuses_writes() const { return !writer_ && db_ && readonly_; }
 
 std::int64_t sqlite_connection::reprepare_count() const {
+    if (writer_) return writer_->reprepare_count();
     std::int64_t total = 0;
     for (const auto& entry : lru_) {
         total += sqlite3_stmt_status(entry.stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
@@ -461,6 +465,20 @@ void sqlite_connection::begin(const begin_options& options) {
         throw_misuse("a transaction is already open on this connection", "BEGIN");
     }
     const char* sql = options.autocommit ? nullptr : options.readonly ? "BEGIN" : "BEGIN IMMEDIATE";
+    if (!options.autocommit && !options.readonly && group_ && write_gate_ &&
+        settings_->hooks.make_waker) {
+        take_write_turn();
+        try {
+            writer_ = &group_->begin_member(options);
+        } catch (...) {
+            end_session();
+            throw;
+        }
+        session_ = true;
+        mode_ = mode::immediate;
+        readonly_ = false;
+        return;
+    }
     try {
         readonly_ = options.readonly;
         if (!options.autocommit && !options.readonly) take_write_turn();
@@ -508,6 +526,18 @@ void sqlite_connection::give_back_write_turn() noexcept {
 }
 
 void sqlite_connection::commit() {
+    if (writer_) {
+        bool passed_here = false;
+        try {
+            passed_here = group_->commit_member(*this);
+        } catch (...) {
+            if (!writer_) end_session();  // ended without committing; else still open
+            throw;
+        }
+        end_session();
+        if (passed_here && settings_->hooks.yield) settings_->hooks.yield();
+        return;
+    }
     require_open("COMMIT");
     clear_timeout();  // COMMIT itself must never be interrupted
     if (session_ && mode_ != mode::autocommit && sqlite3_get_autocommit(db_)) {
@@ -537,6 +567,11 @@ void sqlite_connection::commit() {
 }
 
 void sqlite_connection::rollback() {
+    if (writer_) {
+        group_->rollback_member(*this);
+        end_session();
+        return;
+    }
     if (!db_) {
         end_session();
         return;
@@ -566,18 +601,21 @@ bool sqlite_connection::reset() noexcept {
 }
 
 void sqlite_connection::savepoint(std::string_view name) {
+    if (writer_) return writer_->savepoint(name);
     const std::string sql = "SAVEPOINT " + sqlite_quote_identifier(name);
     require_savepoint_context(sql);
     execute(sql);
 }
 
 void sqlite_connection::release_savepoint(std::string_view name) {
+    if (writer_) return writer_->release_savepoint(name);
     const std::string sql = "RELEASE SAVEPOINT " + sqlite_quote_identifier(name);
     require_savepoint_context(sql);
     execute(sql);
 }
 
 void sqlite_connection::rollback_to_savepoint(std::string_view name) {
+    if (writer_) return writer_->rollback_to_savepoint(name);
     const std::string sql = "ROLLBACK TO SAVEPOINT " + sqlite_quote_identifier(name);
     require_savepoint_context(sql);
     execute(sql);

@@ -21,6 +21,9 @@
 // * begin_options::statement_timeout is enforced per statement with a progress
 //   handler that checks a steady_clock deadline; a statement that runs past it
 //   fails with timeout_error. The handler is removed at commit/rollback.
+// * Read-write transactions of a process that queue for the write turn run on
+//   the database's shared writer connection with group commit
+//   (sqlite_group_commit.hpp); this connection forwards to it meanwhile.
 // * Statements are prepared once with SQLITE_PREPARE_PERSISTENT and kept in an
 //   LRU cache keyed by the SQL text.
 
@@ -59,6 +62,7 @@ struct sqlite_settings {
 };
 
 struct sqlite_pool_state;  // defined by the backend (sqlite_backend.cpp)
+class sqlite_group_commit;
 
 class sqlite_connection final : public connection {
 public:
@@ -106,11 +110,13 @@ public:
     bool broken() const noexcept { return broken_; }
     /// The statement timeout of the current transaction, if any.
     std::optional<std::chrono::milliseconds> statement_timeout() const noexcept {
-        return timeout_;
+        return writer_ ? writer_->timeout_ : timeout_;
     }
     /// Whether statements that write are refused (only during a read-only transaction).
     bool refuses_writes() const;
-    std::size_t cached_statements() const noexcept { return cache_.size(); }
+    std::size_t cached_statements() const noexcept {
+        return writer_ ? writer_->cache_.size() : cache_.size();
+    }
     /// How many times SQLite had to re-prepare the cached statements (their
     /// SQLITE_STMTSTATUS_REPREPARE counters summed): stays 0 unless the schema changes.
     std::int64_t reprepare_count() const;
@@ -118,7 +124,8 @@ public:
     /// clears the timeout and the read-only guard). False, and the connection is marked
     /// broken, if that failed.
     bool reset() noexcept;
-    sqlite3* native_handle() const noexcept { return db_; }
+    /// The handle statements run on: the shared writer's during a group-commit transaction.
+    sqlite3* native_handle() const noexcept { return writer_ ? writer_->db_ : db_; }
 
 private:
     enum class mode { none, autocommit, deferred, immediate };
@@ -170,10 +177,15 @@ private:
     // Pool bookkeeping (sqlite_database): the pool this connection is checked
     // out from, so that destroying it without release() still fixes the count.
     friend class sqlite_database;
+    friend class sqlite_group_commit;
     std::shared_ptr<sqlite_pool_state> checked_out_from_;
     // The write queue of the connection's database (shared by its pool).
     std::shared_ptr<sqlite_write_gate> write_gate_;
     bool holds_write_turn_ = false;
+    // The database's group commit, and its writer while this connection's
+    // read-write transaction runs there (statements are forwarded to it).
+    std::shared_ptr<sqlite_group_commit> group_;
+    sqlite_connection* writer_ = nullptr;
     bool turn_passed_here_ = false;  // the last give-back woke a writer of this thread
 };
 

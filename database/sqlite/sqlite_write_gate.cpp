@@ -56,6 +56,19 @@ bool sqlite_write_gate::release() noexcept {
     return here;
 }
 
+bool sqlite_write_gate::pass_to_next() noexcept {
+    std::shared_ptr<waiter> next;
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) return false;
+        next = std::move(queue_.front());
+        queue_.pop_front();
+        next->granted = true;
+    }
+    next->wake_up->wake();
+    return true;
+}
+
 std::size_t sqlite_write_gate::waiting() const {
     std::lock_guard lock(mutex_);
     return queue_.size();

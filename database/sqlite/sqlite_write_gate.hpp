@@ -28,6 +28,10 @@ public:
     /// Gives the turn to the first writer queued, else frees it. True if that
     /// writer resumes on the calling thread (waker::resumes_on_this_thread).
     bool release() noexcept;
+    /// Gives the turn to the first writer queued if there is one (true), else
+    /// keeps it (false): deciding and handing over in one step, so a waiter
+    /// that times out in between cannot leave the turn free by surprise.
+    bool pass_to_next() noexcept;
 
     /// Writers queued (for tests).
     std::size_t waiting() const;
