@@ -151,6 +151,10 @@ std::size_t sqlite_database::idle() const {
     return state_->idle.size();
 }
 
+std::size_t sqlite_database::writers_waiting_for_commit() const {
+    return state_->group->waiting_members();
+}
+
 void sqlite_database::mark_dropped() {
     std::vector<std::unique_ptr<sqlite_connection>> idle;
     {

@@ -71,6 +71,10 @@ public:
     void release(std::unique_ptr<connection> conn, bool close = false) noexcept override;
     std::size_t in_use() const override;
     std::size_t idle() const override;
+    /// Writers queued for the write turn, and writers waiting for their batch's
+    /// COMMIT (sqlite_group_commit; for tests).
+    std::size_t writers_queued() const { return state_->write_gate->waiting(); }
+    std::size_t writers_waiting_for_commit() const;
 
     /// For drop(): refuses if connections are in use (operational_error,
     /// category other), else closes the idle ones and makes acquire() fail.

@@ -110,6 +110,7 @@ bool sqlite_group_commit::commit_member(sqlite_connection& member) {
 
     if (me) {
         pending_.push_back(me);
+        waiting_count_ = pending_.size();
         if (gate_->pass_to_next()) {
             // The next writer owns the batch now; its last member COMMITs it.
             member.writer_ = nullptr;
@@ -129,6 +130,7 @@ bool sqlite_group_commit::commit_member(sqlite_connection& member) {
             return false;
         }
         pending_.pop_back();  // nobody queued: commit now
+        waiting_count_ = pending_.size();
     }
 
     try {
@@ -206,6 +208,7 @@ void sqlite_group_commit::settle_waiting(int code, const std::string& message) n
     // Taken out first: once woken, a member may start the next batch's use of pending_.
     std::vector<std::shared_ptr<member_outcome>> waiting;
     waiting.swap(pending_);
+    waiting_count_ = 0;
     for (auto& m : waiting) {
         m->code = code;
         if (code != SQLITE_OK) {

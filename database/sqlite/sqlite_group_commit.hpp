@@ -21,6 +21,7 @@
 #include "database/sqlite/sqlite_connection.hpp"
 #include "database/sqlite/sqlite_write_gate.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -61,7 +62,7 @@ public:
     /// Closes the writer (the database is being dropped; no member is active).
     void close() noexcept;
     /// Members waiting for the open batch's COMMIT (for tests).
-    std::size_t waiting_members() const noexcept { return pending_.size(); }
+    std::size_t waiting_members() const noexcept { return waiting_count_.load(); }
 
 private:
     struct member_outcome;
@@ -82,6 +83,7 @@ private:
     std::unique_ptr<sqlite_connection> writer_;
     bool batch_open_ = false;
     std::vector<std::shared_ptr<member_outcome>> pending_;
+    std::atomic<std::size_t> waiting_count_{0};  // pending_.size(), readable from any thread
 };
 
 }  // namespace atrium::db
