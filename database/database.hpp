@@ -58,6 +58,12 @@ public:
 
     virtual void commit() = 0;
     virtual void rollback() = 0;
+    /// Whether the next commit() may wait for other transactions so that they
+    /// share one COMMIT (SQLite's group commit; true after every begin()). The
+    /// transaction layer forbids it while other participants hold what a later
+    /// writer could wait for (a prepared transaction's locks): that wait would
+    /// be a deadlock. Backends without group commit ignore it.
+    virtual void allow_commit_batching(bool allowed) { (void)allowed; }
 
     virtual void savepoint(std::string_view name) = 0;
     virtual void release_savepoint(std::string_view name) = 0;

@@ -237,7 +237,10 @@ void transaction::commit_last_resource() {
             tpc::decisions::record_commit(connection(), durable->gid(), durable->participant_id());
         }
     }
-    if (connection_ && connection_->in_transaction()) connection_->commit();
+    if (connection_ && connection_->in_transaction()) {
+        connection_->allow_commit_batching(coordinator_.resources().empty());
+        connection_->commit();
+    }
 }
 
 void transaction::rollback_last_resource() noexcept {

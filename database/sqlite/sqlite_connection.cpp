@@ -468,6 +468,7 @@ void sqlite_connection::begin(const begin_options& options) {
     if (!options.autocommit && !options.readonly && group_ && write_gate_ &&
         settings_->hooks.make_waker) {
         take_write_turn();
+        batching_allowed_ = true;
         try {
             writer_ = &group_->begin_member(options);
         } catch (...) {
@@ -529,7 +530,7 @@ void sqlite_connection::commit() {
     if (writer_) {
         bool passed_here = false;
         try {
-            passed_here = group_->commit_member(*this);
+            passed_here = group_->commit_member(*this, batching_allowed_);
         } catch (...) {
             if (!writer_) end_session();  // ended without committing; else still open
             throw;

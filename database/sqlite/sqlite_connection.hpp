@@ -92,6 +92,7 @@ public:
     void commit() override;
     /// Rolls back; a no-op without a transaction or on a closed connection.
     void rollback() override;
+    void allow_commit_batching(bool allowed) override { batching_allowed_ = allowed; }
     void savepoint(std::string_view name) override;
     void release_savepoint(std::string_view name) override;
     void rollback_to_savepoint(std::string_view name) override;
@@ -186,6 +187,7 @@ private:
     // read-write transaction runs there (statements are forwarded to it).
     std::shared_ptr<sqlite_group_commit> group_;
     sqlite_connection* writer_ = nullptr;
+    bool batching_allowed_ = true;  // allow_commit_batching(), reset by begin()
     bool turn_passed_here_ = false;  // the last give-back woke a writer of this thread
 };
 

@@ -75,7 +75,7 @@ sqlite_connection& sqlite_group_commit::begin_member(const begin_options& option
     return w;
 }
 
-bool sqlite_group_commit::commit_member(sqlite_connection& member) {
+bool sqlite_group_commit::commit_member(sqlite_connection& member, bool may_wait) {
     sqlite_connection& w = *writer_;
     w.clear_timeout();  // COMMIT itself must never be interrupted
     if (batch_lost()) {
@@ -99,7 +99,7 @@ bool sqlite_group_commit::commit_member(sqlite_connection& member) {
 
     // Made before the savepoint goes, so that nothing can fail between the two.
     std::shared_ptr<member_outcome> me;
-    if (pending_.size() + 1 < k_max_batch && settings_->hooks.make_waker) {
+    if (may_wait && pending_.size() + 1 < k_max_batch && settings_->hooks.make_waker) {
         me = std::make_shared<member_outcome>();
         me->wake_up = settings_->hooks.make_waker();
         pending_.reserve(k_max_batch);

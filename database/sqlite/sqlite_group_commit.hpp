@@ -55,7 +55,8 @@ public:
     /// member.writer_ is still set afterwards, the transaction is still open
     /// (a deferred foreign key failed) and must be rolled back; otherwise it
     /// ended without committing.
-    bool commit_member(sqlite_connection& member);
+    /// Without `may_wait` it COMMITs at once (with the batch waiting, if any).
+    bool commit_member(sqlite_connection& member, bool may_wait);
     /// Rolls back the member's work and gives back the turn.
     void rollback_member(sqlite_connection& member) noexcept;
 

@@ -293,3 +293,41 @@ TEST_CASE("sqlite group commit: concurrent writers that commit or roll back leav
     CHECK(commits.load() < committed.load());
     MESSAGE(committed.load() << " commits returned, " << commits.load() << " SQLite COMMITs");
 }
+
+TEST_CASE("sqlite group commit: a commit not allowed to batch COMMITs at once, with the batch waiting") {
+    fixture f;
+    auto first = f.db->acquire();
+    first->begin({});
+    first->execute("INSERT INTO t (name) VALUES ('a')");
+    std::atomic<bool> second_may_commit{false};
+    std::thread second_writer([&] {
+        auto second = f.db->acquire();
+        second->begin({});
+        second->execute("INSERT INTO t (name) VALUES ('b')");
+        f.wait_until([&] { return second_may_commit.load(); });
+        second->commit();
+        f.db->release(std::move(second));
+    });
+    f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
+    first->allow_commit_batching(false);
+    first->commit();  // does not wait for the queued writer
+    CHECK(f.committed_names() == std::vector<std::string>{"a"});
+    second_may_commit = true;
+    second_writer.join();
+    CHECK(f.committed_names() == std::vector<std::string>{"a", "b"});
+
+    // begin() allows it again.
+    first->begin({});
+    first->execute("INSERT INTO t (name) VALUES ('c')");
+    std::thread third_writer([&] {
+        auto third = f.db->acquire();
+        third->begin({});
+        f.wait_until([&] { return f.sqlite().writers_waiting_for_commit() == 1; });
+        third->commit();
+        f.db->release(std::move(third));
+    });
+    f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
+    first->commit();
+    third_writer.join();
+    f.db->release(std::move(first));
+}

@@ -1,12 +1,18 @@
 // SPEC §1.1–§1.3 and §1.5: the transaction stack, start and stop, on a real SQLite file.
 
 #include "database/errors.hpp"
+#include "database/sqlite/sqlite_backend.hpp"
 #include "tests/support/log_dm.hpp"
 #include "tests/support/test_database.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/transaction.hpp"
 
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 using namespace atrium;
 using atrium::test::log_dm;
@@ -195,6 +201,40 @@ TEST_CASE("§1.2.3 a read-write transaction on SQLite takes the write lock at st
     // Nothing written yet, but another writer cannot start.
     CHECK_THROWS_AS(other->begin({}), db::operational_error);
     f.db->release(std::move(other), true);
+}
+
+TEST_CASE("§3 a transaction with other participants never waits in SQLite's group commit (their locks could block the next writer)") {
+    test_database f;
+    auto* sqlite = dynamic_cast<db::sqlite_database*>(f.db.get());
+    REQUIRE(sqlite);
+    std::vector<std::string> log;
+    auto txn = begin(f.db, 1);
+    txn->join(std::make_shared<log_dm>("dm", log));
+    insert_note(*txn, "with a participant");
+    std::atomic<bool> queued_may_commit{false};
+    bool released_by_test = false;
+    std::thread queued_writer([&] {
+        auto c = f.db->acquire();
+        c->begin({});
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!queued_may_commit && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        released_by_test = queued_may_commit.load();  // not by the 5 s guard
+        c->commit();
+        f.db->release(std::move(c));
+    });
+    for (int i = 0; i < 5000 && sqlite->writers_queued() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(sqlite->writers_queued() == 1);
+    txn.close(true);  // commits without waiting for the queued writer
+    CHECK(f.committed_notes() == std::vector<std::string>{"with a participant"});
+    CHECK(sqlite->writers_waiting_for_commit() == 0);
+    queued_may_commit = true;
+    queued_writer.join();
+    CHECK(released_by_test);
+    CHECK(std::find(log.begin(), log.end(), "dm.tpc_finish") != log.end());
 }
 
 }  // TEST_SUITE(sqlite-only)
