@@ -311,10 +311,19 @@ void pg_connection::require_block(std::string_view sql) const {
 // the batch; false if the connection failed meanwhile.
 bool pg_connection::wait_until_result_ready() {
     PGconn* pg = h_->pg;
+    bool yielded = false;
     while (PQisBusy(pg)) {
         const int fd = PQsocket(pg);
         if (fd < 0) return false;
-        settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
+        if (!yielded && settings_->hooks.yield) {
+            // Let the thread's other ready fibers run first: under load the
+            // reply is often in by then, and reading it costs one recv where
+            // a wait registers the socket with epoll and drops it again.
+            yielded = true;
+            settings_->hooks.yield();
+        } else {
+            settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
+        }
         if (!PQconsumeInput(pg)) return false;
     }
     return true;
