@@ -26,6 +26,20 @@ struct begin_options {
     std::optional<std::chrono::milliseconds> statement_timeout;
 };
 
+/// A socket kept registered with the event loop of the thread that made it,
+/// for as long as the watch lives: repeated waits on it register nothing.
+/// Made by wait_hooks::watch_socket; may be destroyed from any thread.
+class socket_watch {
+public:
+    virtual ~socket_watch() = default;
+    /// True when the calling fiber may wait on it: it runs on the watch's
+    /// event loop, and that loop has not shut down.
+    virtual bool usable_here() const noexcept = 0;
+    /// Suspends the calling fiber until the socket is readable (at once if it
+    /// already is). Only where usable_here().
+    virtual void wait_readable() = 0;
+};
+
 /// How the database layer waits without blocking an I/O thread. The
 /// transaction layer installs fiber-aware versions; the defaults block the
 /// calling thread (fine for tests and command-line tools).
@@ -41,6 +55,10 @@ struct wait_hooks {
     /// thread yields, so the lock is used at once instead of after the
     /// writer's response has been written.
     std::function<void()> yield;
+    /// Makes a socket_watch for `fd` (a dup of it: the caller keeps its own fd)
+    /// on the calling fiber's event loop; nullptr, or empty, where there is
+    /// none: wait_readable serves then.
+    std::function<std::unique_ptr<socket_watch>(int fd)> watch_socket;
 };
 
 /// One connection to one database. Not thread-safe: one fiber uses it at a time.

@@ -1,5 +1,6 @@
 #include "server/fiber_runtime.hpp"
 
+#include "server/socket_watch.hpp"
 #include "transaction/logging.hpp"
 
 #include <boost/asio/basic_waitable_timer.hpp>
@@ -129,6 +130,11 @@ void asio_fiber_waiter::wait_readable(int fd) {
     boost::system::error_code error;
     descriptor.async_wait(boost::asio::posix::descriptor_base::wait_read, (*yield_)[error]);
     if (error) throw boost::system::system_error(error, "waiting for a database socket");
+}
+
+std::unique_ptr<db::socket_watch> asio_fiber_waiter::watch_socket(int fd) {
+    check_own_fiber(this, "watch_socket");
+    return make_socket_watch(yield_->get_executor().inner().context(), fd);
 }
 
 // noinline: the frame whose address bounds the release is this one.

@@ -180,6 +180,9 @@ public:
     /// Suspends the fiber until `fd` is readable (a posix::stream_descriptor
     /// that is released, never closed: the fd belongs to the database library).
     void wait_readable(int fd) override;
+    /// A watch of `fd` on the fiber's io_context (server/socket_watch.hpp).
+    /// Must be called from the fiber itself.
+    std::unique_ptr<db::socket_watch> watch_socket(int fd) override;
     /// A waker whose wait() suspends the fiber on a timer that wake() cancels
     /// from any thread (posted to the fiber's io_context).
     std::shared_ptr<db::waker> make_waker() override;

@@ -36,6 +36,8 @@ void fiber_waiter::wait_readable(int fd) {
     }
 }
 
+std::unique_ptr<db::socket_watch> fiber_waiter::watch_socket(int) { return nullptr; }
+
 std::shared_ptr<db::waker> fiber_waiter::make_waker() { return db::make_thread_waker(); }
 
 fiber_context::fiber_context(fiber_waiter* waiter) : waiter_(waiter ? waiter : &the_thread_waiter) {}
@@ -53,6 +55,8 @@ void fiber_context::yield() { waiter_->yield(); }
 
 void fiber_context::wait_readable(int fd) { waiter_->wait_readable(fd); }
 
+std::unique_ptr<db::socket_watch> fiber_context::watch_socket(int fd) { return waiter_->watch_socket(fd); }
+
 std::shared_ptr<db::waker> fiber_context::make_waker() { return waiter_->make_waker(); }
 
 fiber_context& current_fiber() noexcept {
@@ -66,6 +70,7 @@ db::wait_hooks fiber_wait_hooks() {
     hooks.wait_readable = [](int fd) { current_fiber().wait_readable(fd); };
     hooks.make_waker = [] { return current_fiber().make_waker(); };
     hooks.yield = [] { current_fiber().yield(); };
+    hooks.watch_socket = [](int fd) { return current_fiber().watch_socket(fd); };
     return hooks;
 }
 

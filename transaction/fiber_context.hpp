@@ -29,6 +29,9 @@ public:
     virtual void yield() = 0;
     /// Suspends until `fd` is readable (a database socket). The thread default polls.
     virtual void wait_readable(int fd);
+    /// A watch of `fd` on this fiber's event loop; the thread default has
+    /// none (nullptr: wait_readable serves).
+    virtual std::unique_ptr<db::socket_watch> watch_socket(int fd);
     /// A waker whose wait() suspends this fiber. The thread default blocks the thread.
     virtual std::shared_ptr<db::waker> make_waker();
 };
@@ -50,6 +53,7 @@ public:
     void sleep_for(std::chrono::nanoseconds duration);
     void yield();
     void wait_readable(int fd);
+    std::unique_ptr<db::socket_watch> watch_socket(int fd);
     std::shared_ptr<db::waker> make_waker();
     fiber_waiter* waiter() const noexcept { return waiter_; }
 

@@ -78,6 +78,47 @@ void pg_database::take_expired_locked(std::vector<std::unique_ptr<pg_connection>
     idle.erase(keep, idle.end());
 }
 
+namespace {
+
+// How far down the queue a waiter on the releasing thread may be served
+// first, and how often one waiter may be passed over that way.
+constexpr int k_waiter_lookahead = 8;
+constexpr int k_max_passed_over = 2;
+
+}  // namespace
+
+std::unique_ptr<pg_connection> pg_database::take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle) {
+    // The most recently released one whose socket this thread's event loop
+    // already watches (its waits register nothing), else the most recent.
+    auto pick = idle.end() - 1;
+    for (auto it = idle.end(); it != idle.begin();) {
+        --it;
+        if ((*it)->watched_here()) {
+            pick = it;
+            break;
+        }
+    }
+    auto conn = std::move(*pick);
+    idle.erase(pick);
+    return conn;
+}
+
+std::list<std::shared_ptr<pg_pool_state::waiter>>::iterator pg_pool_state::next_waiter(
+    std::list<std::shared_ptr<waiter>>& waiters) noexcept {
+    const auto front = waiters.begin();
+    if ((*front)->wake_up->resumes_on_this_thread()) return front;
+    int looked = 0;
+    for (auto it = std::next(front); it != waiters.end() && looked < k_waiter_lookahead; ++it, ++looked) {
+        if (!(*it)->wake_up->resumes_on_this_thread()) continue;
+        for (auto ahead = front; ahead != it; ++ahead) {
+            if ((*ahead)->passed_over >= k_max_passed_over) return front;
+        }
+        for (auto ahead = front; ahead != it; ++ahead) ++(*ahead)->passed_over;
+        return it;
+    }
+    return front;
+}
+
 std::unique_ptr<connection> pg_database::acquire() {
     const auto start = steady_clock::now();
     const auto limit = milliseconds(std::max<std::int64_t>(0, settings_->pool_wait_ms.load()));
@@ -97,8 +138,7 @@ std::unique_ptr<connection> pg_database::acquire() {
             }
             take_expired_locked(discard, steady_clock::now());
             while (!state_->idle.empty()) {
-                auto candidate = std::move(state_->idle.back());
-                state_->idle.pop_back();
+                auto candidate = take_idle_locked(state_->idle);
                 if (candidate->looks_alive()) {
                     conn = std::move(candidate);
                     break;
@@ -207,8 +247,9 @@ std::optional<std::unique_ptr<pg_connection>> pg_database::wait_in_queue(
 
 std::shared_ptr<pg_pool_state::waiter> pg_database::pass_place_locked(pg_pool_state& state) noexcept {
     if (!state.waiters.empty() && !state.dropped) {
-        auto next = std::move(state.waiters.front());
-        state.waiters.pop_front();
+        const auto chosen = pg_pool_state::next_waiter(state.waiters);
+        auto next = std::move(*chosen);
+        state.waiters.erase(chosen);
         next->granted = true;  // in_use stays: the place is the waiter's now
         return next;
     }

@@ -58,13 +58,20 @@ struct pg_pool_state {
         std::shared_ptr<waker> wake_up;
         bool granted = false;                 // a place (counted in in_use) is now this waiter's
         std::unique_ptr<pg_connection> conn;  // the released connection; null: open a new one
+        int passed_over = 0;                  // times a later waiter was served first
     };
 
     std::mutex mutex;
     std::vector<std::unique_ptr<pg_connection>> idle;  // most recently released last
     std::size_t in_use = 0;                            // handed out, being opened or granted
-    std::list<std::shared_ptr<waiter>> waiters;        // FIFO
+    std::list<std::shared_ptr<waiter>> waiters;        // FIFO (but see next_waiter)
     bool dropped = false;
+
+    /// The waiter a release serves, of a non-empty queue: the first, unless
+    /// one of the next few resumes on the releasing thread (no cross-thread
+    /// wake-up, and the connection stays with the event loop that watches its
+    /// socket) and none it would overtake has been overtaken twice already.
+    static std::list<std::shared_ptr<waiter>>::iterator next_waiter(std::list<std::shared_ptr<waiter>>& waiters) noexcept;
 };
 
 class pg_database final : public database {
@@ -111,6 +118,9 @@ private:
     /// Gives a place that will not be used (in_use) to the first waiter, else
     /// frees it; returns the waiter to wake. The caller holds the mutex.
     static std::shared_ptr<pg_pool_state::waiter> pass_place_locked(pg_pool_state& state) noexcept;
+    /// Takes one of the (non-empty) idle connections: the most recent watched here, else the most recent.
+    static std::unique_ptr<pg_connection> take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle);
+
     /// Moves the expired idle connections to `out`; the caller holds the mutex.
     void take_expired_locked(std::vector<std::unique_ptr<pg_connection>>& out,
                              std::chrono::steady_clock::time_point now);

@@ -191,6 +191,8 @@ pg_connection::~pg_connection() {
 
 void pg_connection::close() noexcept {
     // Closing the connection makes the server roll back an open transaction.
+    watch_.reset();
+    watched_fd_ = -1;
     h_.reset();
     pid_ = 0;
     session_ = false;
@@ -322,12 +324,33 @@ bool pg_connection::wait_until_result_ready() {
             yielded = true;
             settings_->hooks.yield();
         } else {
-            settings_->hooks.wait_readable(fd);  // suspends the fiber, not the thread
+            wait_readable(fd);  // suspends the fiber, not the thread
         }
         if (!PQconsumeInput(pg)) return false;
     }
     return true;
 }
+
+void pg_connection::wait_readable(int fd) {
+    const auto& hooks = settings_->hooks;
+    if (hooks.watch_socket) {
+        // The watch keeps the socket registered with this thread's event
+        // loop between waits; one made on another thread is replaced.
+        if (!watch_ || watched_fd_ != fd || !watch_->usable_here()) {
+            watch_.reset();
+            watched_fd_ = -1;
+            watch_ = hooks.watch_socket(fd);
+            if (watch_) watched_fd_ = fd;
+        }
+        if (watch_) {
+            watch_->wait_readable();
+            return;
+        }
+    }
+    hooks.wait_readable(fd);
+}
+
+bool pg_connection::watched_here() const noexcept { return watch_ && watch_->usable_here(); }
 
 // The reply to a read-only COMMIT sent without waiting (commit()): read and
 // dropped. A read-only transaction changed nothing, so its COMMIT's outcome

@@ -161,6 +161,9 @@ public:
     /// When the connection last went idle (set by the pool).
     std::chrono::steady_clock::time_point idle_since() const noexcept { return idle_since_; }
     void set_idle_since(std::chrono::steady_clock::time_point when) noexcept { idle_since_ = when; }
+    /// Its socket is watched by the calling thread's event loop (the pool
+    /// prefers such connections: waiting on them registers nothing).
+    bool watched_here() const noexcept;
 
 private:
     struct handles;
@@ -178,6 +181,9 @@ private:
     /// Throws the error a server error result stands for.
     [[noreturn]] void fail_server(const ::pg_result* failed, std::string_view shown, statement_kind kind);
     bool wait_until_result_ready();
+    /// Waits through the socket watch (made on first use, and again on
+    /// another thread), else through hooks.wait_readable.
+    void wait_readable(int fd);
     bool absorb_unread_commit(bool may_wait);
     void require_usable(std::string_view sql) const;
     void require_block(std::string_view sql) const;
@@ -211,6 +217,8 @@ private:
     std::string aborted_code_;
     std::string aborted_message_;
     std::chrono::steady_clock::time_point idle_since_{};
+    std::unique_ptr<socket_watch> watch_;  // before h_ closes: it holds a dup of the socket
+    int watched_fd_ = -1;
 
     // Pool bookkeeping (pg_database): the pool this connection is checked out
     // from, so that destroying it without release() still fixes the count.
