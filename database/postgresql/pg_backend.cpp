@@ -137,14 +137,7 @@ std::unique_ptr<connection> pg_database::acquire() {
                                         error_category::other, "3D000");
             }
             take_expired_locked(discard, steady_clock::now());
-            while (!state_->idle.empty()) {
-                auto candidate = take_idle_locked(state_->idle);
-                if (candidate->looks_alive()) {
-                    conn = std::move(candidate);
-                    break;
-                }
-                discard.push_back(std::move(candidate));  // the server closed it
-            }
+            if (!state_->idle.empty()) conn = take_idle_locked(state_->idle);
             if (conn || state_->in_use < settings_->pool_size.load()) {
                 ++state_->in_use;  // counted now so that the bound holds while connecting
                 open_new = !conn;
@@ -157,6 +150,14 @@ std::unique_ptr<connection> pg_database::acquire() {
             in_use_now = state_->in_use;
         }
         discard.clear();
+        // Checked outside the lock (looks_alive() makes system calls: the
+        // other threads' acquires and releases would queue behind them).
+        while (conn && !conn->looks_alive()) {
+            conn.reset();  // the server closed it; its place stays ours
+            std::lock_guard lock(state_->mutex);
+            if (!state_->idle.empty()) conn = take_idle_locked(state_->idle);
+            open_new = !conn;
+        }
         if (queued) {
             auto granted = wait_in_queue(queued, limit - nanoseconds(steady_clock::now() - start));
             if (granted) {
