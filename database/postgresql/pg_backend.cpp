@@ -87,6 +87,11 @@ constexpr int k_max_passed_over = 2;
 
 }  // namespace
 
+bool pg_database::has_waiters(pg_pool_state& state) {
+    std::lock_guard lock(state.mutex);
+    return !state.waiters.empty() && !state.dropped;
+}
+
 std::unique_ptr<pg_connection> pg_database::take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle) {
     // The most recently released one whose socket this thread's event loop
     // already watches (its waits register nothing), else the most recent.
@@ -227,6 +232,7 @@ std::optional<std::unique_ptr<pg_connection>> pg_database::wait_in_queue(
                 if (orphan && (state.waiters.empty() || state.dropped)) {
                     --state.in_use;
                     try {
+                        orphan->send_unsent_commit();  // idle: no transaction left open
                         orphan->set_idle_since(steady_clock::now());
                         state.idle.push_back(std::move(orphan));  // clean: it came from release()
                     } catch (const std::exception&) {  // bad_alloc: it is closed below
@@ -270,6 +276,11 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
 
     bool keep = !close && own->is_open() && !own->broken();
     if (keep) keep = own->reset();  // rolls back, resets session state
+    if (keep && own->has_unsent_commit() && !has_waiters(*state_)) {
+        // Going idle: its read-only COMMIT goes now (outside the lock). One
+        // that goes to a waiter keeps it for the waiter's first round trip.
+        own->send_unsent_commit();
+    }
 
     std::vector<std::unique_ptr<pg_connection>> discard;
     std::shared_ptr<pg_pool_state::waiter> next;
@@ -286,6 +297,7 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
         } else {
             --state_->in_use;
             if (keep && !state_->dropped) {
+                own->send_unsent_commit();  // the waiters seen above left meanwhile
                 own->set_idle_since(now);
                 try {
                     state_->idle.push_back(std::move(own));

@@ -118,6 +118,8 @@ private:
     /// Gives a place that will not be used (in_use) to the first waiter, else
     /// frees it; returns the waiter to wake. The caller holds the mutex.
     static std::shared_ptr<pg_pool_state::waiter> pass_place_locked(pg_pool_state& state) noexcept;
+    /// Whether a release now would go to a waiter (a hint: it may change before the release).
+    static bool has_waiters(pg_pool_state& state);
     /// Takes one of the (non-empty) idle connections: the most recent watched here, else the most recent.
     static std::unique_ptr<pg_connection> take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle);
 

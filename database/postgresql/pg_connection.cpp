@@ -203,6 +203,7 @@ void pg_connection::close() noexcept {
     aborted_ = false;
     own_settings_ = false;
     unread_commit_ = false;
+    commit_unsent_ = false;
     timeout_.reset();
 }
 
@@ -212,6 +213,7 @@ int pg_connection::backend_pid() const noexcept { return h_ && !broken_ ? pid_ :
 
 void pg_connection::mark_broken() noexcept {
     broken_ = true;
+    commit_unsent_ = false;
     // The server rolls back whatever was open when the connection went.
     in_block_ = false;
     deferred_.clear();
@@ -350,6 +352,14 @@ void pg_connection::wait_readable(int fd) {
     hooks.wait_readable(fd);
 }
 
+void pg_connection::send_unsent_commit(bool force) noexcept {
+    if (!force && !commit_unsent_) return;
+    commit_unsent_ = false;
+    if (!h_ || broken_) return;
+    if (PQsendQuery(h_->pg, "COMMIT")) unread_commit_ = true;
+    else mark_broken();
+}
+
 bool pg_connection::watched_here() const noexcept { return watch_ && watch_->usable_here(); }
 
 // The reply to a read-only COMMIT sent without waiting (commit()): read and
@@ -387,6 +397,12 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     const std::vector<std::string> before = std::move(deferred_);
     deferred_.clear();
     PGconn* pg = h_->pg;
+    // The last read-only COMMIT, not sent yet, rides with a deferred BEGIN;
+    // without one it goes on its own (a statement such as DISCARD ALL or
+    // CREATE DATABASE cannot share a query string).
+    const bool commit_first = commit_unsent_ && !before.empty();
+    if (commit_unsent_ && !commit_first) send_unsent_commit(true);
+    commit_unsent_ = false;
     if (unread_commit_ && !absorb_unread_commit(true)) {
         // Lost before this statement was sent: it did not run (retryable,
         // never in doubt).
@@ -400,6 +416,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
             sent = PQsendQuery(pg, text.c_str());
         } else {
             std::string batched;
+            if (commit_first) batched = "COMMIT; ";
             for (const auto& sql : before) {
                 batched += sql;
                 batched += "; ";
@@ -440,15 +457,22 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
         fail_lost(PQerrorMessage(pg), "08006", shown, kind);
     }
     // A failed statement ends the batch (the server skips the rest).
+    const std::size_t lead = commit_first ? 1 : 0;  // the last transaction's COMMIT
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const ExecStatusType status = PQresultStatus(batch[i].get());
         if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
-            fail_server(batch[i].get(), i < before.size() ? std::string_view(before[i]) : shown, kind);
+            if (i < lead) {
+                // Only a broken session fails a read-only COMMIT; nothing after it ran.
+                mark_broken();
+                fail_lost(PQresultErrorMessage(batch[i].get()), "08006", shown, statement_kind::normal);
+            }
+            fail_server(batch[i].get(), i - lead < before.size() ? std::string_view(before[i - lead]) : shown,
+                        kind);
         }
     }
     // The statement's own result: the last one (a statement text holding
     // several statements reports the last, as PQexec does).
-    if (batch.size() <= before.size()) return {};
+    if (batch.size() <= before.size() + lead) return {};
     const PGresult* raw = batch.back().get();
 
     result out;
@@ -780,9 +804,11 @@ void pg_connection::commit() {
             // Nothing to make durable and nothing delivered at COMMIT: send it
             // and read the reply later (absorb_unread_commit). If the
             // connection is lost first, the server ends the transaction just
-            // the same.
-            if (PQsendQuery(h_->pg, "COMMIT")) unread_commit_ = true;
-            else mark_broken();
+            // the same. A pooled connection does not even send it yet: the
+            // pool sends it at release, unless the connection goes straight
+            // to a waiter, whose first round trip then carries it.
+            if (checked_out_from_) commit_unsent_ = true;
+            else send_unsent_commit(true);
             in_block_ = false;
             end_session();
             return;

@@ -161,6 +161,13 @@ public:
     /// When the connection last went idle (set by the pool).
     std::chrono::steady_clock::time_point idle_since() const noexcept { return idle_since_; }
     void set_idle_since(std::chrono::steady_clock::time_point when) noexcept { idle_since_ = when; }
+    /// A read-only COMMIT is still to be sent (commit() of a pooled
+    /// connection leaves it for the next round trip or for the pool).
+    bool has_unsent_commit() const noexcept { return commit_unsent_; }
+    /// Sends that COMMIT now, without waiting for its reply (the pool, before
+    /// a connection goes idle: an idle connection must not keep a transaction
+    /// open on the server).
+    void send_unsent_commit() noexcept { send_unsent_commit(false); }
     /// Its socket is watched by the calling thread's event loop (the pool
     /// prefers such connections: waiting on them registers nothing).
     bool watched_here() const noexcept;
@@ -185,6 +192,8 @@ private:
     /// another thread), else through hooks.wait_readable.
     void wait_readable(int fd);
     bool absorb_unread_commit(bool may_wait);
+    /// Sends a read-only COMMIT, its reply read later; `force`: even if none is pending.
+    void send_unsent_commit(bool force) noexcept;
     void require_usable(std::string_view sql) const;
     void require_block(std::string_view sql) const;
     void track_statement(const std::vector<std::string>& words, bool succeeded) noexcept;
@@ -208,6 +217,8 @@ private:
     bool only_reads_ = true;      // ...and every statement in it was a plain read
     // A read-only COMMIT was sent and its reply not read yet (commit()).
     bool unread_commit_ = false;
+    // A read-only COMMIT not sent yet (commit() of a pooled connection).
+    bool commit_unsent_ = false;
     bool own_settings_ = false;   // autocommit session settings to RESET
     bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
     bool broken_ = false;

@@ -15,6 +15,7 @@
 #include "server/fiber_runtime.hpp"
 #include "server/socket_watch.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/run_in_fiber.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/retry.hpp"
@@ -586,23 +587,33 @@ TEST_CASE("postgresql: the COMMIT of a read-only transaction of plain reads is n
     c->commit();
     CHECK(waits == 2);
 
-    // A read-only one: BEGIN READ ONLY + SELECT; the COMMIT goes without a wait.
+    // A read-only one: BEGIN READ ONLY + SELECT. The COMMIT is not even sent
+    // yet on a pooled connection: it rides with the next round trip, or goes
+    // when the pool takes the connection back.
     waits = 0;
     c->begin(ro);
     CHECK(count_notes() == value{std::int64_t{1}});
     c->commit();
     CHECK(waits == 1);
     CHECK(!c->in_transaction());
-    CHECK(state_of_c() == "idle");  // the server ended the transaction
+    CHECK(c->has_unsent_commit());
 
     // Another connection commits a row; the next transaction on c has a new
-    // snapshot (REPEATABLE READ would hide the row from the old one).
+    // snapshot (REPEATABLE READ would hide the row from the old one), in one
+    // round trip: COMMIT; BEGIN READ ONLY; SELECT.
     other->begin({});
     other->execute("INSERT INTO note (text) VALUES ('two')");
     other->commit();
+    waits = 0;
     c->begin(ro);
     CHECK(count_notes() == value{std::int64_t{2}});
+    CHECK(waits == 1);
+    CHECK_FALSE(c->has_unsent_commit());
     c->commit();
+    c->send_unsent_commit();  // what the pool does before a connection goes idle: no wait
+    CHECK(waits == 1);
+    CHECK_FALSE(c->has_unsent_commit());
+    CHECK(state_of_c() == "idle");  // the server ended the transaction
     CHECK(c->looks_alive());  // takes the COMMIT's reply in; the connection stays usable
     c->begin({});
     CHECK(count_notes() == value{std::int64_t{2}});
@@ -1484,4 +1495,58 @@ TEST_CASE("postgresql: a release serves a waiter on its own thread a little earl
         CHECK(waiters.front()->passed_over == 2);
         CHECK(position(waiters, pg_pool_state::next_waiter(waiters)) == 0);
     }
+}
+
+TEST_CASE("postgresql: a read-only COMMIT goes when its connection goes idle, or with the first round trip of the waiter it goes to") {
+    pg_db f("?pool_size=1");
+    auto be2 = open_backend(dsn());
+    auto db2 = be2->open(f.name);
+    lease other(db2);
+    begin_options ro;
+    ro.readonly = true;
+    int pid = 0;
+
+    // Released with nobody waiting: the COMMIT is sent on the way to the idle list.
+    atrium::test::run_in_fiber([&] {
+        lease c(f.db);
+        pid = c->backend_pid();
+        c->begin(ro);
+        c->execute("SELECT count(*) FROM note");
+        c->commit();
+        CHECK(c->has_unsent_commit());
+        CHECK(activity_state(*other, pid) == "idle in transaction");
+    });
+    std::string state;
+    for (int i = 0; i < 200 && (state = activity_state(*other, pid)) != "idle"; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(state == "idle");
+
+    // Released to a waiter: the waiter's first statement carries it.
+    boost::asio::io_context io(1);
+    bool waiter_saw_unsent = false;
+    std::string state_at_handover;
+    value waiter_count;
+    atrium::server::spawn_fiber(io, [&] {
+        lease c(f.db);
+        c->begin(ro);
+        c->execute("SELECT count(*) FROM note");
+        c->commit();
+        // The waiter queues while this fiber holds the only connection.
+        atrium::current_fiber().sleep_for(20ms);
+        REQUIRE(f.db->in_use() == 1);
+    });
+    atrium::server::spawn_fiber(io, [&] {
+        atrium::current_fiber().sleep_for(5ms);
+        lease c(f.db);  // queued until the first fiber releases
+        waiter_saw_unsent = c->has_unsent_commit();
+        state_at_handover = activity_state(*other, pid);
+        c->begin(ro);
+        waiter_count = c->execute("SELECT count(*) FROM note").rows.at(0).at(0);
+        c->commit();
+    });
+    io.run();
+    CHECK(waiter_saw_unsent);
+    CHECK(state_at_handover == "idle in transaction");
+    CHECK(waiter_count == value{std::int64_t{0}});
+    for (int i = 0; i < 200 && (state = activity_state(*other, pid)) != "idle"; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(state == "idle");  // the waiter's own COMMIT went when it released to the idle list
 }
