@@ -546,12 +546,17 @@ std::unique_ptr<pg_backend> pg_backend::from_uri_rest(std::string_view rest, wai
                                             "\" must be a number of seconds above 0");
             }
             settings->idle_timeout_ms = static_cast<std::int64_t>(std::llround(seconds * 1000));
+        } else if (key == "prepare") {
+            if (value != "true" && value != "false") {
+                throw std::invalid_argument("prepare in database URI \"" + shown + "\" must be true or false");
+            }
+            settings->prepare_statements = value == "true";
         } else if (key == "sslmode" || key == "connect_timeout" || key == "application_name") {
             address.options.emplace_back(std::string(key), value);
         } else {
             throw std::invalid_argument(
                 "unknown parameter \"" + std::string(key) + "\" in database URI \"" + shown +
-                "\" (known: pool_size, pool_wait_ms, idle_timeout_s, retry, sslmode, "
+                "\" (known: pool_size, pool_wait_ms, idle_timeout_s, retry, prepare, sslmode, "
                 "connect_timeout, application_name)");
         }
     }

@@ -204,6 +204,7 @@ void pg_connection::close() noexcept {
     own_settings_ = false;
     unread_commit_ = false;
     commit_unsent_ = false;
+    prepared_.clear();
     timeout_.reset();
 }
 
@@ -390,7 +391,7 @@ bool pg_connection::absorb_unread_commit(bool may_wait) {
 }
 
 result pg_connection::run(const std::string& text, std::string_view shown, statement_kind kind,
-                          bool reads) {
+                          bool reads, const std::string& prepare, bool* prepare_failed) {
     // The deferred BEGIN goes with this statement (one round trip, one query
     // string: PostgreSQL answers each statement of it in order); whatever
     // happens, it has been sent.
@@ -412,11 +413,15 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     std::vector<result_ptr> batch;
     try {
         int sent;
-        if (before.empty()) {
+        if (before.empty() && prepare.empty()) {
             sent = PQsendQuery(pg, text.c_str());
         } else {
             std::string batched;
             if (commit_first) batched = "COMMIT; ";
+            if (!prepare.empty()) {
+                batched += prepare;
+                batched += "; ";
+            }
             for (const auto& sql : before) {
                 batched += sql;
                 batched += "; ";
@@ -457,14 +462,26 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
         fail_lost(PQerrorMessage(pg), "08006", shown, kind);
     }
     // A failed statement ends the batch (the server skips the rest).
-    const std::size_t lead = commit_first ? 1 : 0;  // the last transaction's COMMIT
+    const std::size_t commit_lead = commit_first ? 1 : 0;  // the last transaction's COMMIT
+    const std::size_t lead = commit_lead + (prepare.empty() ? 0 : 1);
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const ExecStatusType status = PQresultStatus(batch[i].get());
         if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
-            if (i < lead) {
+            if (i < commit_lead) {
                 // Only a broken session fails a read-only COMMIT; nothing after it ran.
                 mark_broken();
                 fail_lost(PQresultErrorMessage(batch[i].get()), "08006", shown, statement_kind::normal);
+            }
+            if (i < lead && prepare_failed) {
+                // The PREPARE failed before the transaction's BEGIN: nothing
+                // after it ran, and no transaction is open on the server.
+                const char* code = PQresultErrorField(batch[i].get(), PG_DIAG_SQLSTATE);
+                if (!code || pg_sqlstate_loses_connection(code) || PQstatus(pg) != CONNECTION_OK) {
+                    fail_server(batch[i].get(), shown, kind);
+                }
+                deferred_ = before;
+                *prepare_failed = true;
+                return {};
             }
             fail_server(batch[i].get(), i - lead < before.size() ? std::string_view(before[i - lead]) : shown,
                         kind);
@@ -626,12 +643,97 @@ result pg_connection::run_and_convert(std::string_view sql, const std::vector<va
         only_reads_ = false;
     }
     try {
-        result out = run(text, sql, kind, is_read_statement(words));
+        result out = run_maybe_prepared(sql, params, text, words, kind);
         track_statement(words, true);
         return out;
     } catch (...) {
         track_statement(words, false);
         throw;
+    }
+}
+
+namespace {
+
+// Statements worth a server-side prepared statement: plain DML, whose text
+// repeats (the ORM's) and whose planning costs the server more than running.
+bool is_preparable(const std::vector<std::string>& words) {
+    if (words.empty()) return false;
+    const std::string& w = words[0];
+    return w == "SELECT" || w == "INSERT" || w == "UPDATE" || w == "DELETE";
+}
+
+// The parameter types a prepared statement is made with: what the literal
+// would have been (integers, reals, bytea), `unknown` (inferred from the
+// context, as a quoted literal is) for text and NULL.
+const char* parameter_type(const value& v) {
+    if (std::holds_alternative<std::int64_t>(v)) return "int8";
+    if (std::holds_alternative<double>(v)) return "float8";
+    if (std::holds_alternative<blob>(v)) return "bytea";
+    return "unknown";
+}
+
+}  // namespace
+
+result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector<value>& params,
+                                         const std::string& text, const std::vector<std::string>& words,
+                                         statement_kind kind) {
+    const bool reads = is_read_statement(words);
+    if (!settings_->prepare_statements || !is_preparable(words)) return run(text, sql, kind, reads);
+    std::string key(sql);
+    key += '\x1f';
+    for (const auto& p : params) key += parameter_type(p)[0];
+    auto found = prepared_.find(key);
+    std::string prepare;  // PREPARE to send first, or empty: prepared already
+    std::string name;
+    if (found != prepared_.end()) {
+        if (found->second.empty()) return run(text, sql, kind, reads);  // failed to prepare before
+        name = found->second;
+    } else {
+        // A failed PREPARE aborts the transaction it runs in: only where it
+        // runs before the transaction's BEGIN (or outside any).
+        const bool before_block = !in_block_ || !deferred_.empty();
+        if (!before_block || prepared_.size() >= k_max_prepared) return run(text, sql, kind, reads);
+        name = "atrium_" + std::to_string(++prepared_count_);
+        prepare = "PREPARE " + name;
+        if (!params.empty()) {
+            prepare += '(';
+            for (std::size_t i = 0; i < params.size(); ++i) {
+                if (i) prepare += ", ";
+                prepare += parameter_type(params[i]);
+            }
+            prepare += ')';
+        }
+        prepare += " AS ";
+        prepare += pg_expand_placeholders(sql, params.size(), [](std::size_t i) { return "$" + std::to_string(i + 1); });
+    }
+    std::string execute = "EXECUTE " + name;
+    if (!params.empty()) {
+        execute += '(';
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (i) execute += ", ";
+            execute += literal(params[i]);
+        }
+        execute += ')';
+    }
+    try {
+        bool prepare_failed = false;
+        result out = run(execute, sql, kind, reads, prepare, &prepare_failed);
+        if (!prepare_failed) {
+            if (!prepare.empty()) prepared_.emplace(std::move(key), std::move(name));
+            return out;
+        }
+        // Not preparable (a parameter whose type the server cannot infer,
+        // say): nothing else of the batch ran; the literal text from now on.
+        prepared_.emplace(std::move(key), std::string());
+        return run(text, sql, kind, reads);
+    } catch (const database_error& e) {
+        // Dropped by the session (DEALLOCATE, DISCARD) or outdated by a schema
+        // change: forget them all; a retry of the transaction prepares afresh.
+        const bool stale = e.code() == "26000" ||
+                           (e.code() == "0A000" && std::string_view(e.what()).find("cached plan") != std::string_view::npos);
+        if (!stale) throw;
+        prepared_.clear();
+        std::rethrow_exception(make_pg_error(error_category::retryable, e.code(), e.what(), std::string(sql)));
     }
 }
 
@@ -871,6 +973,7 @@ bool pg_connection::reset() noexcept {
         if (in_block_) rollback();
         else end_session();
         if (session_dirty_ && !broken_) {
+            prepared_.clear();  // DISCARD ALL deallocates them
             run("DISCARD ALL", "DISCARD ALL", statement_kind::normal);
             apply_session_defaults();
             session_dirty_ = false;

@@ -60,6 +60,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct pg_result;  // libpq's PGresult
@@ -81,6 +82,9 @@ struct pg_settings {
     std::atomic<std::int64_t> idle_timeout_ms{1800 * 1000};
     /// `database.retry`, `?retry=N`.
     std::atomic<int> retry{5};
+    /// Plain DML goes through server-side prepared statements, prepared with
+    /// the first round trip of a transaction; `?prepare=false` turns it off.
+    std::atomic<bool> prepare_statements{true};
 
     /// Settings with `hooks`; empty hooks get the thread-blocking defaults.
     static std::shared_ptr<pg_settings> make(wait_hooks hooks = {});
@@ -179,7 +183,16 @@ private:
     /// Sends one statement (already expanded), waits for its result through
     /// the hooks and converts it; errors are translated (`shown` is the text
     /// errors report). `reads`: report 0 affected rows.
-    result run(const std::string& text, std::string_view shown, statement_kind kind, bool reads = false);
+    /// `prepare`: a PREPARE sent first, before the deferred BEGIN; if it fails,
+    /// *prepare_failed is set and nothing else of the batch ran (the deferred
+    /// BEGIN is pending again).
+    result run(const std::string& text, std::string_view shown, statement_kind kind, bool reads = false,
+               const std::string& prepare = {}, bool* prepare_failed = nullptr);
+    /// run() through a server-side prepared statement when the statement is
+    /// plain DML (prepared at the start of a transaction, with its first
+    /// statement's round trip), else with `text`, the literal form.
+    result run_maybe_prepared(std::string_view sql, const std::vector<value>& params, const std::string& text,
+                              const std::vector<std::string>& words, statement_kind kind);
     result run_and_convert(std::string_view sql, const std::vector<value>& params, statement_kind kind);
     /// Throws the error of a lost connection (in_doubt_error when `kind` is
     /// decisive) and marks the connection broken.
@@ -219,6 +232,11 @@ private:
     bool unread_commit_ = false;
     // A read-only COMMIT not sent yet (commit() of a pooled connection).
     bool commit_unsent_ = false;
+    // Prepared statements of this session: key (SQL text + parameter types)
+    // -> name, or "" when it could not be prepared.
+    static constexpr std::size_t k_max_prepared = 256;
+    std::unordered_map<std::string, std::string> prepared_;
+    std::uint64_t prepared_count_ = 0;
     bool own_settings_ = false;   // autocommit session settings to RESET
     bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
     bool broken_ = false;
