@@ -59,6 +59,10 @@ struct wait_hooks {
     /// on the calling fiber's event loop; nullptr, or empty, where there is
     /// none: wait_readable serves then.
     std::function<std::unique_ptr<socket_watch>(int fd)> watch_socket;
+    /// Runs `task` after `delay` on the calling fiber's event loop (its
+    /// thread, outside any fiber; it must neither throw nor wait) and returns
+    /// true; false, doing nothing, where there is no event loop.
+    std::function<bool(std::chrono::nanoseconds delay, std::function<void()> task)> run_later;
 };
 
 /// One connection to one database. Not thread-safe: one fiber uses it at a time.

@@ -137,6 +137,23 @@ std::unique_ptr<db::socket_watch> asio_fiber_waiter::watch_socket(int fd) {
     return make_socket_watch(yield_->get_executor().inner().context(), fd);
 }
 
+bool asio_fiber_waiter::run_later(std::chrono::nanoseconds delay, std::function<void()> task) {
+    if (!yield_) return false;
+    using plain_timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                          boost::asio::wait_traits<std::chrono::steady_clock>,
+                                                          boost::asio::io_context::executor_type>;
+    auto timer = std::make_shared<plain_timer>(yield_->get_executor().inner());
+    timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
+    timer->async_wait([timer, task = std::move(task)](const boost::system::error_code&) {
+        try {
+            task();
+        } catch (const std::exception& e) {
+            log_error(std::string("deferred task failed: ") + e.what());
+        }
+    });
+    return true;
+}
+
 // noinline: the frame whose address bounds the release is this one.
 __attribute__((noinline)) void asio_fiber_waiter::release_unused_stack() noexcept {
     if (!stack_top_) return;

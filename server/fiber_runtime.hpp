@@ -183,6 +183,9 @@ public:
     /// A watch of `fd` on the fiber's io_context (server/socket_watch.hpp).
     /// Must be called from the fiber itself.
     std::unique_ptr<db::socket_watch> watch_socket(int fd) override;
+    /// Runs `task` on the fiber's io_context after `delay`, on a timer of its
+    /// own (the task outlives the fiber). Never if the io_context dies first.
+    bool run_later(std::chrono::nanoseconds delay, std::function<void()> task) override;
     /// A waker whose wait() suspends the fiber on a timer that wake() cancels
     /// from any thread (posted to the fiber's io_context).
     std::shared_ptr<db::waker> make_waker() override;

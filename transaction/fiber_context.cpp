@@ -38,6 +38,8 @@ void fiber_waiter::wait_readable(int fd) {
 
 std::unique_ptr<db::socket_watch> fiber_waiter::watch_socket(int) { return nullptr; }
 
+bool fiber_waiter::run_later(std::chrono::nanoseconds, std::function<void()>) { return false; }
+
 std::shared_ptr<db::waker> fiber_waiter::make_waker() { return db::make_thread_waker(); }
 
 fiber_context::fiber_context(fiber_waiter* waiter) : waiter_(waiter ? waiter : &the_thread_waiter) {}
@@ -57,6 +59,10 @@ void fiber_context::wait_readable(int fd) { waiter_->wait_readable(fd); }
 
 std::unique_ptr<db::socket_watch> fiber_context::watch_socket(int fd) { return waiter_->watch_socket(fd); }
 
+bool fiber_context::run_later(std::chrono::nanoseconds delay, std::function<void()> task) {
+    return waiter_->run_later(delay, std::move(task));
+}
+
 std::shared_ptr<db::waker> fiber_context::make_waker() { return waiter_->make_waker(); }
 
 fiber_context& current_fiber() noexcept {
@@ -71,6 +77,9 @@ db::wait_hooks fiber_wait_hooks() {
     hooks.make_waker = [] { return current_fiber().make_waker(); };
     hooks.yield = [] { current_fiber().yield(); };
     hooks.watch_socket = [](int fd) { return current_fiber().watch_socket(fd); };
+    hooks.run_later = [](std::chrono::nanoseconds delay, std::function<void()> task) {
+        return current_fiber().run_later(delay, std::move(task));
+    };
     return hooks;
 }
 

@@ -32,6 +32,9 @@ public:
     /// A watch of `fd` on this fiber's event loop; the thread default has
     /// none (nullptr: wait_readable serves).
     virtual std::unique_ptr<db::socket_watch> watch_socket(int fd);
+    /// db::wait_hooks::run_later on this fiber's event loop; the thread
+    /// default has none (false).
+    virtual bool run_later(std::chrono::nanoseconds delay, std::function<void()> task);
     /// A waker whose wait() suspends this fiber. The thread default blocks the thread.
     virtual std::shared_ptr<db::waker> make_waker();
 };
@@ -54,6 +57,7 @@ public:
     void yield();
     void wait_readable(int fd);
     std::unique_ptr<db::socket_watch> watch_socket(int fd);
+    bool run_later(std::chrono::nanoseconds delay, std::function<void()> task);
     std::shared_ptr<db::waker> make_waker();
     fiber_waiter* waiter() const noexcept { return waiter_; }
 

@@ -276,11 +276,14 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
 
     bool keep = !close && own->is_open() && !own->broken();
     if (keep) keep = own->reset();  // rolls back, resets session state
-    if (keep && own->has_unsent_commit() && !has_waiters(*state_)) {
-        // Going idle: its read-only COMMIT goes now (outside the lock). One
-        // that goes to a waiter keeps it for the waiter's first round trip.
-        own->send_unsent_commit();
-    }
+    // An unsent read-only COMMIT rides with the next user's first round
+    // trip. A connection going idle may keep it for a moment (the next
+    // acquire comes soon under load) if a flush is scheduled: an idle
+    // connection must not hold a transaction open for long. Without an event
+    // loop to schedule on, it goes now, outside the lock.
+    const bool defer_commit = keep && own->has_unsent_commit() && settings_->hooks.run_later;
+    if (keep && own->has_unsent_commit() && !defer_commit && !has_waiters(*state_)) own->send_unsent_commit();
+    bool schedule_flush = false;
 
     std::vector<std::unique_ptr<pg_connection>> discard;
     std::shared_ptr<pg_pool_state::waiter> next;
@@ -297,7 +300,13 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
         } else {
             --state_->in_use;
             if (keep && !state_->dropped) {
-                own->send_unsent_commit();  // the waiters seen above left meanwhile
+                if (own->has_unsent_commit()) {
+                    if (!defer_commit) {
+                        own->send_unsent_commit();  // the waiters seen above left meanwhile
+                    } else if (!state_->commit_flush_scheduled) {
+                        state_->commit_flush_scheduled = schedule_flush = true;
+                    }
+                }
                 own->set_idle_since(now);
                 try {
                     state_->idle.push_back(std::move(own));
@@ -318,7 +327,32 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
         }
     }
     if (next) next->wake_up->wake();
+    if (schedule_flush) schedule_commit_flush();
     // `discard` closes outside the lock.
+}
+
+namespace {
+// How long an idle connection may keep an unsent read-only COMMIT.
+constexpr auto k_commit_flush_delay = std::chrono::milliseconds(1);
+}  // namespace
+
+void pg_database::schedule_commit_flush() noexcept {
+    std::weak_ptr<pg_pool_state> weak = state_;
+    bool scheduled = false;
+    try {
+        scheduled = settings_->hooks.run_later(k_commit_flush_delay, [weak] {
+            if (auto state = weak.lock()) pg_pool_state::flush_unsent_commits(*state);
+        });
+    } catch (const std::exception&) {  // bad_alloc: flush now
+    }
+    if (!scheduled) pg_pool_state::flush_unsent_commits(*state_);
+}
+
+void pg_pool_state::flush_unsent_commits(pg_pool_state& state) noexcept {
+    // Under the lock: an idle connection is nobody's. One send each, no wait.
+    std::lock_guard lock(state.mutex);
+    state.commit_flush_scheduled = false;
+    for (auto& conn : state.idle) conn->send_unsent_commit();
 }
 
 void pg_database::forget_checked_out(pg_pool_state& state) noexcept {

@@ -66,6 +66,11 @@ struct pg_pool_state {
     std::size_t in_use = 0;                            // handed out, being opened or granted
     std::list<std::shared_ptr<waiter>> waiters;        // FIFO (but see next_waiter)
     bool dropped = false;
+    // A flush of the idle connections' unsent read-only COMMITs is due.
+    bool commit_flush_scheduled = false;
+
+    /// Sends the unsent read-only COMMITs of the idle connections.
+    static void flush_unsent_commits(pg_pool_state& state) noexcept;
 
     /// The waiter a release serves, of a non-empty queue: the first, unless
     /// one of the next few resumes on the releasing thread (no cross-thread
@@ -118,6 +123,9 @@ private:
     /// Gives a place that will not be used (in_use) to the first waiter, else
     /// frees it; returns the waiter to wake. The caller holds the mutex.
     static std::shared_ptr<pg_pool_state::waiter> pass_place_locked(pg_pool_state& state) noexcept;
+    /// Sends the idle connections' unsent COMMITs soon, on the calling
+    /// fiber's event loop (at once without one).
+    void schedule_commit_flush() noexcept;
     /// Whether a release now would go to a waiter (a hint: it may change before the release).
     static bool has_waiters(pg_pool_state& state);
     /// Takes one of the (non-empty) idle connections: the most recent watched here, else the most recent.

@@ -1506,17 +1506,35 @@ TEST_CASE("postgresql: a read-only COMMIT goes when its connection goes idle, or
     ro.readonly = true;
     int pid = 0;
 
-    // Released with nobody waiting: the COMMIT is sent on the way to the idle list.
+    // Released with nobody waiting: the COMMIT waits in the idle list for a
+    // next user for about a millisecond, then the pool sends it.
+    std::string state;
+    std::string state_when_idle;
+    std::string state_after_flush;
     atrium::test::run_in_fiber([&] {
+        {
+            lease c(f.db);
+            pid = c->backend_pid();
+            c->begin(ro);
+            c->execute("SELECT count(*) FROM note");
+            c->commit();
+            CHECK(c->has_unsent_commit());
+        }
+        state_when_idle = activity_state(*other, pid);
+        atrium::current_fiber().sleep_for(50ms);  // the flush runs on this event loop meanwhile
+        for (int i = 0; i < 200 && (state_after_flush = activity_state(*other, pid)) != "idle"; ++i) {
+            atrium::current_fiber().sleep_for(5ms);
+        }
+    });
+    CHECK(state_when_idle == "idle in transaction");
+    CHECK(state_after_flush == "idle");
+    // Without an event loop (thread waits) it is sent on the way to the idle list.
+    {
         lease c(f.db);
-        pid = c->backend_pid();
         c->begin(ro);
         c->execute("SELECT count(*) FROM note");
         c->commit();
-        CHECK(c->has_unsent_commit());
-        CHECK(activity_state(*other, pid) == "idle in transaction");
-    });
-    std::string state;
+    }
     for (int i = 0; i < 200 && (state = activity_state(*other, pid)) != "idle"; ++i) std::this_thread::sleep_for(5ms);
     CHECK(state == "idle");
 
