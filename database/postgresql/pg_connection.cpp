@@ -314,9 +314,9 @@ void pg_connection::require_block(std::string_view sql) const {
 
 // Waits (through the hooks) until libpq holds a whole result or the end of
 // the batch; false if the connection failed meanwhile.
-bool pg_connection::wait_until_result_ready() {
+bool pg_connection::wait_until_result_ready(bool yield_first) {
     PGconn* pg = h_->pg;
-    bool yielded = false;
+    bool yielded = !yield_first;
     while (PQisBusy(pg)) {
         const int fd = PQsocket(pg);
         if (fd < 0) return false;
@@ -431,7 +431,11 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
         }
         if (!sent) fail_lost(PQerrorMessage(pg), "08006", shown, kind);
         for (;;) {
-            if (!wait_until_result_ready()) fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+            // A decisive statement (a write COMMIT) waits for the WAL flush,
+            // which one turn of the other fibers never outlasts: no yield.
+            if (!wait_until_result_ready(kind != statement_kind::decisive)) {
+                fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+            }
             result_ptr r(PQgetResult(pg));
             if (!r) break;
             const ExecStatusType status = PQresultStatus(r.get());

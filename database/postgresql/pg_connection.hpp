@@ -200,7 +200,9 @@ private:
                                 statement_kind kind);
     /// Throws the error a server error result stands for.
     [[noreturn]] void fail_server(const ::pg_result* failed, std::string_view shown, statement_kind kind);
-    bool wait_until_result_ready();
+    /// `yield_first`: let the thread's other fibers run once before the
+    /// first wait (under load the reply is often in by then).
+    bool wait_until_result_ready(bool yield_first = true);
     /// Waits through the socket watch (made on first use, and again on
     /// another thread), else through hooks.wait_readable.
     void wait_readable(int fd);
