@@ -6,7 +6,6 @@
 #include <boost/asio/spawn.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -49,7 +48,6 @@ public:
             ::close(own);
             throw;
         }
-        own_fd_ = own;
         std::lock_guard lock(registry_->mutex);
         if (!registry_->open) {
             close_locked();
@@ -78,11 +76,10 @@ public:
         if (!yield || !usable_here()) {
             throw std::logic_error("socket watch: waited on from outside a fiber of its io_context");
         }
-        // Epoll reports this socket edge-triggered: data that came before the
-        // wait wakes nothing, so look first (the reader may not have read it
-        // all: libpq reads at most its buffer's room per call).
-        pollfd entry{own_fd_, POLLIN, 0};
-        if (::poll(&entry, 1, 0) > 0) return;
+        // Epoll reports this socket edge-triggered, but Asio re-arms the
+        // registration (EPOLL_CTL_MOD) for every wait, which reports data
+        // already there at once (the reader may have left some: libpq reads
+        // at most its buffer's room per call).
         boost::system::error_code error;
         descriptor_->async_wait(boost::asio::posix::descriptor_base::wait_read, (*yield)[error]);
         if (error) throw boost::system::system_error(error, "waiting for a database socket");
@@ -100,7 +97,6 @@ private:
     boost::asio::io_context::executor_type io_;
     std::shared_ptr<watch_registry> registry_;
     std::optional<descriptor_type> descriptor_;
-    int own_fd_ = -1;
     std::atomic<bool> usable_{false};
 };
 

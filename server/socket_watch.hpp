@@ -2,8 +2,9 @@
 /// @file
 /// @brief db::socket_watch on an Asio io_context: a database socket stays
 /// registered with the io_context's epoll for the watch's life, so a wait
-/// costs no `epoll_ctl` (a one-off `posix::stream_descriptor` per wait costs
-/// an add, a delete and an `ioctl`).
+/// costs one `epoll_ctl` (Asio's re-arm) where a one-off
+/// `posix::stream_descriptor` per wait costs an add, a re-arm, a delete and
+/// an `ioctl`.
 ///
 /// The watch registers a `dup` of the socket: the database library keeps its
 /// own fd and may close it first, and closing the watch removes only its own
