@@ -669,6 +669,18 @@ bool is_preparable(const std::vector<std::string>& words) {
 // The parameter types a prepared statement is made with: what the literal
 // would have been (integers, reals, bytea), `unknown` (inferred from the
 // context, as a quoted literal is) for text and NULL.
+// Appends "(a, b, ...)" of `count` items; nothing for none.
+template <class Item>
+void append_arguments(std::string& out, std::size_t count, const Item& item) {
+    if (count == 0) return;
+    out += '(';
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i) out += ", ";
+        out += item(i);
+    }
+    out += ')';
+}
+
 const char* parameter_type(const value& v) {
     if (std::holds_alternative<std::int64_t>(v)) return "int8";
     if (std::holds_alternative<double>(v)) return "float8";
@@ -699,26 +711,12 @@ result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector
         if (!before_block || prepared_.size() >= k_max_prepared) return run(text, sql, kind, reads);
         name = "atrium_" + std::to_string(++prepared_count_);
         prepare = "PREPARE " + name;
-        if (!params.empty()) {
-            prepare += '(';
-            for (std::size_t i = 0; i < params.size(); ++i) {
-                if (i) prepare += ", ";
-                prepare += parameter_type(params[i]);
-            }
-            prepare += ')';
-        }
+        append_arguments(prepare, params.size(), [&](std::size_t i) { return std::string(parameter_type(params[i])); });
         prepare += " AS ";
         prepare += pg_expand_placeholders(sql, params.size(), [](std::size_t i) { return "$" + std::to_string(i + 1); });
     }
     std::string execute = "EXECUTE " + name;
-    if (!params.empty()) {
-        execute += '(';
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            if (i) execute += ", ";
-            execute += literal(params[i]);
-        }
-        execute += ')';
-    }
+    append_arguments(execute, params.size(), [&](std::size_t i) { return literal(params[i]); });
     try {
         bool prepare_failed = false;
         result out = run(execute, sql, kind, reads, prepare, &prepare_failed);

@@ -16,7 +16,14 @@
 //   reads is sent without waiting for its reply, which is taken in before
 //   the connection's next statement (or by looks_alive()). Such a
 //   transaction changed nothing, so no caller can depend on the outcome; it
-//   saves one round trip per read-only call.
+//   saves one round trip per read-only call. A pooled connection does not
+//   even send it at commit(): it goes first in the next user's first round
+//   trip (`COMMIT; BEGIN ...; <statement>`), or the pool sends it when the
+//   connection has sat idle for a millisecond (pg_database::release).
+// * Waits go through a socket_watch when the hooks make one: the socket stays
+//   registered with the thread's event loop between waits (made again when
+//   the connection is used on another thread; the pool prefers connections
+//   and waiters of the releasing thread).
 // * Transactions: `BEGIN ISOLATION LEVEL REPEATABLE READ` (+ ` READ ONLY`);
 //   a statement timeout is `SET LOCAL statement_timeout = <ms>` inside the
 //   transaction, so it ends with it. Autocommit mode sends no BEGIN; its
@@ -27,6 +34,15 @@
 // * Parameters: `?` or `$1..$n` placeholders are replaced by literals quoted
 //   by libpqxx (pg_expand_placeholders in pg_sql.hpp: the simple-query
 //   protocol, which batches the deferred BEGIN, has no bound parameters).
+// * Plain DML (SELECT, INSERT, UPDATE, DELETE) runs as `EXECUTE atrium_n(
+//   <literals>)` of a statement prepared once per connection and parameter
+//   types (int8, float8, bytea, or unknown for text and NULL: inferred as a
+//   quoted literal is). It is prepared only in a transaction's first round
+//   trip, before the deferred BEGIN (`PREPARE ...; BEGIN; EXECUTE ...`), where
+//   a failed PREPARE aborts nothing: the statement then runs as literal text
+//   for good. A statement outdated by a schema change (0A000 cached plan) or
+//   dropped by the session (26000) fails retryably and the cache is
+//   forgotten; DISCARD ALL forgets it too. `?prepare=false` turns it off.
 // * Results are typed by column type: int2/int4/int8 -> int64, float4/float8
 //   -> double, numeric -> string (exact), bool -> int64 0/1, bytea -> blob,
 //   NULL -> null, anything else -> string (PostgreSQL's text form).

@@ -8,7 +8,10 @@
 // string with the transaction's deferred BEGIN (one round trip, see
 // pg_connection.hpp), which only the simple-query protocol allows, and that
 // protocol has no bound parameters. Every value is therefore turned into a
-// literal by libpqxx's quoting (pg_connection::literal), never pasted.
+// literal by libpqxx's quoting (pg_connection::literal), never pasted. Plain
+// DML goes through SQL-level prepared statements in the same protocol
+// (`PREPARE atrium_n(int8, unknown) AS ... $1 ...`, then `EXECUTE
+// atrium_n(<literals>)`): the server plans it once per connection.
 
 #include <cstddef>
 #include <functional>

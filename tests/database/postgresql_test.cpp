@@ -551,17 +551,28 @@ TEST_CASE("postgresql: BEGIN reaches the server with the first statement; a tran
     CHECK(state_of_c() == "idle");
 }
 
-TEST_CASE("postgresql: the COMMIT of a read-only transaction of plain reads is not waited for; the next one starts afresh") {
-    // Every wait for the server is one round trip here (small replies come in
-    // one segment), so the waits count the round trips.
-    std::atomic<int> waits{0};
+namespace {
+
+// Thread-blocking waits that count themselves: with small replies (one
+// segment each) every wait is one round trip.
+wait_hooks counting_waits(std::atomic<int>& waits) {
     wait_hooks hooks;
-    hooks.wait_readable = [&](int fd) {
+    hooks.wait_readable = [&waits](int fd) {
         ++waits;
         pollfd entry{fd, POLLIN, 0};
         while (::poll(&entry, 1, -1) < 0) {
         }
     };
+    return hooks;
+}
+
+}  // namespace
+
+TEST_CASE("postgresql: the COMMIT of a read-only transaction of plain reads is not waited for; the next one starts afresh") {
+    // Every wait for the server is one round trip here (small replies come in
+    // one segment), so the waits count the round trips.
+    std::atomic<int> waits{0};
+    const wait_hooks hooks = counting_waits(waits);
     pg_db f("?pool_size=1", hooks);
     lease c(f.db);
     const auto pid = c->backend_pid();
@@ -1594,13 +1605,7 @@ bool any_contains(const std::vector<std::string>& lines, std::string_view part) 
 
 TEST_CASE("postgresql: plain DML is prepared once per connection, with its transaction's first round trip, and gives the same results") {
     std::atomic<int> waits{0};
-    wait_hooks hooks;
-    hooks.wait_readable = [&](int fd) {
-        ++waits;
-        pollfd entry{fd, POLLIN, 0};
-        while (::poll(&entry, 1, -1) < 0) {
-        }
-    };
+    const wait_hooks hooks = counting_waits(waits);
     pg_db f("?pool_size=1", hooks);
     lease c(f.db);
     for (int round = 0; round < 3; ++round) {
