@@ -391,7 +391,7 @@ bool pg_connection::absorb_unread_commit(bool may_wait) {
 }
 
 result pg_connection::run(const std::string& text, std::string_view shown, statement_kind kind,
-                          bool reads, const std::string& prepare, bool* prepare_failed) {
+                          bool reads, const std::string& prepare, prepare_outcome* outcome) {
     // The deferred BEGIN goes with this statement (one round trip, one query
     // string: PostgreSQL answers each statement of it in order); whatever
     // happens, it has been sent.
@@ -468,6 +468,10 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     // A failed statement ends the batch (the server skips the rest).
     const std::size_t commit_lead = commit_first ? 1 : 0;  // the last transaction's COMMIT
     const std::size_t lead = commit_lead + (prepare.empty() ? 0 : 1);
+    if (outcome && !prepare.empty() && batch.size() > commit_lead &&
+        PQresultStatus(batch[commit_lead].get()) == PGRES_COMMAND_OK) {
+        *outcome = prepare_outcome::prepared;  // whatever happens to the rest of the batch
+    }
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const ExecStatusType status = PQresultStatus(batch[i].get());
         if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
@@ -476,7 +480,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                 mark_broken();
                 fail_lost(PQresultErrorMessage(batch[i].get()), "08006", shown, statement_kind::normal);
             }
-            if (i < lead && prepare_failed) {
+            if (i < lead && outcome) {
                 // The PREPARE failed before the transaction's BEGIN: nothing
                 // after it ran, and no transaction is open on the server.
                 const char* code = PQresultErrorField(batch[i].get(), PG_DIAG_SQLSTATE);
@@ -484,7 +488,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                     fail_server(batch[i].get(), shown, kind);
                 }
                 deferred_ = before;
-                *prepare_failed = true;
+                *outcome = prepare_outcome::failed;
                 return {};
             }
             fail_server(batch[i].get(), i - lead < before.size() ? std::string_view(before[i - lead]) : shown,
@@ -717,25 +721,30 @@ result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector
     }
     std::string execute = "EXECUTE " + name;
     append_arguments(execute, params.size(), [&](std::size_t i) { return literal(params[i]); });
+    prepare_outcome outcome = prepare_outcome::none;
     try {
-        bool prepare_failed = false;
-        result out = run(execute, sql, kind, reads, prepare, &prepare_failed);
-        if (!prepare_failed) {
-            if (!prepare.empty()) prepared_.emplace(std::move(key), std::move(name));
-            return out;
+        result out = run(execute, sql, kind, reads, prepare, &outcome);
+        if (outcome == prepare_outcome::failed) {
+            // Not preparable (a parameter whose type the server cannot infer,
+            // say): nothing else of the batch ran; the literal text from now on.
+            prepared_.emplace(std::move(key), std::string());
+            return run(text, sql, kind, reads);
         }
-        // Not preparable (a parameter whose type the server cannot infer,
-        // say): nothing else of the batch ran; the literal text from now on.
-        prepared_.emplace(std::move(key), std::string());
-        return run(text, sql, kind, reads);
+        if (outcome == prepare_outcome::prepared) prepared_.emplace(std::move(key), std::move(name));
+        return out;
     } catch (const database_error& e) {
+        // Prepared even if the statement then failed: keep the name, or every
+        // failing call would leave one more prepared statement behind.
+        if (outcome == prepare_outcome::prepared) prepared_.emplace(key, name);
         // Dropped by the session (DEALLOCATE, DISCARD) or outdated by a schema
         // change: forget them all; a retry of the transaction prepares afresh.
+        const std::string_view what = e.what();
         const bool stale = e.code() == "26000" ||
-                           (e.code() == "0A000" && std::string_view(e.what()).find("cached plan") != std::string_view::npos);
+                           (e.code() == "0A000" && what.find("cached plan") != std::string_view::npos);
         if (!stale) throw;
         prepared_.clear();
-        std::rethrow_exception(make_pg_error(error_category::retryable, e.code(), e.what(), std::string(sql)));
+        std::rethrow_exception(make_pg_error(error_category::retryable, e.code(),
+                                             what.substr(0, what.rfind(" [SQLSTATE")), std::string(sql)));
     }
 }
 

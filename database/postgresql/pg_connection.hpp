@@ -199,11 +199,13 @@ private:
     /// Sends one statement (already expanded), waits for its result through
     /// the hooks and converts it; errors are translated (`shown` is the text
     /// errors report). `reads`: report 0 affected rows.
-    /// `prepare`: a PREPARE sent first, before the deferred BEGIN; if it fails,
-    /// *prepare_failed is set and nothing else of the batch ran (the deferred
-    /// BEGIN is pending again).
+    enum class prepare_outcome { none, prepared, failed };
+    /// `prepare`: a PREPARE sent first, before the deferred BEGIN; *outcome
+    /// says whether it succeeded (also when a later statement then fails). If
+    /// it failed, run() returns nothing and nothing else of the batch ran (the
+    /// deferred BEGIN is pending again).
     result run(const std::string& text, std::string_view shown, statement_kind kind, bool reads = false,
-               const std::string& prepare = {}, bool* prepare_failed = nullptr);
+               const std::string& prepare = {}, prepare_outcome* outcome = nullptr);
     /// run() through a server-side prepared statement when the statement is
     /// plain DML (prepared at the start of a transaction, with its first
     /// statement's round trip), else with `text`, the literal form.

@@ -1720,3 +1720,19 @@ TEST_CASE("postgresql: DISCARD ALL on a dirty session forgets the prepared state
     c->commit();
     CHECK(prepared_on(c).empty());
 }
+
+TEST_CASE("postgresql: a statement prepared in a batch that then fails stays prepared, not prepared again per call") {
+    pg_db f("?pool_size=2");
+    f.execute("CREATE UNIQUE INDEX note_text ON note (text)");
+    f.execute("INSERT INTO note (text) VALUES ('taken')");
+    lease c(f.db);
+    for (int round = 0; round < 4; ++round) {
+        c->begin({});
+        const auto e = catch_database_error([&] { c->execute("INSERT INTO note (text) VALUES (?)", {std::string("taken")}); });
+        CHECK(e.code() == "23505");
+        c->rollback();
+    }
+    const auto names = prepared_on(c);
+    CHECK(std::count_if(names.begin(), names.end(),
+                        [](const std::string& l) { return l.find("VALUES ($1)") != std::string::npos; }) == 1);
+}
