@@ -40,14 +40,18 @@ public:
             throw boost::system::system_error(errno, boost::system::system_category(),
                                               "duplicating a database socket");
         }
-        try {
-            descriptor_.emplace(io_);
-            descriptor_->assign(own);  // registers with epoll, edge-triggered
-        } catch (...) {
-            descriptor_.reset();
-            ::close(own);
-            throw;
-        }
+        // The dup is closed here unless the descriptor took it over (no
+        // catch-all: this may run on a fiber, whose unwinding must pass).
+        struct close_unless_assigned {
+            int fd;
+            bool assigned = false;
+            ~close_unless_assigned() {
+                if (!assigned) ::close(fd);
+            }
+        } dup_guard{own};
+        descriptor_.emplace(io_);
+        descriptor_->assign(own);  // registers with epoll, edge-triggered
+        dup_guard.assigned = true;
         std::lock_guard lock(registry_->mutex);
         if (!registry_->open) {
             close_locked();

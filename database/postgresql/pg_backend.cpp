@@ -87,11 +87,6 @@ constexpr int k_max_passed_over = 2;
 
 }  // namespace
 
-bool pg_database::has_waiters(pg_pool_state& state) {
-    std::lock_guard lock(state.mutex);
-    return !state.waiters.empty() && !state.dropped;
-}
-
 std::unique_ptr<pg_connection> pg_database::take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle) {
     // The most recently released one whose socket this thread's event loop
     // already watches (its waits register nothing), else the most recent.
@@ -277,12 +272,11 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
     bool keep = !close && own->is_open() && !own->broken();
     if (keep) keep = own->reset();  // rolls back, resets session state
     // An unsent read-only COMMIT rides with the next user's first round
-    // trip. A connection going idle may keep it for a moment (the next
-    // acquire comes soon under load) if a flush is scheduled: an idle
-    // connection must not hold a transaction open for long. Without an event
-    // loop to schedule on, it goes now, outside the lock.
-    const bool defer_commit = keep && own->has_unsent_commit() && settings_->hooks.run_later;
-    if (keep && own->has_unsent_commit() && !defer_commit && !has_waiters(*state_)) own->send_unsent_commit();
+    // trip. A connection going idle keeps it for a moment (the next acquire
+    // comes soon under load) with a flush scheduled: an idle connection must
+    // not hold a transaction open for long. Without an event loop to
+    // schedule on (tools, tests), it is sent on the way to the idle list.
+    const bool defer_commit = static_cast<bool>(settings_->hooks.run_later);
     bool schedule_flush = false;
 
     std::vector<std::unique_ptr<pg_connection>> discard;
@@ -302,7 +296,7 @@ void pg_database::release(std::unique_ptr<connection> conn, bool close) noexcept
             if (keep && !state_->dropped) {
                 if (own->has_unsent_commit()) {
                     if (!defer_commit) {
-                        own->send_unsent_commit();  // the waiters seen above left meanwhile
+                        own->send_unsent_commit();  // one send, no wait
                     } else if (!state_->commit_flush_scheduled) {
                         state_->commit_flush_scheduled = schedule_flush = true;
                     }

@@ -126,8 +126,6 @@ private:
     /// Sends the idle connections' unsent COMMITs soon, on the calling
     /// fiber's event loop (at once without one).
     void schedule_commit_flush() noexcept;
-    /// Whether a release now would go to a waiter (a hint: it may change before the release).
-    static bool has_waiters(pg_pool_state& state);
     /// Takes one of the (non-empty) idle connections: the most recent watched here, else the most recent.
     static std::unique_ptr<pg_connection> take_idle_locked(std::vector<std::unique_ptr<pg_connection>>& idle);
 

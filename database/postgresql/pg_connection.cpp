@@ -626,8 +626,6 @@ void pg_connection::fail_server(const PGresult* failed, std::string_view shown, 
 result pg_connection::run_and_convert(std::string_view sql, const std::vector<value>& params,
                                       statement_kind kind) {
     require_usable(sql);
-    const std::string text = pg_expand_placeholders(
-        sql, params.size(), [&](std::size_t i) { return literal(params[i]); });
     const auto words = pg_leading_keywords(sql, 3);
     // Session-level state the next user must not inherit (lexical check).
     if (!words.empty()) {
@@ -651,7 +649,7 @@ result pg_connection::run_and_convert(std::string_view sql, const std::vector<va
         only_reads_ = false;
     }
     try {
-        result out = run_maybe_prepared(sql, params, text, words, kind);
+        result out = run_maybe_prepared(sql, params, words, kind);
         track_statement(words, true);
         return out;
     } catch (...) {
@@ -695,10 +693,13 @@ const char* parameter_type(const value& v) {
 }  // namespace
 
 result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector<value>& params,
-                                         const std::string& text, const std::vector<std::string>& words,
-                                         statement_kind kind) {
+                                         const std::vector<std::string>& words, statement_kind kind) {
     const bool reads = is_read_statement(words);
-    if (!settings_->prepare_statements || !is_preparable(words)) return run(text, sql, kind, reads);
+    // The literal form, built only when it is what goes out.
+    const auto as_text = [&] {
+        return pg_expand_placeholders(sql, params.size(), [&](std::size_t i) { return literal(params[i]); });
+    };
+    if (!settings_->prepare_statements || !is_preparable(words)) return run(as_text(), sql, kind, reads);
     std::string key(sql);
     key += '\x1f';
     for (const auto& p : params) key += parameter_type(p)[0];
@@ -706,13 +707,13 @@ result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector
     std::string prepare;  // PREPARE to send first, or empty: prepared already
     std::string name;
     if (found != prepared_.end()) {
-        if (found->second.empty()) return run(text, sql, kind, reads);  // failed to prepare before
+        if (found->second.empty()) return run(as_text(), sql, kind, reads);  // failed to prepare before
         name = found->second;
     } else {
         // A failed PREPARE aborts the transaction it runs in: only where it
         // runs before the transaction's BEGIN (or outside any).
         const bool before_block = !in_block_ || !deferred_.empty();
-        if (!before_block || prepared_.size() >= k_max_prepared) return run(text, sql, kind, reads);
+        if (!before_block || prepared_.size() >= k_max_prepared) return run(as_text(), sql, kind, reads);
         name = "atrium_" + std::to_string(++prepared_count_);
         prepare = "PREPARE " + name;
         append_arguments(prepare, params.size(), [&](std::size_t i) { return std::string(parameter_type(params[i])); });
@@ -728,7 +729,7 @@ result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector
             // Not preparable (a parameter whose type the server cannot infer,
             // say): nothing else of the batch ran; the literal text from now on.
             prepared_.emplace(std::move(key), std::string());
-            return run(text, sql, kind, reads);
+            return run(as_text(), sql, kind, reads);
         }
         if (outcome == prepare_outcome::prepared) prepared_.emplace(std::move(key), std::move(name));
         return out;

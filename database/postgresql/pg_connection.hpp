@@ -208,8 +208,8 @@ private:
                const std::string& prepare = {}, prepare_outcome* outcome = nullptr);
     /// run() through a server-side prepared statement when the statement is
     /// plain DML (prepared at the start of a transaction, with its first
-    /// statement's round trip), else with `text`, the literal form.
-    result run_maybe_prepared(std::string_view sql, const std::vector<value>& params, const std::string& text,
+    /// statement's round trip), else as literal text.
+    result run_maybe_prepared(std::string_view sql, const std::vector<value>& params,
                               const std::vector<std::string>& words, statement_kind kind);
     result run_and_convert(std::string_view sql, const std::vector<value>& params, statement_kind kind);
     /// Throws the error of a lost connection (in_doubt_error when `kind` is
