@@ -42,7 +42,8 @@ int open_retrying(const char* path, int flags, mode_t mode = 0) {
 }  // namespace
 
 void write_new_file(const fs::path& path, std::string_view bytes, const fs::path& mode_from) {
-    const int fd = open_retrying(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    // O_EXCL already refuses an existing symbolic link; O_NOFOLLOW says so.
+    const int fd = open_retrying(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) throw_errno(errno, "cannot create", path);
     auto fail = [&](std::string_view what) {
         const int error = errno;
@@ -127,6 +128,57 @@ fs::path normal_absolute(const fs::path& path) {
 
 namespace {
 
+/// Component-wise prefix test of two resolved, normal paths.
+bool inside(const fs::path& root, const fs::path& path) {
+    auto p = path.begin();
+    for (const auto& part : root) {
+        if (part.empty()) continue;  // a trailing separator
+        if (p == path.end() || *p != part) return false;
+        ++p;
+    }
+    return true;
+}
+
+/// The name as it may appear in a message: control characters shown as '?'.
+std::string shown(const std::string& name) {
+    std::string out = name;
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return "\"" + out + "\"";
+}
+
+}  // namespace
+
+void check_within(const fs::path& root, const fs::path& path, const std::string& what) {
+    std::error_code ec;
+    const auto real_root = fs::weakly_canonical(durable::normal_absolute(root), ec);
+    if (ec) throw path_error(what + ": its directory cannot be resolved (" + ec.message() + ")");
+    const auto real = fs::weakly_canonical(durable::normal_absolute(path), ec);
+    if (ec) throw path_error(what + " cannot be resolved (" + ec.message() + ")");
+    if (!inside(real_root, real)) throw path_error(what + " leads outside its directory through a symbolic link");
+}
+
+fs::path path_within(const fs::path& root, const fs::path& name) {
+    const std::string text = name.string();
+    const std::string what = "the file name " + shown(text);
+    if (text.empty()) throw path_error("empty file name");
+    if (std::any_of(text.begin(), text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        throw path_error(what + " contains a control character");
+    if (name.is_absolute() || name.has_root_name() || name.has_root_directory())
+        throw path_error(what + " is absolute; only names inside the directory are allowed");
+    for (const auto& part : name)
+        if (part == "..") throw path_error(what + " contains \"..\"");
+    const auto base = durable::normal_absolute(root);
+    auto target = durable::normal_absolute(base / name);
+    if (target == base || !target.has_filename() || target.filename() == ".")
+        throw path_error(what + " does not name a file");
+    check_within(base, target, what);
+    return target;
+}
+
+namespace {
+
 constexpr std::string_view manifest_suffix = ".json";
 
 std::string op_name(file_operation::kind kind) { return kind == file_operation::kind::write ? "write" : "remove"; }
@@ -198,6 +250,8 @@ void remove_staged(const std::vector<file_operation>& ops, const fs::path& manif
 }
 
 fs::path manifest_for(const fs::path& staging, const std::string& gid) {
+    // A gid may come from an operator or a database: never a path of its own.
+    if (!tpc::is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: " + shown(gid));
     return staging / (gid + std::string(manifest_suffix));
 }
 
@@ -232,7 +286,7 @@ void file_manager_dm::queue(file_operation op) {
     }
 }
 
-void file_manager_dm::queue_write(const fs::path& target, std::string bytes) {
+void file_manager_dm::queue_write(const fs::path& target, std::string bytes, const fs::path& root) {
     file_operation op;
     op.what = file_operation::kind::write;
     op.target = durable::normal_absolute(target);
@@ -240,14 +294,16 @@ void file_manager_dm::queue_write(const fs::path& target, std::string bytes) {
     op.temp = op.target;
     op.temp += "." + gid_ + ".tmp";
     op.bytes = std::move(bytes);
+    op.root = root;
     queue(std::move(op));
 }
 
-void file_manager_dm::queue_remove(const fs::path& target) {
+void file_manager_dm::queue_remove(const fs::path& target, const fs::path& root) {
     file_operation op;
     op.what = file_operation::kind::remove;
     op.target = durable::normal_absolute(target);
     if (!op.target.has_filename()) throw std::invalid_argument("file_manager: not a file path: " + target.string());
+    op.root = root;
     queue(std::move(op));
 }
 
@@ -257,6 +313,9 @@ void file_manager_dm::commit(tpc::coordinator&) {}
 
 void file_manager_dm::tpc_vote(tpc::coordinator&) {
     if (state_ != state::active) throw std::logic_error("file_manager: tpc_vote in the wrong state");
+    // Again, before anything exists: a symbolic link may have appeared since the write was queued.
+    for (const auto& op : ops_)
+        if (!op.root.empty()) check_within(op.root, op.target, "the file " + shown(op.target.filename().string()));
     state_ = state::voting;  // from here on, abort removes whatever exists
     fs::create_directories(staging_dir_);
     // The manifest first: once it is durable, recovery can find every temporary.
@@ -309,7 +368,8 @@ void file_manager_dm::abort(tpc::coordinator&) {
 
 // --- file_manager ---
 
-file_manager::file_manager(fs::path staging_dir) : staging_dir_(durable::normal_absolute(staging_dir)) {}
+file_manager::file_manager(fs::path staging_dir, fs::path root)
+    : staging_dir_(durable::normal_absolute(staging_dir)), root_(durable::normal_absolute(root)) {}
 
 std::shared_ptr<file_manager_dm> file_manager::data_manager(tpc::coordinator& txn) const {
     auto joined = txn.join(std::make_shared<file_manager_dm>(staging_dir_));
@@ -321,29 +381,33 @@ std::shared_ptr<file_manager_dm> file_manager::data_manager(transaction& txn) co
     return std::dynamic_pointer_cast<file_manager_dm>(joined);
 }
 
-std::shared_ptr<file_manager_dm> file_manager::write(transaction& txn, const fs::path& target,
+std::shared_ptr<file_manager_dm> file_manager::write(transaction& txn, const fs::path& name,
                                                      std::string bytes) const {
+    const auto target = path_within(root_, name);  // before joining: a bad name joins nothing
     auto dm = data_manager(txn);
-    dm->queue_write(target, std::move(bytes));
+    dm->queue_write(target, std::move(bytes), root_);
     return dm;
 }
 
-std::shared_ptr<file_manager_dm> file_manager::write(tpc::coordinator& txn, const fs::path& target,
+std::shared_ptr<file_manager_dm> file_manager::write(tpc::coordinator& txn, const fs::path& name,
                                                      std::string bytes) const {
+    const auto target = path_within(root_, name);  // before joining: a bad name joins nothing
     auto dm = data_manager(txn);
-    dm->queue_write(target, std::move(bytes));
+    dm->queue_write(target, std::move(bytes), root_);
     return dm;
 }
 
-std::shared_ptr<file_manager_dm> file_manager::remove(transaction& txn, const fs::path& target) const {
+std::shared_ptr<file_manager_dm> file_manager::remove(transaction& txn, const fs::path& name) const {
+    const auto target = path_within(root_, name);
     auto dm = data_manager(txn);
-    dm->queue_remove(target);
+    dm->queue_remove(target, root_);
     return dm;
 }
 
-std::shared_ptr<file_manager_dm> file_manager::remove(tpc::coordinator& txn, const fs::path& target) const {
+std::shared_ptr<file_manager_dm> file_manager::remove(tpc::coordinator& txn, const fs::path& name) const {
+    const auto target = path_within(root_, name);
     auto dm = data_manager(txn);
-    dm->queue_remove(target);
+    dm->queue_remove(target, root_);
     return dm;
 }
 

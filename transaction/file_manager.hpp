@@ -1,9 +1,14 @@
 #pragma once
 // Files as a two-phase-commit participant (the zope.file idea, DESIGN §5).
 //
-//   atrium::file_manager files("/var/lib/atrium/file-staging");
-//   files.write(txn, "/srv/orders/SO42.txt", text);    // queued in memory
+//   atrium::file_manager files("/var/lib/atrium/file-staging", "/srv/orders");
+//   files.write(txn, "SO42.txt", text);    // queued in memory: /srv/orders/SO42.txt
 //   // commit: the file appears (atomically) only if the whole transaction commits
+//
+// Names are relative to the manager's root and must stay inside it (they often
+// come from data, e.g. an order number): an absolute name, a `..` component, a
+// control character or a symbolic link leading outside the root is refused with
+// path_error when queued, and the containment is checked again at the vote.
 //
 // Writes (and removals) queued in a transaction are held in memory by one data
 // manager per (transaction, staging directory). At vote, the DM writes a
@@ -32,6 +37,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +67,23 @@ std::filesystem::path normal_absolute(const std::filesystem::path& path);
 
 }  // namespace durable
 
+/// A file name refused because it would leave its root (the message names
+/// the name and the reason, not the root).
+class path_error : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+/// `root / name` (absolute, lexically normal) for a `name` that stays inside
+/// `root`: not empty, relative, no `..` component, no control character, and
+/// no existing component — symbolic links resolved — leading outside `root`
+/// (itself resolved). Throws path_error.
+std::filesystem::path path_within(const std::filesystem::path& root, const std::filesystem::path& name);
+
+/// Throws path_error unless `path`, symbolic links resolved, is inside
+/// `root` (both resolved with weakly_canonical). `what` names it in the message.
+void check_within(const std::filesystem::path& root, const std::filesystem::path& path, const std::string& what);
+
 /// One queued operation of a file transaction.
 struct file_operation {
     enum class kind { write, remove };
@@ -68,6 +91,7 @@ struct file_operation {
     std::filesystem::path target;  ///< absolute, lexically normal
     std::filesystem::path temp;    ///< `<target>.<gid>.tmp` (writes only)
     std::string bytes;             ///< the new content (writes only)
+    std::filesystem::path root;    ///< the target must stay inside it (checked again at vote); not in the manifest
 };
 
 /// The data manager of one transaction's file operations for one staging directory.
@@ -83,9 +107,11 @@ public:
     const std::vector<file_operation>& operations() const noexcept { return ops_; }
 
     /// Queues a write / removal (replacing an earlier operation on the same target).
-    /// Throws std::logic_error after the vote started.
-    void queue_write(const std::filesystem::path& target, std::string bytes);
-    void queue_remove(const std::filesystem::path& target);
+    /// `target` is absolute (file_manager resolves names with path_within);
+    /// with a `root`, the vote refuses (path_error) a target that a symbolic
+    /// link made since leads outside it. Throws std::logic_error after the vote started.
+    void queue_write(const std::filesystem::path& target, std::string bytes, const std::filesystem::path& root = {});
+    void queue_remove(const std::filesystem::path& target, const std::filesystem::path& root = {});
 
     // tpc::recoverable_data_manager
     const std::string& gid() const override { return gid_; }
@@ -111,23 +137,26 @@ private:
     state state_ = state::active;
 };
 
-/// Queues file writes into transactions. Cheap to copy; holds only the staging directory.
+/// Queues file writes into transactions. Cheap to copy; holds only the staging directory and the root.
 class file_manager {
 public:
     /// `staging_dir` holds the manifests (created on demand); it should be on
-    /// local, durable storage. Relative paths are made absolute now.
-    explicit file_manager(std::filesystem::path staging_dir);
+    /// local, durable storage. Every file written or removed is inside `root`.
+    /// Relative paths are made absolute now.
+    file_manager(std::filesystem::path staging_dir, std::filesystem::path root);
 
     const std::filesystem::path& staging_dir() const noexcept { return staging_dir_; }
+    const std::filesystem::path& root() const noexcept { return root_; }
 
-    /// Writes `bytes` to `target` when `txn` commits. Returns the DM it joined.
-    std::shared_ptr<file_manager_dm> write(transaction& txn, const std::filesystem::path& target,
+    /// Writes `bytes` to `root / name` when `txn` commits. Returns the DM it
+    /// joined. A name leaving the root throws path_error and joins nothing.
+    std::shared_ptr<file_manager_dm> write(transaction& txn, const std::filesystem::path& name,
                                            std::string bytes) const;
-    std::shared_ptr<file_manager_dm> write(tpc::coordinator& txn, const std::filesystem::path& target,
+    std::shared_ptr<file_manager_dm> write(tpc::coordinator& txn, const std::filesystem::path& name,
                                            std::string bytes) const;
-    /// Removes `target` (if it exists) when `txn` commits.
-    std::shared_ptr<file_manager_dm> remove(transaction& txn, const std::filesystem::path& target) const;
-    std::shared_ptr<file_manager_dm> remove(tpc::coordinator& txn, const std::filesystem::path& target) const;
+    /// Removes `root / name` (if it exists) when `txn` commits.
+    std::shared_ptr<file_manager_dm> remove(transaction& txn, const std::filesystem::path& name) const;
+    std::shared_ptr<file_manager_dm> remove(tpc::coordinator& txn, const std::filesystem::path& name) const;
 
     /// The DM registered for this staging directory in `txn` (joining a new one if none).
     std::shared_ptr<file_manager_dm> data_manager(transaction& txn) const;
@@ -135,6 +164,7 @@ public:
 
 private:
     std::filesystem::path staging_dir_;
+    std::filesystem::path root_;
 };
 
 /// Recovery's view of a staging directory: the manifests left by transactions

@@ -385,6 +385,8 @@ void mail_outbox_dm::tpc_vote(tpc::coordinator&) {
     if (state_ != state::active) throw std::logic_error("mail_outbox: tpc_vote in the wrong state");
     state_ = state::voting;  // from here on, abort removes whatever exists
     ensure_maildir(maildir_);
+    // Messages go only inside the maildir: tmp/ or new/ leading elsewhere (a symbolic link) is refused.
+    for (const char* sub : {"tmp", "new"}) check_within(maildir_, maildir_ / sub, std::string("mail outbox ") + sub + "/");
     const auto tmp = maildir_ / "tmp";
     for (std::size_t i = 0; i < messages_.size(); ++i) {
         staged_ = i + 1;
@@ -520,6 +522,7 @@ void mail_outbox_store::commit(const std::string& gid) {
     const auto files = staged(gid);
     if (files.empty()) return;
     ensure_maildir(maildir_);
+    check_within(maildir_, maildir_ / "new", "mail outbox new/");
     for (const auto& file : files) durable::rename_file(file, maildir_ / "new" / file.filename());
     durable::fsync_directory(maildir_ / "new");
     durable::fsync_directory(maildir_ / "tmp");

@@ -6,11 +6,26 @@
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace atrium::modules::ir {
 
 namespace {
+
+// Numbers become file names (sale.orders_dir/<number>.txt) and mail subjects:
+// a prefix or suffix keeps to ASCII letters, digits, space and - _ . without
+// "..", so that no number can name another directory.
+void check_affix(const std::string& sequence, const char* field, const std::string& value) {
+    const bool safe = std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.' || c == ' ';
+    });
+    if (!safe || value.find("..") != std::string::npos)
+        throw user_error("The " + std::string(field) + " \"" + value + "\" of the sequence \"" + sequence +
+                             "\" is not allowed.",
+                         "Use only letters, digits, spaces, \"-\", \"_\" and \".\" (not \"..\").");
+}
 
 model_def sequence_model(std::string name, std::string description) {
     model_def m(std::move(name), std::move(description));
@@ -22,6 +37,11 @@ model_def sequence_model(std::string name, std::string description) {
         .add(fields::integer("number_next", "Next number").set_default(1))
         .add(fields::integer("number_increment", "Increment").set_default(1))
         .add(fields::boolean("active", "Active").set_default(true));
+    m.validate = [](const model& self, const ids& records) {
+        for (const auto& r : self.browse(records, {"name", "prefix", "suffix"}))
+            for (const char* f : {"prefix", "suffix"})
+                if (!r.is_null(f)) check_affix(r.get<std::string>("name"), f, r.get<std::string>(f));
+    };
     return m;
 }
 

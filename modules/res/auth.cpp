@@ -19,6 +19,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr double max_failure_delay = 1.0;  // seconds
+
 json leaf(const char* f, const char* op, json v) { return json::array({f, op, std::move(v)}); }
 
 std::string since(int seconds) {
@@ -84,6 +86,12 @@ std::int64_t login(const std::string& login, const json& parameters, const std::
     const auto address = make_remote_address(remote_ip, settings.ip_network_4, settings.ip_network_6);
     const std::string network = address ? address->network : remote_ip;
     const std::string window = since(settings.timeout);
+    // Failures are counted per network (any login), per (login, network,
+    // device) and per login. Only the attacking network is refused: a login
+    // failing too often from one network does not lock its owner out of the
+    // others. The per-login bound (max_attempt_ip_network across all
+    // networks: a distributed guess) refuses only the networks that have
+    // already failed for this login; a network without a failure may still try.
     if (attempts.search_count(json::array({leaf("ip_network", "=", network), leaf("create_date", ">", window)})) >
         settings.max_attempt_ip_network)
         throw rate_limit_exception();
@@ -98,9 +106,14 @@ std::int64_t login(const std::string& login, const json& parameters, const std::
         txn.commit();  // the bookkeeping survives a rollback of what follows
     };
     const auto failed = attempts.search_count(json::array(
-        {leaf("login", "=", login), leaf("device_cookie", "=", device.empty() ? json(nullptr) : json(device)),
-         leaf("create_date", ">", window)}));
+        {leaf("login", "=", login), leaf("ip_network", "=", network),
+         leaf("device_cookie", "=", device.empty() ? json(nullptr) : json(device)), leaf("create_date", ">", window)}));
     if (failed > settings.max_attempt) {
+        record_attempt();
+        throw rate_limit_exception();
+    }
+    if (failed > 0 && attempts.search_count(json::array({leaf("login", "=", login), leaf("create_date", ">", window)})) >
+                          settings.max_attempt_ip_network) {
         record_attempt();
         throw rate_limit_exception();
     }
@@ -119,16 +132,20 @@ std::int64_t login(const std::string& login, const json& parameters, const std::
         }
     }
     if (user) {
-        const auto mine = attempts.search(json::array({leaf("login", "=", login)}));
+        // Only this network's failures: another network's stay counted against it.
+        const auto mine = attempts.search(json::array({leaf("login", "=", login), leaf("ip_network", "=", network)}));
         attempts.remove(mine);
         return user;
     }
     record_attempt();
     if (settings.failure_delay) {
-        // failed + 1 attempts so far; the delay grows with them (bounded at 2^10 s).
+        // A random 0 … min(2^attempts − 1, max_failure_delay) s: the cap keeps
+        // a flood of failures from holding a fiber each for long; past
+        // max_attempt the answer is an immediate 429 instead.
         const int exponent = static_cast<int>(std::min<std::int64_t>(failed + 1, 10));
         std::random_device rd;
-        std::uniform_real_distribution<double> pick(0.0, static_cast<double>((1 << exponent) - 1));
+        std::uniform_real_distribution<double> pick(
+            0.0, std::min(static_cast<double>((1 << exponent) - 1), max_failure_delay));
         txn.atexit([delay = settings.failure_delay, seconds = pick(rd)] { delay(seconds); });
     }
     return 0;

@@ -1,6 +1,7 @@
 #include "modules/sale/order_fulfilment.hpp"
 
 #include "database/database.hpp"
+#include "modules/errors.hpp"
 #include "database/postgresql/pg_participant.hpp"
 #include "transaction/file_manager.hpp"
 #include "transaction/mail_outbox.hpp"
@@ -54,8 +55,13 @@ void fulfil(transaction& txn, const order_summary& order) {
     }
     if (!settings.staging.empty() && !settings.orders_dir.empty()) {
         std::filesystem::create_directories(settings.orders_dir);
-        file_manager(settings.staging)
-            .write(txn, std::filesystem::path(settings.orders_dir) / (order.number + ".txt"), order_text(order));
+        // The number comes from data (the sequence's prefix): the file manager
+        // keeps the file inside orders_dir or refuses it, failing the whole call.
+        try {
+            file_manager(settings.staging, settings.orders_dir).write(txn, order.number + ".txt", order_text(order));
+        } catch (const path_error& e) {
+            throw modules::user_error("The order file of \"" + order.number + "\" cannot be written.", e.what());
+        }
     }
 }
 

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
                                              .to = {"customer@example.com"},
                                              .subject = run_id,
                                              .body = "crash test " + run_id + "\n"});
-            file_manager(staging).write(txn, target, run_id + "\n");
+            file_manager(staging, target.parent_path()).write(txn, target.filename(), run_id + "\n");
             if (dm) txn.join(dm);
             scope.close(true);
         }

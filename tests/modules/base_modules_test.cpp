@@ -312,3 +312,54 @@ TEST_CASE("modules: deleting sessions moves the database's change counter (SQLit
     }
     CHECK(counter->load() == before + 2);  // and again once it has ended
 }
+
+TEST_CASE("modules: failed logins lock out their network only; the tarpit is bounded") {
+    modules_database f;
+    res::session_settings s;
+    s.max_attempt = 2;
+    s.max_attempt_ip_network = 20;
+    std::vector<double> delays;
+    s.failure_delay = [&](double seconds) { delays.push_back(seconds); };
+    auto attempt = [&](const char* password, const char* ip) {
+        auto scope = begin(f.db(), root_user);
+        return res::login("admin", {{"password", password}}, ip, s);
+    };
+    for (int i = 0; i < 3; ++i) CHECK(attempt("wrong", "192.0.2.66") == 0);
+    CHECK_THROWS_AS(attempt("wrong", "192.0.2.66"), rate_limit_exception);
+    CHECK_THROWS_AS(attempt("admin-secret", "192.0.2.66"), rate_limit_exception);
+    // Another network: admin's password works, and the attacker's count stays.
+    CHECK(attempt("admin-secret", "198.51.100.7") == 1);
+    CHECK_THROWS_AS(attempt("admin-secret", "192.0.2.66"), rate_limit_exception);
+    REQUIRE(delays.size() == 3);
+    for (double d : delays) CHECK((d >= 0.0 && d <= 1.0));
+    // Past max_attempt_ip_network failures for one login across networks,
+    // a network that failed for it is refused at once; a clean one may try.
+    for (int n = 1; n <= 20; ++n) {
+        CHECK(attempt("wrong", ("203.0.113." + std::to_string(n)).c_str()) == 0);
+    }
+    CHECK_THROWS_AS(attempt("wrong", "203.0.113.1"), rate_limit_exception);
+    CHECK(attempt("admin-secret", "198.51.100.8") == 1);
+}
+
+TEST_CASE("modules: sequence prefixes and suffixes keep to a safe character set") {
+    modules_database f;
+    ids id;
+    {
+        auto scope = begin(f.db(), root_user);
+        id = current_pool()->get("ir.sequence").create(
+            json::array({{{"name", "n"}, {"code", "safe"}, {"prefix", "INV-2026.A_ "}}}));
+    }
+    for (const char* bad : {"../x", "/etc/x", "a/b", "a\\b", "..", "x\ty", "%(year)s"}) {
+        CAPTURE(bad);
+        auto scope = begin(f.db(), root_user);
+        const auto p = current_pool();
+        CHECK_THROWS_AS(p->get("ir.sequence").write(id, {{"prefix", bad}}), user_error);
+        CHECK_THROWS_AS(p->get("ir.sequence").write(id, {{"suffix", bad}}), user_error);
+        CHECK_THROWS_AS(p->get("ir.sequence.strict").create(
+                            json::array({{{"name", "s"}, {"code", std::string("s") + bad}, {"prefix", bad}}})),
+                        user_error);
+        scope.close(false);
+    }
+    auto scope = begin(f.db(), root_user);
+    CHECK(ir::next_number("safe") == "INV-2026.A_ 1");
+}

@@ -50,7 +50,7 @@ struct fixture {
     fs::path staging = dir / "staging";
     fs::path out = dir / "out";
     fs::path target = out / "order.txt";
-    file_manager files{staging};
+    file_manager files{staging, out};
     file_manager_store store{staging};
 
     fixture() {
@@ -61,8 +61,8 @@ struct fixture {
 
 /// Queues into a bare coordinator and votes: the state a crash after the vote leaves.
 std::shared_ptr<file_manager_dm> stage(fixture& x, tpc::coordinator& txn) {
-    x.files.write(txn, x.target, "new content\n");
-    x.files.write(txn, x.out / "second.txt", "second\n");
+    x.files.write(txn, "order.txt", "new content\n");
+    x.files.write(txn, "second.txt", "second\n");
     auto dm = x.files.data_manager(txn);
     dm->tpc_begin(txn);
     dm->commit(txn);
@@ -84,8 +84,8 @@ TEST_CASE("files: a committed write replaces the target; before the commit it ke
     {
         auto scope = begin(f.db, 1);
         scope->connection().execute("INSERT INTO note (text) VALUES (?)", {std::string("order")});
-        gid = x.files.write(*scope, x.target, "new content\n")->gid();
-        x.files.write(*scope, x.out / "fresh.txt", "fresh\n");
+        gid = x.files.write(*scope, "order.txt", "new content\n")->gid();
+        x.files.write(*scope, "fresh.txt", "fresh\n");
         CHECK(slurp(x.target) == "old content\n");
         CHECK(names_in(x.out) == std::vector<std::string>{"order.txt"});
     }
@@ -103,8 +103,8 @@ TEST_CASE("files: a rolled-back transaction leaves the target untouched and no t
     SUBCASE("exception") {
         try {
             auto scope = begin(f.db, 1);
-            x.files.write(*scope, x.target, "new content\n");
-            x.files.remove(*scope, x.out / "order.txt");
+            x.files.write(*scope, "order.txt", "new content\n");
+            x.files.remove(*scope, "order.txt");
             throw std::runtime_error("business error");
         } catch (const std::runtime_error&) {
         }
@@ -115,14 +115,14 @@ TEST_CASE("files: a rolled-back transaction leaves the target untouched and no t
         SUBCASE("first") { name = "a-first"; }
         SUBCASE("last") { name = "z-last"; }
         auto scope = begin(f.db, 1);
-        x.files.write(*scope, x.target, "new content\n");
+        x.files.write(*scope, "order.txt", "new content\n");
         scope->join(std::make_shared<log_dm>(name, log, "tpc_vote"));
         CHECK_THROWS_WITH_AS(scope.close(true), (name + " fails at tpc_vote").c_str(), std::runtime_error);
     }
     SUBCASE("the target directory does not exist: the vote fails") {
         auto scope = begin(f.db, 1);
-        x.files.write(*scope, x.target, "new content\n");
-        x.files.write(*scope, x.dir / "missing" / "x.txt", "x");
+        x.files.write(*scope, "order.txt", "new content\n");
+        x.files.write(*scope, "missing/x.txt", "x");
         CHECK_THROWS_AS(scope.close(true), std::system_error);
         CHECK_FALSE(fs::exists(x.dir / "missing"));
     }
@@ -138,10 +138,10 @@ TEST_CASE("files: removal, last operation per target wins, the mode of the repla
     spit(x.out / "gone.txt", "bye");
     {
         auto scope = begin(f.db, 1);
-        x.files.write(*scope, x.target, "first\n");
-        x.files.write(*scope, x.out / "." / "order.txt", "second\n");  // same target
-        x.files.remove(*scope, x.out / "gone.txt");
-        x.files.remove(*scope, x.out / "never-existed.txt");
+        x.files.write(*scope, "order.txt", "first\n");
+        x.files.write(*scope, "./order.txt", "second\n");  // same target
+        x.files.remove(*scope, "gone.txt");
+        x.files.remove(*scope, "never-existed.txt");
         CHECK(x.files.data_manager(*scope)->operations().size() == 3);
     }
     CHECK(slurp(x.target) == "second\n");
@@ -154,12 +154,12 @@ TEST_CASE("files: removal, last operation per target wins, the mode of the repla
 TEST_CASE("files: one data manager per (transaction, staging directory)") {
     test_database f;
     fixture x;
-    file_manager again(x.dir.path() / "staging" / "");
-    file_manager other(x.dir / "staging2");
+    file_manager again(x.dir.path() / "staging" / "", x.out);
+    file_manager other(x.dir / "staging2", x.out);
     auto scope = begin(f.db, 1);
     auto dm = x.files.data_manager(*scope);
     CHECK(x.files.data_manager(*scope) == dm);
-    CHECK(again.write(*scope, x.target, "a") == dm);
+    CHECK(again.write(*scope, "order.txt", "a") == dm);
     CHECK(other.data_manager(*scope) != dm);
     CHECK(dm->participant_id() == "files:" + x.staging.string());
     scope.rollback();
@@ -203,7 +203,7 @@ TEST_CASE("files: the vote stages next to the target and writes a manifest") {
 TEST_CASE("files: terminal calls before the vote") {
     fixture x;
     tpc::coordinator txn(tpc::facade::zope);
-    auto dm = x.files.write(txn, x.target, "new");
+    auto dm = x.files.write(txn, "order.txt", "new");
     dm->tpc_abort(txn);
     dm->abort(txn);
     dm->tpc_abort(txn);
@@ -277,4 +277,76 @@ TEST_CASE("files: recovery finishes staged files from the main database's decisi
     }
     CHECK(x.store.in_doubt().empty());
     CHECK(names_in(x.staging).empty());
+}
+
+TEST_CASE("files: a name leaving the root is refused, joins nothing and writes nothing") {
+    test_database f;
+    fixture x;
+    fs::create_directories(x.dir / "outside");
+    fs::create_directory_symlink(x.dir / "outside", x.out / "escape");          // a directory leading out
+    fs::create_symlink(x.dir / "outside" / "victim.txt", x.out / "victim.txt");  // a file leading out
+    const std::vector<std::string> bad = {"../x.txt",
+                                          "a/../../x.txt",
+                                          (x.dir / "outside" / "abs.txt").string(),
+                                          "/etc/atrium-never.txt",
+                                          "",
+                                          ".",
+                                          "sub/",
+                                          "bad\nname.txt",
+                                          "escape/x.txt",
+                                          "victim.txt"};
+    for (const auto& name : bad) {
+        CAPTURE(name);
+        tpc::coordinator txn(tpc::facade::zope);
+        CHECK_THROWS_AS(x.files.write(txn, name, "evil\n"), path_error);
+        CHECK_THROWS_AS(x.files.remove(txn, name), path_error);
+        CHECK(txn.resources().empty());
+        CHECK(names_in(x.dir / "outside").empty());
+        CHECK_FALSE(fs::exists("/etc/atrium-never.txt"));
+    }
+    CHECK(names_in(x.staging).empty());
+    // A symbolic link that stays inside the root is fine.
+    fs::create_directories(x.out / "real");
+    fs::create_directory_symlink(x.out / "real", x.out / "alias");
+    {
+        auto scope = begin(f.db, 1);
+        x.files.write(*scope, "alias/ok.txt", "ok\n");
+    }
+    CHECK(slurp(x.out / "real" / "ok.txt") == "ok\n");
+}
+
+TEST_CASE("files: a symbolic link made after the write was queued is refused at the vote; all rolls back") {
+    test_database f;
+    fixture x;
+    fs::create_directories(x.out / "sub");
+    fs::create_directories(x.dir / "outside");
+    {
+        auto scope = begin(f.db, 1);
+        scope->connection().execute("INSERT INTO note (text) VALUES (?)", {std::string("order")});
+        x.files.write(*scope, "order.txt", "new content\n");
+        x.files.write(*scope, "sub/x.txt", "evil\n");
+        fs::remove(x.out / "sub");
+        fs::create_directory_symlink(x.dir / "outside", x.out / "sub");
+        CHECK_THROWS_AS(scope.close(true), path_error);
+    }
+    CHECK(f.committed_notes().empty());
+    CHECK(names_in(x.dir / "outside").empty());
+    CHECK(slurp(x.target) == "old content\n");
+    CHECK(names_in(x.out) == std::vector<std::string>{"order.txt", "sub"});
+    CHECK(names_in(x.staging).empty());
+}
+
+TEST_CASE("files: path_within") {
+    temp_dir dir;
+    CHECK(path_within(dir.path(), "a.txt") == durable::normal_absolute(dir.path() / "a.txt"));
+    CHECK(path_within(dir.path(), "./b/../a.txt").filename() == "a.txt");
+    CHECK_THROWS_WITH_AS(path_within(dir.path(), "../a.txt"), "the file name \"../a.txt\" contains \"..\"", path_error);
+    CHECK_THROWS_WITH_AS(path_within(dir.path(), "/etc/x"),
+                         "the file name \"/etc/x\" is absolute; only names inside the directory are allowed",
+                         path_error);
+    CHECK_THROWS_WITH_AS(path_within(dir.path(), std::string("a\x01.txt")),
+                         "the file name \"a?.txt\" contains a control character", path_error);
+    file_manager_store store(dir / "staging");
+    CHECK_THROWS_AS(store.commit("../../etc/passwd"), std::invalid_argument);
+    CHECK_THROWS_AS(store.rollback("../x"), std::invalid_argument);
 }

@@ -6,6 +6,7 @@
 #include "tests/support/log_dm.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_database.hpp"
+#include "transaction/file_manager.hpp"  // path_error
 #include "transaction/mail_outbox.hpp"
 #include "transaction/manager.hpp"
 #include "transaction/recovery.hpp"
@@ -369,4 +370,30 @@ TEST_CASE("mail: rendering") {
         CHECK(stored.data == "From: \"Shop, Inc.\" <shop@example.com>\r\nTo: a@example.com,\r\n \"B, b\" "
                              "<b@example.com>\r\nSubject: x\r\n\r\nbody\r\n");
     }
+}
+
+TEST_CASE("mail: tmp/ or new/ leading outside the maildir is refused at the vote; nothing written, all rolls back") {
+    test_database f;
+    temp_dir dir;
+    const auto maildir = dir / "maildir";
+    const auto outside = dir / "outside";
+    fs::create_directories(outside);
+    fs::create_directories(maildir / "cur");
+    std::string sub;
+    SUBCASE("tmp") { sub = "tmp"; }
+    SUBCASE("new") { sub = "new"; }
+    fs::create_directory_symlink(outside, maildir / sub);
+    fs::create_directories(maildir / (sub == "tmp" ? "new" : "tmp"));
+    mail_outbox outbox(maildir);
+    {
+        auto scope = begin(f.db, 1);
+        scope->connection().execute("INSERT INTO note (text) VALUES (?)", {std::string("order")});
+        outbox.queue(*scope, sample());
+        CHECK_THROWS_WITH_AS(scope.close(true), ("mail outbox " + sub + "/ leads outside its directory through a symbolic link").c_str(),
+                             path_error);
+    }
+    CHECK(f.committed_notes().empty());
+    CHECK(names_in(outside).empty());
+    CHECK(names_in(maildir / "tmp").empty());
+    CHECK(names_in(maildir / "new").empty());
 }
