@@ -153,9 +153,19 @@ void check_within(const fs::path& root, const fs::path& path, const std::string&
     std::error_code ec;
     const auto real_root = fs::weakly_canonical(durable::normal_absolute(root), ec);
     if (ec) throw path_error(what + ": its directory cannot be resolved (" + ec.message() + ")");
-    const auto real = fs::weakly_canonical(durable::normal_absolute(path), ec);
+    const auto lexical = durable::normal_absolute(path);
+    const auto real = fs::weakly_canonical(lexical, ec);
     if (ec) throw path_error(what + " cannot be resolved (" + ec.message() + ")");
     if (!inside(real_root, real)) throw path_error(what + " leads outside its directory through a symbolic link");
+    // weakly_canonical leaves a dangling link unresolved: it could lead anywhere once its target exists.
+    auto at = durable::normal_absolute(root);
+    for (const auto& part : lexical.lexically_relative(at)) {
+        at /= part;
+        const auto st = fs::symlink_status(at, ec);
+        if (ec || !fs::exists(st)) break;  // nothing below a missing component exists
+        if (fs::is_symlink(st) && !fs::exists(at, ec))
+            throw path_error(what + " goes through a dangling symbolic link");
+    }
 }
 
 fs::path path_within(const fs::path& root, const fs::path& name) {
@@ -169,6 +179,7 @@ fs::path path_within(const fs::path& root, const fs::path& name) {
         throw path_error(what + " is absolute; only names inside the directory are allowed");
     for (const auto& part : name)
         if (part == "..") throw path_error(what + " contains \"..\"");
+    if (!name.has_filename() || name.filename() == ".") throw path_error(what + " does not name a file");
     const auto base = durable::normal_absolute(root);
     auto target = durable::normal_absolute(base / name);
     if (target == base || !target.has_filename() || target.filename() == ".")

