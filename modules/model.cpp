@@ -809,8 +809,10 @@ ids model::copy(const ids& records, const nlohmann::json& defaults) const {
 
 nlohmann::json model::fields_get(const std::vector<std::string>& names) const {
     nlohmann::json out = nlohmann::json::object();
+    const bool checked = current().check_access();
     for (const auto& f : def_.fields) {
         if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
+        if (f.secret && checked) continue;  // as Tryton leaves out fields the caller may not read
         nlohmann::json d = {{"name", f.name},         {"type", to_string(f.type)}, {"string", f.string},
                             {"help", f.help},         {"required", f.required},    {"readonly", f.readonly},
                             {"relation", f.relation.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.relation)}};

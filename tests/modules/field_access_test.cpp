@@ -90,7 +90,11 @@ TEST_CASE("modules: a secret field is unusable in domains, dotted paths, orders 
         CHECK(orders.search_read(json::array(), {}, {"customer", "salesman"}).size() == 1);
         CHECK_THROWS_AS(orders.read({x.order}, {"salesman.login"}), user_error);
         CHECK_THROWS_WITH(orders.read({x.order}, {"salesman.login"}), doctest::Contains("does not exist"));
+        // fields_get leaves the secret field out (as Tryton leaves out fields the caller may not read).
+        CHECK_FALSE(users.fields_get().contains("password_hash"));
+        CHECK(users.fields_get().contains("login"));
     }
+    CHECK(users.fields_get().contains("password_hash"));  // module code sees every field
     {
         // Root, and module code under without_check_access(), keep every field.
         auto checked = check_access();
