@@ -2,6 +2,7 @@
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
+#include "modules/field_access.hpp"
 #include "modules/model.hpp"
 #include "modules/registry.hpp"
 #include "transaction/transaction.hpp"
@@ -69,23 +70,28 @@ private:
         const std::string head = path.substr(0, dot);
         const field* f = m.find_field(head);
         if (!f && head != "id") bad_domain("unknown field '" + head + "' on model '" + m.name() + "'");
+        // A field the caller may not read must not be searchable either
+        // (a LIKE prefix at a time would reveal it), nor any model a path crosses.
+        if (f) check_field_readable(m, *f);
         if (dot != std::string::npos) {
             if (!f || (f->type != field_type::many2one && f->type != field_type::one2many &&
                        f->type != field_type::many2many))
                 bad_domain("'" + head + "' of '" + m.name() + "' is not a relation");
             const model& target = m.owner().get(f->relation);
+            target.check_access("read");
             const nlohmann::json sub = nlohmann::json::array({path.substr(dot + 1), op, value});
             const std::string inner = "SELECT \"id\" FROM " + sql::quote(target.table()) + " WHERE " + leaf(target, sub);
             return relation_in(m, *f, inner);
         }
         if (!f) {  // id
-            field id_field = fields::integer("id");
+            field id_field = fields::integer("id", "ID");
             return compare(id_field, "\"id\"", op, value);
         }
         if (f->type == field_type::one2many || f->type == field_type::many2many) {
             // A bare x2many compares the target ids.
-            field id_field = fields::integer("id");
+            field id_field = fields::integer("id", "ID");
             const model& target = m.owner().get(f->relation);
+            target.check_access("read");
             const std::string inner = "SELECT \"id\" FROM " + sql::quote(target.table()) + " WHERE " +
                                       compare(id_field, "\"id\"", op, value);
             return relation_in(m, *f, inner);

@@ -4,12 +4,15 @@
 #include "modules/dialect.hpp"
 #include "modules/domain.hpp"
 #include "modules/errors.hpp"
+#include "modules/field_access.hpp"
 #include "modules/registry.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <set>
 
 namespace atrium::modules {
@@ -54,6 +57,26 @@ ids as_ids(const nlohmann::json& j, const std::string& what) {
     return out;
 }
 
+// Any number with an integral value fits an integer field, as Tryton's
+// int(value) does: a JSON integer, an integral float, an integral Decimal.
+std::optional<std::int64_t> integral_value(const nlohmann::json& v) {
+    if (v.is_number_unsigned()) {
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            return std::nullopt;
+        return static_cast<std::int64_t>(v.get<std::uint64_t>());
+    }
+    if (v.is_number_integer()) return v.get<std::int64_t>();
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        // 2^63 is exactly representable; the int64 range is [-2^63, 2^63).
+        if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+            return std::nullopt;
+        return static_cast<std::int64_t>(d);
+    }
+    if (v.is_object()) return decimal_from_json(v).to_integer();  // value_error if not a Decimal
+    return std::nullopt;
+}
+
 }  // namespace
 
 // --- conversion ---
@@ -72,7 +95,8 @@ db::value to_db(const db::connection& conn, const field& f, const nlohmann::json
             return bad();
         case field_type::integer:
         case field_type::many2one:
-            if (v.is_number_integer()) return v.get<std::int64_t>();
+            if (auto i = integral_value(v)) return *i;
+            if (v.is_number() || v.is_object()) return bad("not an integer");
             return bad();
         case field_type::float_:
             if (v.is_number()) return v.get<double>();
@@ -279,22 +303,38 @@ void model::check_exist(const ids& records) const {
                              "It may have been deleted.");
 }
 
+namespace {
+
+// Whether `_timestamp` asks for checks: an empty or false value does not (as
+// Tryton's `if not transaction.timestamp`); a mapping does; anything else is
+// kept as given but cannot name a record: refuse rather than skip the lock.
+bool stamps_given(const nlohmann::json& stamps) {
+    if (stamps.is_object()) return !stamps.empty();
+    if (stamps.is_null() || stamps == false || stamps == 0 || stamps == "" || stamps == nlohmann::json::array())
+        return false;
+    throw user_error("Invalid \"_timestamp\" in the context: a mapping of \"model,id\" to timestamps is expected, "
+                     "not a " + std::string(stamps.type_name()) + ".");
+}
+
+}  // namespace
+
 void model::check_timestamps(const ids& records) const {
     auto& txn = current();
     const auto& ctx = txn.context();
-    const nlohmann::json* ctx_stamps = ctx.contains("_timestamp") && ctx["_timestamp"].is_object()
-                                           ? &ctx["_timestamp"] : nullptr;
-    if (txn.timestamp.empty() && !ctx_stamps) return;
+    const bool from_txn = stamps_given(txn.timestamp);
+    const nlohmann::json* ctx_stamps = ctx.contains("_timestamp") ? &ctx["_timestamp"] : nullptr;
+    if (ctx_stamps && !stamps_given(*ctx_stamps)) ctx_stamps = nullptr;
+    if (!from_txn && !ctx_stamps) return;
     for (auto id : records) {
         const std::string key = def_.name + "," + std::to_string(id);
-        std::optional<std::string> given;
-        if (auto it = txn.timestamp.find(key); it != txn.timestamp.end()) {
-            given = it->second;
-            txn.timestamp.erase(it);
-        } else if (ctx_stamps && ctx_stamps->contains(key) && (*ctx_stamps)[key].is_string()) {
-            given = (*ctx_stamps)[key].get<std::string>();
+        nlohmann::json given;
+        if (auto it = txn.timestamp.find(key); from_txn && it != txn.timestamp.end()) {
+            given = *it;
+            txn.timestamp.erase(it);  // checked once, as Tryton pops it
+        } else if (ctx_stamps && ctx_stamps->contains(key)) {
+            given = (*ctx_stamps)[key];
         }
-        if (!given || given->empty()) continue;
+        if (given.is_null() || given == "") continue;
         auto r = txn.connection().execute("SELECT \"write_date\", \"create_date\" FROM " + sql::quote(def_.table) +
                                               " WHERE \"id\" = ?",
                                           {id});
@@ -303,7 +343,8 @@ void model::check_timestamps(const ids& records) const {
         if (db::is_null(stamp)) continue;
         datetime client;
         try {
-            client = datetime::parse_sql(*given);
+            if (!given.is_string()) throw value_error("not a timestamp");
+            client = datetime::parse_sql(given.get<std::string>());
         } catch (const value_error&) {
             throw concurrency_exception("Records were modified in the meanwhile");
         }
@@ -458,6 +499,7 @@ std::string model::order_by(const nlohmann::json& order) const {
     std::string out;
     bool has_id = false;
     for (auto [name, dir] : items) {
+        check_path_readable(*this, name);  // ordering by a secret field would reveal it
         const field* f = find_field(name);
         if (!f || !f->stored()) throw user_error("Cannot order \"" + label(*this) + "\" by \"" + name + "\".");
         std::transform(dir.begin(), dir.end(), dir.begin(), ::toupper);
@@ -549,11 +591,9 @@ nlohmann::json model::read(const ids& records, const std::vector<std::string>& n
             stamp = true;
             continue;
         }
+        check_path_readable(*this, n);  // a secret or unreadable path is refused before it is reported unknown
         const field* f = find_field(n);
         if (!f) throw user_error("The field \"" + n + "\" does not exist on \"" + label(*this) + "\".");
-        if (f->secret && current().check_access())
-            throw access_error("You are not allowed to read the field \"" + f->string + "\" of \"" + label(*this) +
-                               "\".");
         (f->stored() ? stored : x2m).push_back(f);
     }
     nlohmann::json out = nlohmann::json::array();
@@ -743,6 +783,7 @@ std::int64_t model::search_count(const nlohmann::json& domain) const { return se
 
 nlohmann::json model::search_read(const nlohmann::json& domain, const search_options& options,
                                   const std::vector<std::string>& names) const {
+    for (const auto& n : names) check_path_readable(*this, n);  // refused before anything is searched
     return read(search(domain, options), names);
 }
 
@@ -768,8 +809,10 @@ ids model::copy(const ids& records, const nlohmann::json& defaults) const {
 
 nlohmann::json model::fields_get(const std::vector<std::string>& names) const {
     nlohmann::json out = nlohmann::json::object();
+    const bool checked = current().check_access();
     for (const auto& f : def_.fields) {
         if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
+        if (f.secret && checked) continue;  // as Tryton leaves out fields the caller may not read
         nlohmann::json d = {{"name", f.name},         {"type", to_string(f.type)}, {"string", f.string},
                             {"help", f.help},         {"required", f.required},    {"readonly", f.readonly},
                             {"relation", f.relation.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.relation)}};

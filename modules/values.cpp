@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace atrium::modules {
 
@@ -105,6 +106,17 @@ decimal decimal::rounded(int digits) const {
     if (r < 0) r = -r;
     if (r * 2 >= div) q += unscaled_ < 0 ? -1 : 1;
     return decimal(q, digits);
+}
+
+std::optional<std::int64_t> decimal::to_integer() const {
+    __int128 v = unscaled_;
+    for (int i = 0; i < scale_; ++i) {
+        if (v % 10 != 0) return std::nullopt;
+        v /= 10;
+    }
+    if (v < std::numeric_limits<std::int64_t>::min() || v > std::numeric_limits<std::int64_t>::max())
+        return std::nullopt;
+    return static_cast<std::int64_t>(v);
 }
 
 void decimal::align(decimal& a, decimal& b) {

@@ -9,6 +9,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,8 @@ public:
     int scale() const noexcept { return scale_; }
     /// Rounds half away from zero to `digits` decimals.
     decimal rounded(int digits) const;
+    /// The value as an integer when it has no fractional part and fits, else nullopt.
+    std::optional<std::int64_t> to_integer() const;
 
     friend decimal operator+(const decimal& a, const decimal& b);
     friend decimal operator-(const decimal& a, const decimal& b);

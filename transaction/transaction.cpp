@@ -334,7 +334,7 @@ void transaction::reset() noexcept {
     trigger_records.clear();
     log_records.clear();
     check_warnings.clear();
-    timestamp.clear();
+    timestamp = nlohmann::json::object();
     counter = 0;
     started_at_ = 0;
     locked_tables_.clear();

@@ -74,7 +74,8 @@ public:
     std::map<std::string, std::set<std::int64_t>> trigger_records;     ///< triggered ids per trigger
     std::vector<nlohmann::json> log_records;                           ///< buffered log records
     std::map<std::string, std::set<std::int64_t>> check_warnings;      ///< consumed user warnings
-    std::map<std::string, std::string> timestamp;                      ///< optimistic lock: "model,id" → time
+    /// Optimistic lock, the call's `_timestamp` as given (Tryton keeps it so): "model,id" → time.
+    nlohmann::json timestamp = nlohmann::json::object();
     std::int64_t counter = 0;                                          ///< ORM create/write/delete calls
 
     /// Monotonic nanoseconds recorded before connecting (reset on commit).

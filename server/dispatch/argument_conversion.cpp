@@ -47,7 +47,8 @@ converted_call convert_arguments(const modules::rpc_definition& rpc, nlohmann::j
 
     converted_call out;
     nlohmann::json context = take_context(args, kwargs);
-    if (auto ts = context.find("_timestamp"); ts != context.end() && ts->is_object()) out.timestamp = *ts;
+    // Kept as given, whatever its type (as Tryton does); the ORM's check decides.
+    if (auto ts = context.find("_timestamp"); ts != context.end()) out.timestamp = *ts;
     for (auto it = context.begin(); it != context.end();) {
         const std::string& key = it.key();
         if (!key.empty() && key[0] == '_' && key != "_datetime")

@@ -12,7 +12,7 @@ namespace atrium::server {
 struct converted_call {
     modules::rpc_call call;  ///< positional args without the context, keyword args without `context`
     nlohmann::json context = nlohmann::json::object();    ///< cleaned (`_` keys removed but `_datetime`)
-    nlohmann::json timestamp = nlohmann::json::object();  ///< `_timestamp`: "model,id" → time text
+    nlohmann::json timestamp = nlohmann::json::object();  ///< `_timestamp` as given: "model,id" → time text
 };
 
 /// Throws atrium::type_error ("context must be a dictionary", bad id types) and

@@ -346,9 +346,7 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
     out.value = call_with_retry(
         database, user, options,
         [&](transaction& txn) {
-            txn.timestamp.clear();
-            for (const auto& [key, value] : converted.timestamp.items())
-                txn.timestamp[key] = value.is_string() ? value.get<std::string>() : value.dump();
+            txn.timestamp = converted.timestamp;  // afresh on each attempt: checks consume it
             auto value = method->call(converted.call);
             if (method->rpc.result) value = method->rpc.result(std::move(value));
             return value;

@@ -23,6 +23,16 @@ TEST_CASE("§6.3 the context is the last positional argument, cleaned of _ keys 
     CHECK(c.timestamp == json({{"res.user,1", "t1"}}));
 }
 
+TEST_CASE("§6.3 a non-object _timestamp is kept as given (as Tryton does), and removed from the context") {
+    atrium::modules::rpc_definition rpc;
+    for (const json& given : {json("2000-01-01 00:00:00"), json(7), json::array({1}), json(nullptr), json(true)}) {
+        auto c = convert_arguments(rpc, json::array({{{"_timestamp", given}}}), json::object());
+        CHECK(c.timestamp == given);
+        CHECK_FALSE(c.context.contains("_timestamp"));
+    }
+    CHECK(convert_arguments(rpc, json::array({json::object()}), json::object()).timestamp == json::object());
+}
+
 TEST_CASE("§6.3 a context keyword wins and must be a dictionary") {
     atrium::modules::rpc_definition rpc;
     auto c = convert_arguments(rpc, json::array({1}), {{"context", {{"a", 1}}}, {"limit", 3}});
