@@ -2,6 +2,7 @@
 // will use it: the handler sees the route and headers, and can replace the
 // "authenticated" hook that picks the body limit.
 
+#include "server/gzip.hpp"
 #include "server/http_server.hpp"
 #include "tests/support/http_test_client.hpp"
 #include "transaction/logging.hpp"
@@ -34,10 +35,13 @@ public:
                      {"origin", request.http.origin},
                      {"remote", request.http.remote_address}}};
     }
-    bool authenticated_for_limits(const rpc_http_info& http) const override {
+    bool authenticated_for_limits(const std::optional<std::string>&, const rpc_http_info& http) override {
+        ++limit_checks;
+        if (http.authorization == "Bearer wrong") throw http_error(401, "Unauthorized");
         return http.authorization == "Bearer ok";
     }
     std::atomic<int> calls{0};
+    std::atomic<int> limit_checks{0};
 };
 
 config small_limits() {
@@ -78,6 +82,12 @@ TEST_CASE("embedded http_server: route, headers and the replaceable authenticate
     CHECK(result["authorization"] == "Bearer ok");
     CHECK(result["remote"] == "127.0.0.1");
     CHECK(handler.calls == 1);
+    // Asked only when the body needs it: a small plain body costs no check.
+    const int checks = handler.limit_checks;
+    REQUIRE(http_call(server.port(), http_test_client::post("/db1/", R"({"id": 1, "method": "m", "params": []})",
+                                                            "Authorization: Bearer ok\r\n"))
+                .status == 200);
+    CHECK(handler.limit_checks == checks);
     CHECK(server.shutdown());
     CHECK(server.shutdown());  // idempotent
     // One info line per call, with what the handler noted.
@@ -85,6 +95,62 @@ TEST_CASE("embedded http_server: route, headers and the replaceable authenticate
     REQUIRE(lines.size() == 1);
     CHECK(lines[0].rfind("rpc r2 m db=db1 user=tester ", 0) == 0);
     CHECK(lines[0].find(" ok retries=1") != std::string::npos);
+}
+
+TEST_CASE("embedded http_server: the large limit and gzip only for verified credentials; bombs stop at the cap") {
+    recording_handler handler;
+    http_server server(small_limits(), handler);
+    server.start();
+    const std::string big = R"({"id": 1, "method": "m", "params": [")" + std::string(5000, 'x') + "\"]}";
+    // Credentials the handler refuses: its status, before the body is read.
+    auto response = http_call(server.port(), http_test_client::post("/db1/", big, "Authorization: Bearer wrong\r\n"));
+    CHECK(response.status == 401);
+    CHECK(handler.calls == 0);
+    // gzip: 415 without verified credentials, served with them.
+    const std::string zipped = gzip_deflate(big);
+    REQUIRE(zipped.size() < 1000);
+    CHECK(http_call(server.port(), http_test_client::post("/db1/", zipped, "Content-Encoding: gzip\r\n")).status == 415);
+    CHECK(http_call(server.port(), http_test_client::post("/db1/", zipped, "Content-Encoding: gzip\r\n"
+                                                                           "Authorization: Bearer wrong\r\n"))
+              .status == 401);
+    response = http_call(server.port(), http_test_client::post("/db1/", zipped, "Content-Encoding: gzip\r\n"
+                                                                                 "Authorization: Bearer ok\r\n"));
+    REQUIRE(response.status == 200);
+    CHECK(json::parse(response.body)["result"]["params"][0].get<std::string>().size() == 5000);
+    CHECK(handler.calls == 1);
+    // A bomb (20 MB of spaces in a few KB) stops at the 100 KB cap: 413.
+    const std::string bomb = gzip_deflate(std::string(20'000'000, ' '));
+    REQUIRE(bomb.size() < 100000);
+    response = http_call(server.port(), http_test_client::post("/db1/", bomb, "Content-Encoding: gzip\r\n"
+                                                                               "Authorization: Bearer ok\r\n"));
+    CHECK(response.status == 413);
+    CHECK(handler.calls == 1);
+    CHECK(server.shutdown());
+}
+
+TEST_CASE("gzip_inflater: steps of bounded output, stopped at the cap") {
+    const std::string text(1'000'000, 'a');
+    const std::string zipped = gzip_deflate(text);
+    std::string out;
+    gzip_inflater inflater(zipped, text.size());
+    int steps = 0;
+    std::optional<inflate_status> status;
+    while (!(status = inflater.step(out, 100'000))) {
+        ++steps;
+        CHECK(out.size() <= static_cast<std::size_t>(steps) * (100'000 + 65536));
+    }
+    CHECK(*status == inflate_status::ok);
+    CHECK(out == text);
+    CHECK(steps >= 9);
+    std::string capped;
+    gzip_inflater small(zipped, 300'000);
+    while (!(status = small.step(capped, 100'000))) {
+    }
+    CHECK(*status == inflate_status::too_large);
+    CHECK(capped.size() <= 300'000);
+    CHECK(small.step(capped) == inflate_status::too_large);
+    std::string broken;
+    CHECK(gzip_inflate(zipped.substr(0, zipped.size() / 2), 2'000'000, broken) == inflate_status::invalid);
 }
 
 }  // TEST_SUITE
