@@ -208,20 +208,37 @@ TEST_CASE("HTTP-level failures are plain HTTP; oversized headers 431") {
     CHECK(response.body.find("Unable to read JSON request") != std::string::npos);
 }
 
-TEST_CASE("beyond web.max_connections: 503 with Retry-After") {
+TEST_CASE("beyond web.max_connections: the longest idle closed to make room, 503 with Retry-After when all are busy") {
     atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__MAX_CONNECTIONS", "2"}});
+    {
+        http_test_client a(server.port());
+        a.send(http_test_client::post("/", version_call));
+        REQUIRE(a.read_response());
+        std::this_thread::sleep_for(50ms);
+        http_test_client b(server.port());
+        b.send(http_test_client::post("/", version_call));
+        REQUIRE(b.read_response());
+        http_test_client c(server.port());
+        c.send(http_test_client::post("/", version_call));
+        auto response = c.read_response();
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        CHECK(a.closed_by_server(2s));
+    }
+    std::this_thread::sleep_for(300ms);
     http_test_client a(server.port());
     http_test_client b(server.port());
-    a.send(http_test_client::post("/", version_call));
-    b.send(http_test_client::post("/", version_call));
-    REQUIRE(a.read_response());
-    REQUIRE(b.read_response());
+    a.send(http_test_client::post("/", call_body("test.sleep", "[1.0]")));
+    b.send(http_test_client::post("/", call_body("test.sleep", "[1.0]")));
+    std::this_thread::sleep_for(300ms);
     http_test_client c(server.port());
     c.send(http_test_client::post("/", version_call));
     auto response = c.read_response();
     REQUIRE(response);
     CHECK(response->status == 503);
     CHECK(response->header("retry-after") == "1");
+    REQUIRE(a.read_response());
+    REQUIRE(b.read_response());
 }
 
 TEST_CASE("run_blocking keeps the io thread free") {
