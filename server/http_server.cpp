@@ -58,9 +58,9 @@ constexpr unsigned char tls_handshake_record = 0x16;
 /// fiber stack back. Shorter idle periods (a busy keep-alive client) cost nothing.
 constexpr auto idle_trim_delay = std::chrono::seconds(1);
 
-/// Request bodies are inflated this much at a time, the thread's other fibers
-/// running in between; bodies and replies from this size on are parsed and
-/// compressed on the worker pool (milliseconds of CPU each).
+/// Request bodies inflating to more than this continue on the worker pool;
+/// bodies and replies from this size on are parsed and compressed there
+/// (milliseconds of CPU each): the io thread's other connections go on.
 constexpr std::size_t inflate_step = 256 * 1024;
 constexpr std::size_t offload_size = 256 * 1024;
 
@@ -835,12 +835,19 @@ struct http_server::impl {
         stream.expires_never();  // the call itself may take long; the client waits
         std::string body = std::move(request.body());
         if (gzipped) {
-            // In steps, yielding between them; stopped the moment the output
-            // passes the limit (a bomb never gets further than the cap).
+            // Stopped the moment the output passes the limit (a bomb never
+            // gets further than the cap). A first step here; what is left of a
+            // large body on the worker pool, where its CPU time and page
+            // faults stall none of this thread's other connections.
             std::string inflated;
             gzip_inflater inflater(body, limit);
-            std::optional<inflate_status> status;
-            while (!(status = inflater.step(inflated, inflate_step))) asio::post(yield);
+            std::optional<inflate_status> status = inflater.step(inflated, inflate_step);
+            if (!status) {
+                run_blocking([&] {
+                    while (!(status = inflater.step(inflated, inflate_step))) {
+                    }
+                });
+            }
             std::string().swap(body);
             switch (*status) {
             case inflate_status::ok:

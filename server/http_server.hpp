@@ -9,8 +9,8 @@
 /// and pipelining (requests are answered in order), HTTP/1.0, OPTIONS ⇒ 204,
 /// CORS (SPEC §8.1), limits (header size and time, idle time, body size 411/413:
 /// the large limit and gzip bodies only for credentials the handler verified
-/// before the body is read, inflation in steps stopped at the cap, large
-/// bodies parsed on the worker pool), gzip responses above 1400 bytes, a TLS
+/// before the body is read, inflation stopped at the cap, large bodies
+/// inflated and parsed on the worker pool), gzip responses above 1400 bytes, a TLS
 /// ClientHello on the plain port closes the connection, at most
 /// `web.max_connections` connection fibers and `web.max_connections_per_network`
 /// per client network (at a cap the connection waiting longest for a request
