@@ -159,8 +159,8 @@ bool dispatcher::authenticated_for_limits(const std::optional<std::string>& data
     static const std::string no_method;
     static const nlohmann::json no_params = nlohmann::json::array();
     static const nlohmann::json no_kwargs = nlohmann::json::object();
-    const dispatch_request request{database,          no_method, no_params, no_kwargs, http.authorization,
-                                   http.remote_address, http.host, http.scheme, nullptr};
+    const dispatch_request request{database,           no_method,           no_params, no_kwargs,
+                                   http.authorization, http.remote_address, http.host, http.scheme};
     try {
         authenticate(open_database(*database), request, /*fresh=*/false, nullptr);  // throws 401
     } catch (const db::timeout_error&) {
