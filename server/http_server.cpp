@@ -340,7 +340,14 @@ private:
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
 public:
-    explicit busy_reply(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+    /// `pending` counts the replies alive (it must outlive them).
+    busy_reply(tcp::socket socket, std::atomic<int>& pending)
+        : socket_(std::move(socket)), timer_(socket_.get_executor()), pending_(pending) {
+        ++pending_;
+    }
+    ~busy_reply() { --pending_; }
+    busy_reply(const busy_reply&) = delete;
+    busy_reply& operator=(const busy_reply&) = delete;
 
     void start() {
         static const std::string response =
@@ -379,8 +386,14 @@ private:
 
     tcp::socket socket_;
     asio::steady_timer timer_;
+    std::atomic<int>& pending_;
     std::array<char, 4096> scratch_{};
 };
+
+/// At most this many 503 answers linger at once (each keeps its socket up to
+/// 2 s); beyond, a refused connection is closed at once, so that a flood of
+/// refused connections cannot run the process out of file descriptors.
+constexpr int max_busy_replies = 256;
 
 }  // namespace
 
@@ -482,7 +495,9 @@ struct http_server::impl {
         }
         control->wait_begins();  // for its first request
         if (!admit(control)) {
-            std::make_shared<busy_reply>(std::move(socket))->start();
+            if (busy_replies.load() < max_busy_replies) {
+                std::make_shared<busy_reply>(std::move(socket), busy_replies)->start();
+            }  // else the socket closes here
             return;
         }
         // A shared_ptr keeps the socket copyable for std::function.
@@ -971,6 +986,7 @@ struct http_server::impl {
     tcp::endpoint bound;
     std::size_t next_io = 0;  // acceptor thread only
     std::atomic<int> live{0};
+    std::atomic<int> busy_replies{0};  ///< busy_reply objects alive (they die with the io_contexts)
     std::atomic<std::uint64_t> request_counter{0};
     std::atomic<bool> draining{false};
     std::atomic<bool> stopped{false};
