@@ -196,6 +196,8 @@ start_atrium() {  # sqlite|pg
 listen = 127.0.0.1:$port
 ; room for the 10,000 idle keep-alive connections of the idle test (default 1000)
 max_connections = ${ATRIUM_MAX_CONNECTIONS:-12000}
+; every load generator connects from 127.0.0.1: no cap per client network
+max_connections_per_network = 0
 [database]
 uri = $uri
 name = $name

@@ -234,6 +234,10 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_connections = parse_int(where, value, 1, 30000);
          }},
+        {"web", "max_connections_per_network",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.max_connections_per_network = parse_int(where, value, 0, 30000);
+         }},
         {"web", "max_header_size",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_header_size = parse_int(where, value, 1024, 16 * 1024 * 1024);

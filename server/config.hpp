@@ -18,6 +18,7 @@
 /// - `web.listen` [`127.0.0.1:8000`]: `host:port` the JSON-RPC server listens on
 ///   (port 0: any free port, printed in the ready line).
 /// - `web.threads` [0 = cores], `web.workers` [4], `web.max_connections` [1000],
+///   `web.max_connections_per_network` [64, 0 = none; networks as session.ip_network_4/6],
 ///   `web.max_header_size` [65536], `web.header_timeout` [10], `web.keepalive_timeout` [30],
 ///   `web.request_timeout` [300], `web.drain_timeout` [30] (seconds), `web.cors`
 ///   [empty: comma/space-separated origins], `web.cache_timeout` [43200]: see web_config.
@@ -63,6 +64,7 @@ struct web_config {
     int threads = 0;                  ///< io threads (one io_context each); 0 = one per core
     int workers = 4;                  ///< worker-pool threads for run_blocking()
     int max_connections = 1000;       ///< live connection fibers; beyond: 503 + Retry-After
+    int max_connections_per_network = 64;  ///< per client network (session.ip_network_4/6); 0: no cap
     int max_header_size = 65536;      ///< bytes of request line + headers (beyond: 431)
     int header_timeout = 10;          ///< seconds to receive a request's headers
     int keepalive_timeout = 30;       ///< seconds an idle keep-alive connection is kept

@@ -6,6 +6,7 @@
 #include "server/jsonrpc_codec.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
+#include "transaction/remote_address.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +21,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/container/small_vector.hpp>
+#include <boost/context/detail/exception.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace atrium::server {
@@ -55,6 +58,12 @@ constexpr unsigned char tls_handshake_record = 0x16;
 /// fiber stack back. Shorter idle periods (a busy keep-alive client) cost nothing.
 constexpr auto idle_trim_delay = std::chrono::seconds(1);
 
+/// Request bodies inflating to more than this continue on the worker pool;
+/// bodies and replies from this size on are parsed and compressed there
+/// (milliseconds of CPU each): the io thread's other connections go on.
+constexpr std::size_t inflate_step = 256 * 1024;
+constexpr std::size_t offload_size = 256 * 1024;
+
 struct idle_list;
 
 /// What shutdown() and the idle sweeper need to reach a connection; touched
@@ -70,7 +79,33 @@ struct connection_control {
     connection_control* next = nullptr;
     bool linked = false;
     std::chrono::steady_clock::time_point idle_since;
+    // The per-network cap (set before the fiber starts).
+    std::string address;  ///< the peer's IP address
+    std::string network;  ///< its network (session.ip_network_4/6)
+    // Which connection to close when a cap is reached: written on its own
+    // thread, read by the acceptor's under the registry mutex.
+    std::atomic<bool> waiting{false};            ///< idle, or its request's headers incomplete
+    std::atomic<std::int64_t> waiting_since{0};  ///< steady_clock ticks
+    bool eviction_pending = false;               ///< chosen; under the registry mutex
+    bool evicted = false;                        ///< closed by a cap (own thread): no answer, no linger
+
+    void wait_begins() noexcept {
+        waiting_since.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        waiting.store(true, std::memory_order_relaxed);
+    }
+    void wait_ends() noexcept { waiting.store(false, std::memory_order_relaxed); }
 };
+
+/// The client's network as session.ip_network_4/6 groups it (an IPv4-mapped
+/// IPv6 address counts as its IPv4 one); the address itself if unparsable.
+std::string network_of(asio::ip::address address, int ipv4_prefix, int ipv6_prefix) {
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
+    const std::string text = address.to_string();
+    const auto remote = make_remote_address(text, ipv4_prefix, ipv6_prefix);
+    return remote ? remote->network : text;
+}
 
 /// Connections of one io thread in their first idle phase, oldest first (all
 /// wait the same delay, so appending keeps the order). One timer per thread
@@ -305,7 +340,14 @@ private:
 /// The canned answer beyond `web.max_connections` (no fiber is spent on it).
 class busy_reply : public std::enable_shared_from_this<busy_reply> {
 public:
-    explicit busy_reply(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+    /// `pending` counts the replies alive (it must outlive them).
+    busy_reply(tcp::socket socket, std::atomic<int>& pending)
+        : socket_(std::move(socket)), timer_(socket_.get_executor()), pending_(pending) {
+        ++pending_;
+    }
+    ~busy_reply() { --pending_; }
+    busy_reply(const busy_reply&) = delete;
+    busy_reply& operator=(const busy_reply&) = delete;
 
     void start() {
         static const std::string response =
@@ -344,8 +386,14 @@ private:
 
     tcp::socket socket_;
     asio::steady_timer timer_;
+    std::atomic<int>& pending_;
     std::array<char, 4096> scratch_{};
 };
+
+/// At most this many 503 answers linger at once (each keeps its socket up to
+/// 2 s); beyond, a refused connection is closed at once, so that a flood of
+/// refused connections cannot run the process out of file descriptors.
+constexpr int max_busy_replies = 256;
 
 }  // namespace
 
@@ -436,18 +484,21 @@ struct http_server::impl {
     }
 
     void hand_over(asio::io_context& io, idle_list& idle_connections, tcp::socket socket) {
-        if (live.fetch_add(1) >= cfg.web.max_connections) {
-            connection_ended();
-            debug("connection refused: too busy (web.max_connections)");
-            std::make_shared<busy_reply>(std::move(socket))->start();
-            return;
-        }
         auto control = std::make_shared<connection_control>();
         control->io = &io;
         control->idles = &idle_connections;
-        {
-            std::lock_guard lock(registry_mutex);
-            registry.insert(control);
+        boost::system::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (!ec) {
+            control->address = remote.address().to_string();
+            control->network = network_of(remote.address(), cfg.session.ip_network_4, cfg.session.ip_network_6);
+        }
+        control->wait_begins();  // for its first request
+        if (!admit(control)) {
+            if (busy_replies.load() < max_busy_replies) {
+                std::make_shared<busy_reply>(std::move(socket), busy_replies)->start();
+            }  // else the socket closes here
+            return;
         }
         // A shared_ptr keeps the socket copyable for std::function.
         auto held = std::make_shared<tcp::socket>(std::move(socket));
@@ -462,7 +513,7 @@ struct http_server::impl {
                         control->stream = nullptr;
                         {
                             std::lock_guard lock(self.registry_mutex);
-                            self.registry.erase(control);
+                            self.unregister(control);
                         }
                         self.connection_ended();
                     }
@@ -470,6 +521,110 @@ struct http_server::impl {
                 serve(std::move(*held), *control);
             },
             [](std::exception_ptr error) { log_fiber_exception(error, "connection"); }, connection_stack_size);
+    }
+
+    /// Registers a new connection unless a cap refuses it. A network at
+    /// `web.max_connections_per_network`, or the server at
+    /// `web.max_connections`, first makes room by closing the connection that
+    /// has waited longest for its next request or for the rest of its headers
+    /// (of that network, else of the network with most connections): a client
+    /// that holds many sockets open and idle loses its own, the others keep
+    /// theirs. Refused (503) only when every candidate is busy with a request.
+    bool admit(const std::shared_ptr<connection_control>& control) {
+        std::shared_ptr<connection_control> victim;
+        {
+            std::lock_guard lock(registry_mutex);
+            auto& mine = networks[control->network];
+            const std::size_t cap_per_network = static_cast<std::size_t>(cfg.web.max_connections_per_network);
+            const bool network_full = cap_per_network > 0 && mine.size() - evicting_in(mine) >= cap_per_network;
+            const bool server_full = registry.size() - evicting >= static_cast<std::size_t>(cfg.web.max_connections);
+            if (network_full) {
+                victim = longest_waiting(mine);
+            } else if (server_full) {
+                victim = longest_waiting(largest_network());
+                if (!victim) {
+                    for (const auto& [network, members] : networks) {
+                        if (auto candidate = longest_waiting(members);
+                            candidate && (!victim || candidate->waiting_since < victim->waiting_since)) {
+                            victim = candidate;
+                        }
+                    }
+                }
+            }
+            if ((network_full || server_full) && !victim) {
+                if (mine.empty()) networks.erase(control->network);
+                debug(std::string("connection refused: too busy (web.max_connections") +
+                      (network_full ? "_per_network) from " : ") from ") + control->network);
+                return false;
+            }
+            if (victim) {
+                victim->eviction_pending = true;
+                ++evicting;
+            }
+            registry.insert(control);
+            mine.push_back(control);
+            live.fetch_add(1);
+        }
+        if (victim) {
+            debug("connection from " + victim->network + " closed to make room (waiting longest)");
+            asio::post(*victim->io, [this, victim] {
+                if (victim->stream && victim->waiting.load(std::memory_order_relaxed)) {
+                    victim->evicted = true;
+                    victim->stream->cancel();
+                    return;
+                }
+                // Busy by now (or gone): it stays.
+                std::lock_guard lock(registry_mutex);
+                if (victim->eviction_pending) {
+                    victim->eviction_pending = false;
+                    --evicting;
+                }
+            });
+        }
+        return true;
+    }
+
+    /// Under registry_mutex.
+    void unregister(const std::shared_ptr<connection_control>& control) {
+        registry.erase(control);
+        if (control->eviction_pending) {
+            control->eviction_pending = false;
+            --evicting;
+        }
+        auto found = networks.find(control->network);
+        if (found == networks.end()) return;
+        auto& members = found->second;
+        members.erase(std::remove(members.begin(), members.end(), control), members.end());
+        if (members.empty()) networks.erase(found);
+    }
+
+    static std::size_t evicting_in(const std::vector<std::shared_ptr<connection_control>>& members) {
+        return static_cast<std::size_t>(std::count_if(members.begin(), members.end(),
+                                                      [](const auto& c) { return c->eviction_pending; }));
+    }
+
+    static std::shared_ptr<connection_control> longest_waiting(
+        const std::vector<std::shared_ptr<connection_control>>& members) {
+        std::shared_ptr<connection_control> best;
+        std::int64_t best_since = 0;
+        for (const auto& c : members) {
+            if (c->eviction_pending || !c->waiting.load(std::memory_order_relaxed)) continue;
+            const auto since = c->waiting_since.load(std::memory_order_relaxed);
+            if (!best || since < best_since) {
+                best = c;
+                best_since = since;
+            }
+        }
+        return best;
+    }
+
+    const std::vector<std::shared_ptr<connection_control>>& largest_network() const {
+        static const std::vector<std::shared_ptr<connection_control>> none;
+        const std::vector<std::shared_ptr<connection_control>>* largest = &none;
+        for (const auto& [network, members] : networks) {
+            if (members.size() > largest->size()) largest = &members;
+        }
+        return *largest;
     }
 
     void connection_ended() {
@@ -484,9 +639,7 @@ struct http_server::impl {
         const fiber_yield& yield = *current_yield();
         beast::tcp_stream stream(std::move(socket));
         control.stream = &stream;
-        boost::system::error_code ec;
-        const auto remote = stream.socket().remote_endpoint(ec);
-        const std::string remote_address = ec ? std::string() : remote.address().to_string();
+        const std::string& remote_address = control.address;
         debug("connection from " + remote_address);
         read_buffer buffer;
         bool first = true;
@@ -500,9 +653,13 @@ struct http_server::impl {
                 break;
             }
             first = false;
-            if (!serve_one(stream, buffer, remote_address, yield)) break;
+            if (!serve_one(stream, buffer, control, yield)) break;
         }
-        linger_close(stream, yield);
+        if (control.evicted) {
+            stream.close();  // a cap chose it: nothing to answer, nothing to wait for
+        } else {
+            linger_close(stream, yield);
+        }
     }
 
     /// Waits (the buffer empty) for the next request's first bytes, within the
@@ -515,6 +672,7 @@ struct http_server::impl {
         boost::system::error_code ec;
         control.idle = true;
         control.trim_requested = false;
+        control.wait_begins();
         if (timeout > idle_trim_delay) control.idles->link(control);
         stream.expires_after(timeout);
         std::size_t n = stream.async_read_some(buffer.prepare(4096), yield[ec]);
@@ -525,7 +683,9 @@ struct http_server::impl {
             return true;
         }
         // The sweeper's cancel (any other error or cancel closes).
-        if (ec != asio::error::operation_aborted || !control.trim_requested || draining.load()) return false;
+        if (ec != asio::error::operation_aborted || !control.trim_requested || control.evicted || draining.load()) {
+            return false;
+        }
         const auto left = control.idle_since + timeout - std::chrono::steady_clock::now();
         if (left <= std::chrono::steady_clock::duration::zero()) return false;
         buffer.shrink_to_fit();
@@ -560,8 +720,9 @@ struct http_server::impl {
     }
 
     /// Reads, handles and answers one request; false: close the connection.
-    bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, const std::string& remote_address,
+    bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, connection_control& control,
                    const fiber_yield& yield) {
+        const std::string& remote_address = control.address;
         boost::system::error_code ec;
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(cfg.web.max_header_size));
@@ -570,6 +731,8 @@ struct http_server::impl {
         parser.body_limit(boost::none);
         stream.expires_after(std::chrono::seconds(cfg.web.header_timeout));
         http::async_read_header(stream, buffer, parser, yield[ec]);
+        control.wait_ends();
+        if (control.evicted) return false;
         if (ec == http::error::header_limit) {
             write_plain(stream, 11, 431, "Request header fields too large", {}, false, yield);
             return false;
@@ -631,21 +794,42 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(404, "Not found"), cors_headers, false, false, request_id,
                                yield);
         }
-        const bool authenticated = handler.authenticated_for_limits(info);
-        const std::uint64_t limit = authenticated ? cfg.request.max_size_authenticated : cfg.request.max_size;
         const auto length = parser.content_length();
         if (!length) {
             return write_reply(stream, version, plain_http_reply(411, "Length required"), cors_headers, false, false,
                                request_id, yield);
         }
-        if (*length > limit) {
-            return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
-                               false, request_id, yield);
-        }
         const std::string encoding = header_token(headers.get(request_headers::content_encoding));
         const bool gzipped = encoding == "gzip" || encoding == "x-gzip";
-        if ((!encoding.empty() && encoding != "identity" && !gzipped) || (gzipped && !authenticated)) {
+        if (!encoding.empty() && encoding != "identity" && !gzipped) {
             return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
+                               false, request_id, yield);
+        }
+        // The large limit and gzip only for credentials the handler verified
+        // (a forged Session header must not open them), asked only when they
+        // matter, before any of the body is read.
+        bool authenticated = false;
+        if (gzipped || *length > cfg.request.max_size) {
+            std::optional<rpc_http_reply> refusal;
+            try {
+                authenticated = handler.authenticated_for_limits(route->database, info);
+            } catch (const boost::context::detail::forced_unwind&) {
+                throw;
+            } catch (const http_error& error) {
+                refusal = plain_http_reply(error.status(), error.what(), info, error.retry_after_seconds());
+            } catch (const std::exception& error) {
+                log_error(request_id + " credentials check failed: " + error.what());
+                refusal = plain_http_reply(500, "Internal error", info);
+            }
+            if (refusal) return write_reply(stream, version, *refusal, cors_headers, false, false, request_id, yield);
+        }
+        const std::uint64_t limit = authenticated ? cfg.request.max_size_authenticated : cfg.request.max_size;
+        if (gzipped && !authenticated) {
+            return write_reply(stream, version, plain_http_reply(415, "Unsupported media type"), cors_headers, false,
+                               false, request_id, yield);
+        }
+        if (*length > limit) {
+            return write_reply(stream, version, plain_http_reply(413, "Request entity too large"), cors_headers, false,
                                false, request_id, yield);
         }
         parser.body_limit(limit);
@@ -666,8 +850,21 @@ struct http_server::impl {
         stream.expires_never();  // the call itself may take long; the client waits
         std::string body = std::move(request.body());
         if (gzipped) {
+            // Stopped the moment the output passes the limit (a bomb never
+            // gets further than the cap). A first step here; what is left of a
+            // large body on the worker pool, where its CPU time and page
+            // faults stall none of this thread's other connections.
             std::string inflated;
-            switch (gzip_inflate(body, limit, inflated)) {
+            gzip_inflater inflater(body, limit);
+            std::optional<inflate_status> status = inflater.step(inflated, inflate_step);
+            if (!status) {
+                run_blocking([&] {
+                    while (!(status = inflater.step(inflated, inflate_step))) {
+                    }
+                });
+            }
+            std::string().swap(body);
+            switch (*status) {
             case inflate_status::ok:
                 body = std::move(inflated);
                 break;
@@ -701,7 +898,8 @@ struct http_server::impl {
         std::string gzipped;
         std::string_view body = reply.body;
         if (gzip_ok && reply.body.size() > gzip_threshold) {
-            gzipped = gzip_deflate(reply.body);
+            gzipped = reply.body.size() < offload_size ? gzip_deflate(reply.body)
+                                                       : run_blocking([&] { return gzip_deflate(reply.body); });
             body = gzipped;
             head.set("Content-Encoding", "gzip");
             head.set("Vary", extra.empty() ? "Accept-Encoding" : "Origin, Accept-Encoding");
@@ -788,11 +986,15 @@ struct http_server::impl {
     tcp::endpoint bound;
     std::size_t next_io = 0;  // acceptor thread only
     std::atomic<int> live{0};
+    std::atomic<int> busy_replies{0};  ///< busy_reply objects alive (they die with the io_contexts)
     std::atomic<std::uint64_t> request_counter{0};
     std::atomic<bool> draining{false};
     std::atomic<bool> stopped{false};
     std::mutex registry_mutex;
     std::set<std::shared_ptr<connection_control>> registry;
+    /// The same connections by network, for the per-network cap (registry_mutex).
+    std::unordered_map<std::string, std::vector<std::shared_ptr<connection_control>>> networks;
+    std::size_t evicting = 0;  ///< chosen to make room, not yet gone (registry_mutex)
     std::mutex drain_mutex;
     std::condition_variable drained;
 };

@@ -7,13 +7,16 @@
 /// acceptor hands sockets round-robin to them; every connection is a fiber
 /// (spawn_fiber, guarded 256 KiB stack) that never leaves its thread. Keep-alive
 /// and pipelining (requests are answered in order), HTTP/1.0, OPTIONS ⇒ 204,
-/// CORS (SPEC §8.1), limits (header size and time, idle time, body size 411/413,
-/// gzip bodies for authenticated requests only, inflated size capped), gzip
-/// responses above 1400 bytes, a TLS ClientHello on the plain port closes the
-/// connection, at most `web.max_connections` connection fibers (beyond: 503
-/// with Retry-After), a worker pool for run_blocking(), and a draining
-/// shutdown (stop accepting, finish the calls in flight within
-/// `web.drain_timeout`).
+/// CORS (SPEC §8.1), limits (header size and time, idle time, body size 411/413:
+/// the large limit and gzip bodies only for credentials the handler verified
+/// before the body is read, inflation stopped at the cap, large bodies
+/// inflated and parsed on the worker pool), gzip responses above 1400 bytes, a TLS
+/// ClientHello on the plain port closes the connection, at most
+/// `web.max_connections` connection fibers and `web.max_connections_per_network`
+/// per client network (at a cap the connection waiting longest for a request
+/// or its headers is closed; 503 with Retry-After when none waits), a worker
+/// pool for run_blocking(), and a draining shutdown (stop accepting, finish
+/// the calls in flight within `web.drain_timeout`).
 
 #include "server/config.hpp"
 #include "server/http_rules.hpp"

@@ -2,6 +2,7 @@
 
 #include "modules/errors.hpp"
 #include "server/jsonrpc_values.hpp"
+#include "server/worker_pool.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 
@@ -399,7 +400,9 @@ rpc_http_reply handle_jsonrpc(std::string_view body, std::string_view content_ty
     if (content_type.find("json") == std::string_view::npos) return plain_http_reply(400, "Not a JSON request");
     json parsed;
     try {
-        parsed = read_json(body);
+        // A large body is parsed on the worker pool: its thread's other fibers go on.
+        constexpr std::size_t offload_size = 256 * 1024;
+        parsed = body.size() < offload_size ? read_json(body) : run_blocking([&] { return read_json(body); });
     } catch (const json_read_error& e) {
         if (looks_like_jsonrpc2(body)) {
             return json_reply(200, response_error(nullptr, error_object(-32700, "Parse error", e.what())));

@@ -10,9 +10,7 @@ bool syntactically_authenticated(std::string_view authorization) {
     return !std::holds_alternative<std::monostate>(parse_authorization(authorization));
 }
 
-bool rpc_handler::authenticated_for_limits(const rpc_http_info& http) const {
-    return syntactically_authenticated(http.authorization);
-}
+bool rpc_handler::authenticated_for_limits(const std::optional<std::string>&, const rpc_http_info&) { return false; }
 
 rpc_result builtin_handler::handle(const rpc_request& request) {
     // SPEC §6.1: the server-level methods live on "/" only.

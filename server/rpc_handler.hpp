@@ -126,10 +126,15 @@ public:
     virtual ~rpc_handler() = default;
     /// Performs one call; throws on failure (table above).
     virtual rpc_result handle(const rpc_request& request) = 0;
-    /// "Authenticated" for the transport's body-limit and gzip decisions,
-    /// judged from the headers alone before the body is read. Default:
-    /// `syntactically_authenticated(authorization)`.
-    virtual bool authenticated_for_limits(const rpc_http_info& http) const;
+    /// "Authenticated" for the transport's body-limit and gzip decisions:
+    /// true only when the request's credentials are VERIFIED for `database`
+    /// (a forged or expired session must not open the large limit). Asked
+    /// before the body is read, only for a body larger than
+    /// `request.max_size` or gzip-encoded, on the request's fiber (it may wait
+    /// for the database). May throw http_error (401 for credentials that are
+    /// wrong, 404, 429…): the transport answers with it and reads no body.
+    /// Default: false (nothing verified: the small limit, no gzip).
+    virtual bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http);
 };
 
 /// SPEC §7.1: `Session base64("<login>:<user_id>:<key>")` with exactly three

@@ -20,7 +20,9 @@ class test_handler : public rpc_handler {
 public:
     explicit test_handler(rpc_handler& next) : next_(next) {}
     rpc_result handle(const rpc_request& request) override;
-    bool authenticated_for_limits(const rpc_http_info& http) const override { return next_.authenticated_for_limits(http); }
+    bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) override {
+        return next_.authenticated_for_limits(database, http);
+    }
 
 private:
     rpc_handler& next_;

@@ -153,6 +153,24 @@ rpc_result dispatcher::handle(const rpc_request& request) {
     return rpc_result{std::move(result.value), result.cache_seconds};
 }
 
+bool dispatcher::authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) {
+    if (!database) return false;
+    if (std::holds_alternative<std::monostate>(parse_authorization(http.authorization))) return false;
+    static const std::string no_method;
+    static const nlohmann::json no_params = nlohmann::json::array();
+    static const nlohmann::json no_kwargs = nlohmann::json::object();
+    const dispatch_request request{database,           no_method,           no_params, no_kwargs,
+                                   http.authorization, http.remote_address, http.host, http.scheme};
+    try {
+        authenticate(open_database(*database), request, /*fresh=*/false, nullptr);  // throws 401
+    } catch (const db::timeout_error&) {
+        throw http_error(408, "Request Timeout");
+    } catch (const modules::rate_limit_exception&) {
+        throw http_error(429, "Too Many Requests");
+    }
+    return true;
+}
+
 dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);

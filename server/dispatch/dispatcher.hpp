@@ -76,6 +76,10 @@ public:
 
     /// rpc_handler: the transport's entry point (fills the call's log notes).
     rpc_result handle(const rpc_request& request) override;
+    /// rpc_handler: a Session checked as a call would check it (session cache,
+    /// else the database), Basic by logging in; wrong credentials ⇒ http_error
+    /// 401 (429 when rate limited). On `/` (no database) nothing is verified.
+    bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) override;
 
     const dispatcher_settings& settings() const noexcept { return settings_; }
     /// A database name is a plain identifier: letters, digits, `_`, `-`, `.` (not first).

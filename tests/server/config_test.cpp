@@ -72,6 +72,7 @@ TEST_CASE("config: the [web] and [request] keys of the RPC server") {
     const auto defaults = parse_config("");
     CHECK(defaults.web.threads == 0);
     CHECK(defaults.web.max_connections == 1000);
+    CHECK(defaults.web.max_connections_per_network == 64);
     CHECK(defaults.web.cache_timeout == 43200);
     CHECK(defaults.web.cors.empty());
     CHECK(defaults.request.max_size == 2u * 1024 * 1024);
@@ -96,12 +97,16 @@ TEST_CASE("config: the [web] and [request] keys of the RPC server") {
     CHECK(cfg.request.max_size_authenticated == 5000000000ull);
     CHECK_THROWS_AS(parse_config("[web]\ncors = not-an-origin\n"), config_error);
     CHECK_THROWS_AS(parse_config("[web]\nmax_connections = 0\n"), config_error);
+    CHECK(parse_config("[web]\nmax_connections_per_network = 0\n").web.max_connections_per_network == 0);
+    CHECK(parse_config("[web]\nmax_connections_per_network = 8\n").web.max_connections_per_network == 8);
+    CHECK_THROWS_AS(parse_config("[web]\nmax_connections_per_network = -1\n"), config_error);
     CHECK_THROWS_AS(parse_config("[request]\nmax_size = -1\n"), config_error);
     CHECK_THROWS_AS(parse_config("[request]\nmax_body = 1\n"), config_error);
     CHECK_THROWS_AS(parse_config("[web]\nmax_requests = 1\n"), config_error);
     // The shipped file states the same defaults.
     const auto shipped = load_config(ATRIUM_SOURCE_DIR "/etc/atrium.conf", {});
     CHECK(shipped.web.max_connections == defaults.web.max_connections);
+    CHECK(shipped.web.max_connections_per_network == defaults.web.max_connections_per_network);
     CHECK(shipped.web.drain_timeout == defaults.web.drain_timeout);
     CHECK(shipped.request.max_size == defaults.request.max_size);
     CHECK(shipped.request.max_size_authenticated == defaults.request.max_size_authenticated);
