@@ -236,12 +236,12 @@ int main(int argc, char** argv) {
         std::cout << "atrium-admin " ATRIUM_VERSION << '\n';
         return exit_ok;
     }
-    const bool tpc = !opts.words.empty();
-    if (tpc && opts.words.front() != "tpc") {
+    const bool tpc_cmd = !opts.words.empty();
+    if (tpc_cmd && opts.words.front() != "tpc") {
         std::cerr << "atrium-admin: unknown command \"" << opts.words.front() << "\"\nTry 'atrium-admin --help'.\n";
         return exit_usage;
     }
-    const int commands = opts.recover + opts.init + opts.update + opts.list_modules + tpc;
+    const int commands = opts.recover + opts.init + opts.update + opts.list_modules + tpc_cmd;
     if (commands == 0) {
         std::cerr << "atrium-admin: no command given (--init, --update, --list-modules, --recover or tpc)\n"
                      "Try 'atrium-admin --help'.\n";
@@ -262,7 +262,7 @@ int main(int argc, char** argv) {
         });
     }
     try {
-        if (tpc) return tpc_command(opts);
+        if (tpc_cmd) return tpc_command(opts);
         if (!opts.recover) return modules_command(opts);
         return recover(opts);
     } catch (const std::exception& e) {

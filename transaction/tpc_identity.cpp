@@ -131,7 +131,7 @@ std::string ensure_database_id(db::database& database) {
     }
 }
 
-std::string database_id(const std::shared_ptr<db::database>& database) {
+std::string database_id(const std::shared_ptr<db::database>& database, db::connection* own) {
     if (!database) throw std::invalid_argument("database_id: no database");
     {
         std::lock_guard lock(g_cache_mutex);
@@ -141,7 +141,20 @@ std::string database_id(const std::shared_ptr<db::database>& database) {
             g_cache.erase(it);
         }
     }
-    auto id = ensure_database_id(*database);
+    std::optional<std::string> found;
+    if (own && own->in_transaction() && own->backend_name() == "sqlite") {
+        // This transaction holds SQLite's write lock: another connection can
+        // read (WAL) what is committed, but would wait for ever to write.
+        found = read_database_id(*database);
+        if (!found) {
+            if (auto mine = select_id(*own)) return *mine;  // made earlier in this transaction
+            own->execute(k_create_sql);
+            const auto id = random_id();
+            own->execute("INSERT INTO atrium_tpc_identity (id, uuid) VALUES (1, ?)", {format_uuid(id)});
+            return id;  // commits with the transaction's decision, or not at all: not remembered
+        }
+    }
+    auto id = found ? *found : ensure_database_id(*database);
     std::lock_guard lock(g_cache_mutex);
     std::erase_if(g_cache, [](const auto& entry) { return entry.second.first.expired(); });
     g_cache[database.get()] = {database, id};

@@ -28,8 +28,14 @@ inline constexpr std::string_view identity_table = "atrium_tpc_identity";
 std::string ensure_database_id(db::database& database);
 
 /// The same, remembered per database object for the process (the id of a
-/// database never changes): what coordinators call for each gid.
-std::string database_id(const std::shared_ptr<db::database>& database);
+/// database never changes): what coordinators call for each gid. `own`: the
+/// caller's open transaction on `database`, if any; it is read first, and on
+/// SQLite (where it holds the write lock, so no other connection could write)
+/// a missing id is made inside it: it then commits with the transaction's
+/// decision, or not at all (and is not remembered until seen committed).
+/// atrium-admin --init/--update, atriumd and the dispatcher make the ids of the
+/// databases they serve beforehand, so that path is for libraries and tests.
+std::string database_id(const std::shared_ptr<db::database>& database, db::connection* own = nullptr);
 
 /// The id if the database has one; never creates anything.
 std::optional<std::string> read_database_id(db::database& database);

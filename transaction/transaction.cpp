@@ -59,7 +59,7 @@ transaction::transaction() : context_(make_context(nlohmann::json::object())), c
     // Gids name the main database, whose commit records their decision.
     coordinator_.set_gid_source([this] {
         if (!database_) throw std::logic_error("transaction is not started");
-        return tpc::new_gid(tpc::database_id(database_));
+        return tpc::new_gid(tpc::database_id(database_, connection_.get()));
     });
 }
 
@@ -144,18 +144,6 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     context_ = std::move(context);
     default_language_ = options.default_language;
     database_ = std::move(database);
-    if (!readonly_) {
-        // The database's two-phase-commit id, made (once per process) before
-        // this transaction takes SQLite's write lock: gids need it later.
-        try {
-            (void)tpc::database_id(database_);
-        } catch (const forced_unwind&) {
-            throw;
-        } catch (const std::exception& error) {
-            log_info(std::string("no two-phase-commit id for database ") + database_->name() + " yet: " +
-                        error.what());
-        }
-    }
     try {
         connection_ = database_->acquire();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));

@@ -380,12 +380,21 @@ TEST_CASE("issue 17: a database's id is made once and kept in the database") {
 
 TEST_CASE("issue 17: a Tryton transaction's gids name its main database (made lazily for an old database)") {
     test_database f;
-    auto scope = begin(f.db, 0);
-    const auto gid = scope->coordinator().new_gid();
+    std::string gid;
+    {
+        auto scope = begin(f.db, 0);
+        gid = scope->coordinator().new_gid();
+        CHECK(tpc::gid_database(scope->coordinator().new_gid()) == tpc::gid_database(gid));
+        scope.close(true);  // on SQLite the id commits with the transaction
+    }
     CHECK(tpc::is_atrium_gid(gid));
     const auto id = tpc::read_database_id(*f.db);
     REQUIRE(id.has_value());
     CHECK(tpc::gid_database(gid) == *id);
+    {
+        auto scope = begin(f.db, 0);
+        CHECK(tpc::gid_database(scope->coordinator().new_gid()) == *id);
+    }
     // A Zope-style transaction has no main database: old-format gids.
     tpc::coordinator zope(tpc::facade::zope);
     CHECK(tpc::gid_database(zope.new_gid()).empty());
