@@ -99,7 +99,8 @@ tpc::recovery_report run_recovery(served_databases& databases,
 std::string recovery_summary(const tpc::recovery_report& report, std::size_t participants) {
     return "recovery: " + std::to_string(participants) + " participant(s), committed " +
            std::to_string(report.committed) + ", rolled back " + std::to_string(report.rolled_back) + ", failed " +
-           std::to_string(report.failed) + ", forgotten " + std::to_string(report.forgotten) + " record(s)";
+           std::to_string(report.failed) + ", forgotten " + std::to_string(report.forgotten) + " record(s)" +
+           (report.foreign ? ", left " + std::to_string(report.foreign) + " of other databases alone" : "");
 }
 
 }  // namespace atrium::server

@@ -33,8 +33,9 @@ std::string ensure_database_id(db::database& database);
 /// SQLite (where it holds the write lock, so no other connection could write)
 /// a missing id is made inside it: it then commits with the transaction's
 /// decision, or not at all (and is not remembered until seen committed).
-/// atrium-admin --init/--update, atriumd and the dispatcher make the ids of the
-/// databases they serve beforehand, so that path is for libraries and tests.
+/// A Tryton transaction makes the id at its start (before it holds the lock),
+/// as do atrium-admin --init/--update, atriumd and the dispatcher, so that
+/// path is only taken when making it there failed.
 std::string database_id(const std::shared_ptr<db::database>& database, db::connection* own = nullptr);
 
 /// The id if the database has one; never creates anything.

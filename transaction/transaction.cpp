@@ -144,6 +144,19 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     context_ = std::move(context);
     default_language_ = options.default_language;
     database_ = std::move(database);
+    if (!readonly_) {
+        // The database's two-phase-commit id (named by every gid this
+        // transaction may make), made once per process before the transaction
+        // takes SQLite's write lock: no other connection could commit it then.
+        try {
+            (void)tpc::database_id(database_);
+        } catch (const forced_unwind&) {
+            throw;
+        } catch (const std::exception& error) {
+            log_info(std::string("no two-phase-commit id for database ") + database_->name() + " yet: " +
+                     error.what());
+        }
+    }
     try {
         connection_ = database_->acquire();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));

@@ -736,7 +736,7 @@ void check_two_main_databases(main_kind kind, bool through_admin) {
     REQUIRE_FALSE(ours_gid.empty());  // the gid names db2, which holds its decision
     REQUIRE_FALSE(their_gid.empty());
 
-    for (const std::string side : {db1, db2}) {
+    for (const auto& side : std::vector<std::string>{db1, db2}) {
         CAPTURE(side);
         // (Each side runs one pass; the second finds our branch finished.)
         if (through_admin) {
