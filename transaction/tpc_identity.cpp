@@ -76,14 +76,17 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
         database.release(std::move(conn));
         return result;
     } catch (...) {
+        // A clean rollback keeps the connection for the pool.
+        bool broken = false;
         try {
             if (conn->in_transaction()) conn->rollback();
         } catch (const forced_unwind&) {
             database.release(std::move(conn), true);
             throw;
         } catch (...) {
+            broken = true;
         }
-        database.release(std::move(conn), true);
+        database.release(std::move(conn), broken);
         throw;
     }
 }
@@ -123,8 +126,9 @@ std::string ensure_database_id(db::database& database) {
                 return id;
             });
         } catch (const db::database_error& error) {
+            // 42P07 / 42710: the table or its row type was created meanwhile.
             const bool race = error.category() == db::error_category::integrity || error.code() == "42P07" ||
-                              error.is_retryable();
+                              error.code() == "42710" || error.is_retryable();
             if (!race || attempt >= 5) throw;
             current_fiber().sleep_for(std::chrono::milliseconds(5 << attempt));
         }
