@@ -798,6 +798,11 @@ TEST_CASE("crash: two main databases share a warehouse; atrium-admin --recover c
           "commits db2's branch and leaves another deployment's alone") {
     check_two_main_databases(main_kind::sqlite, true);
 }
+
+TEST_CASE("crash: two main databases on PostgreSQL share a warehouse; atrium-admin --recover configured for either "
+          "one finds the other among the server's databases") {
+    check_two_main_databases(main_kind::postgresql, true);
+}
 #endif
 
 // --- operator tooling: atrium-admin tpc list / commit / rollback (issue 17 point 7)
