@@ -4,6 +4,7 @@
 //   atrium-admin -c etc/atrium.conf -d DB --update [-u MODULE …]
 //   atrium-admin -c etc/atrium.conf [-d DB] --list-modules
 //   atrium-admin -c etc/atrium.conf --recover
+//   atrium-admin -c etc/atrium.conf tpc list | tpc commit GID | tpc rollback GID [--force]
 //
 // --init creates the database if needed and activates ir, res and the -u
 // modules in dependency order (idempotent), creating the admin user (id 1)
@@ -15,15 +16,21 @@
 // configuration as atriumd: the prepared transactions of the PostgreSQL
 // participants of `tpc.participants`, the messages staged in the outbox of
 // `mail.maildir` and the files staged in `files.staging` are committed when the
-// main database holds their decision record, rolled back otherwise. Prints one
+// main database holds their decision record, rolled back otherwise. The
+// decision of a gid is read in the database it names: every database this
+// server serves is covered; gids of other deployments are left alone. Prints one
 // summary line; exit 0 when everything in doubt was finished, 1 when something
 // stays in doubt (see the log) or the database cannot be opened, 2 on a usage
 // or configuration error.
+//
+// tpc list / commit / rollback: the transactions in doubt, for operators
+// (server/tpc_admin.hpp).
 
 #include "database/database.hpp"
 #include "server/config.hpp"
 #include "server/module_commands.hpp"
 #include "server/recovery_command.hpp"
+#include "server/tpc_admin.hpp"
 #include "transaction/logging.hpp"
 
 #include <boost/program_options.hpp>
@@ -61,6 +68,8 @@ struct options {
     std::string database;
     std::vector<std::string> modules;
     std::string password_file;
+    std::vector<std::string> words;  // positional: tpc ACTION [GID]
+    bool force = false;
 };
 
 // The admin password: --password-file (first line) or $ATRIUM_ADMIN_PASSWORD.
@@ -144,7 +153,8 @@ int recover(const options& opts) {
     }
     tpc::recovery_report report;
     try {
-        report = server::run_recovery(*database, stores);
+        server::served_databases databases(*backend, database);
+        report = server::run_recovery(databases, stores);
     } catch (const std::exception& e) {
         std::cerr << "atrium-admin: recovery failed: " << e.what() << '\n';
         return exit_failure;
@@ -153,12 +163,30 @@ int recover(const options& opts) {
     return report.failed == 0 ? exit_ok : exit_failure;
 }
 
+int tpc_command(const options& opts) {
+    using namespace atrium;
+    if (opts.words.size() < 2 || opts.words.size() > 3) {
+        std::cerr << "atrium-admin: usage: tpc list | tpc commit GID | tpc rollback GID [--force]\n";
+        return exit_usage;
+    }
+    server::config cfg;
+    try {
+        cfg = server::load_config(opts.config_file);
+    } catch (const server::config_error& e) {
+        std::cerr << "atrium-admin: configuration error: " << e.what() << '\n';
+        return exit_usage;
+    }
+    server::tpc_command cmd{.action = opts.words[1], .gid = opts.words.size() == 3 ? opts.words[2] : "", .force = opts.force};
+    return server::run_tpc_command(cfg, cmd, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     options opts;
     po::options_description visible(
-        "Usage: atrium-admin [options] --init|--update|--list-modules|--recover\n\n"
+        "Usage: atrium-admin [options] --init|--update|--list-modules|--recover\n"
+        "       atrium-admin [options] tpc list | tpc commit GID | tpc rollback GID [--force]\n\n"
         "Administration commands for an Atrium installation.\n\n"
         "Configuration: the same as atriumd: built-in defaults < the INI file (-c, or\n"
         "$ATRIUM_CONFIG) < ATRIUM_<SECTION>__<KEY> environment variables.\n\n"
@@ -182,11 +210,19 @@ int main(int argc, char** argv) {
         ("recover", po::bool_switch(&opts.recover),
          "run one two-phase-commit recovery pass: finish the transactions left in doubt in the configured "
          "participants (tpc.participants, mail.maildir, files.staging) from the main database's decisions; "
-         "exit 0 when nothing stays in doubt, 1 otherwise");
+         "exit 0 when nothing stays in doubt, 1 otherwise")  //
+        ("force", po::bool_switch(&opts.force),
+         "tpc commit/rollback: overrule the recorded decision (logged)");
+    po::options_description hidden;
+    hidden.add_options()("words", po::value<std::vector<std::string>>(&opts.words)->composing());
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::positional_options_description positional;
+    positional.add("words", -1);
 
     po::variables_map vm;
     try {
-        po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
+        po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
         po::notify(vm);
     } catch (const po::error& e) {
         std::cerr << "atrium-admin: " << e.what() << "\nTry 'atrium-admin --help'.\n";
@@ -200,14 +236,19 @@ int main(int argc, char** argv) {
         std::cout << "atrium-admin " ATRIUM_VERSION << '\n';
         return exit_ok;
     }
-    const int commands = opts.recover + opts.init + opts.update + opts.list_modules;
+    const bool tpc_cmd = !opts.words.empty();
+    if (tpc_cmd && opts.words.front() != "tpc") {
+        std::cerr << "atrium-admin: unknown command \"" << opts.words.front() << "\"\nTry 'atrium-admin --help'.\n";
+        return exit_usage;
+    }
+    const int commands = opts.recover + opts.init + opts.update + opts.list_modules + tpc_cmd;
     if (commands == 0) {
-        std::cerr << "atrium-admin: no command given (--init, --update, --list-modules or --recover)\n"
+        std::cerr << "atrium-admin: no command given (--init, --update, --list-modules, --recover or tpc)\n"
                      "Try 'atrium-admin --help'.\n";
         return exit_usage;
     }
     if (commands > 1) {
-        std::cerr << "atrium-admin: give one command of --init, --update, --list-modules, --recover\n";
+        std::cerr << "atrium-admin: give one command of --init, --update, --list-modules, --recover, tpc\n";
         return exit_usage;
     }
     if (opts.config_file.empty()) {
@@ -221,6 +262,7 @@ int main(int argc, char** argv) {
         });
     }
     try {
+        if (tpc_cmd) return tpc_command(opts);
         if (!opts.recover) return modules_command(opts);
         return recover(opts);
     } catch (const std::exception& e) {

@@ -22,6 +22,7 @@
 #include "server/fiber_runtime.hpp"
 #include "server/http_server.hpp"
 #include "server/recovery_command.hpp"
+#include "transaction/tpc_identity.hpp"
 #include "server/rpc_handler.hpp"
 #include "server/test_handler.hpp"
 #include "transaction/log_buffer.hpp"
@@ -238,12 +239,19 @@ int run(const options& opts) {
             // server still starts (the next pass, or atrium-admin --recover, retries).
             try {
                 const auto stores = server::configured_participant_stores(cfg);
-                const auto report = server::run_recovery(*database, stores);
+                server::served_databases databases(*backend, database);
+                const auto report = server::run_recovery(databases, stores);
                 std::cout << "atriumd: " << server::recovery_summary(report, stores.size()) << std::endl;
             } catch (const std::exception& e) {
                 std::cerr << "atriumd: recovery failed: " << e.what() << std::endl;
             }
             initialise_database(database, opts.verbose);
+            try {
+                // Databases made before two-phase-commit ids get theirs now (issue 17).
+                tpc::ensure_database_id(*database);
+            } catch (const std::exception& e) {
+                std::cerr << "atriumd: no two-phase-commit id for " << cfg.database.name << ": " << e.what() << std::endl;
+            }
             if (!cfg.sale.warehouse.empty()) modules::sale::prepare_warehouse(cfg.sale.warehouse);
             const auto rows = touch_meta_table(database, cfg);
             if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
@@ -257,7 +265,7 @@ int run(const options& opts) {
             serving = true;
             if (cfg.tpc.recovery_interval > 0) {
                 const std::chrono::seconds interval(cfg.tpc.recovery_interval);
-                server::start_periodic_recovery(io, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
+                server::start_periodic_recovery(io, backend, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
                                                 stop_recovery);
             }
             std::cout << "atriumd: ready, listening on http://" << http.address() << ":" << http.port()

@@ -2,6 +2,7 @@
 
 #include "database/database.hpp"
 #include "modules/registry.hpp"
+#include "transaction/tpc_identity.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -48,6 +49,7 @@ int run_init(const config& cfg, const module_command& cmd, std::ostream& out, st
         return 1;
     }
     modules::init_database(database, cmd.modules, cmd.admin_password.value_or(""));
+    tpc::ensure_database_id(*database);  // named by every gid its transactions make
     out << "atrium-admin: " << where(cfg, cmd.database) << (existed ? "" : " created;") << " active modules:";
     for (const auto& m : modules::active_modules(*database)) out << ' ' << m;
     out << std::endl;
@@ -69,6 +71,7 @@ int run_update(const config& cfg, const module_command& cmd, std::ostream& out, 
     }
     if (cmd.modules.empty()) modules::update_database(database);
     else modules::init_database(database, cmd.modules, cmd.admin_password.value_or(""));
+    tpc::ensure_database_id(*database);  // databases made before two-phase-commit ids get theirs
     out << "atrium-admin: " << where(cfg, cmd.database) << " updated; active modules:";
     for (const auto& m : modules::active_modules(*database)) out << ' ' << m;
     out << std::endl;

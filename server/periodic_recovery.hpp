@@ -16,6 +16,7 @@ namespace boost::asio {
 class io_context;
 }
 namespace atrium::db {
+class backend;
 class database;
 }
 
@@ -29,7 +30,9 @@ struct periodic_recovery_options {
 };
 
 /// Spawns the recovery fiber on `io`. Setting `*stop` ends it within a second.
-void start_periodic_recovery(boost::asio::io_context& io, std::shared_ptr<db::database> main, const config& cfg,
+/// Each pass covers every database the server serves (served_databases over `backend`).
+void start_periodic_recovery(boost::asio::io_context& io, std::shared_ptr<db::backend> backend,
+                             std::shared_ptr<db::database> main, const config& cfg,
                              periodic_recovery_options options, std::shared_ptr<std::atomic<bool>> stop);
 
 }  // namespace atrium::server

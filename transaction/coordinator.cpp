@@ -1,6 +1,7 @@
 #include "transaction/coordinator.hpp"
 
 #include "transaction/logging.hpp"
+#include "transaction/recovery.hpp"
 
 // Only the tiny forced_unwind header of Boost.Context (no Asio). Every
 // catch (...) in this file is preceded by a handler that rethrows
@@ -473,6 +474,8 @@ void coordinator::rollback_tryton(last_resource* main) noexcept(false) {
     if (hooks_ran) sweep(dms);
     if (hook_error) std::rethrow_exception(hook_error);
 }
+
+std::string coordinator::new_gid() const { return gid_source_ ? gid_source_() : tpc::new_gid(); }
 
 void coordinator::reset() noexcept {
     invalidate_all_savepoints();

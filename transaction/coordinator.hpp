@@ -165,7 +165,17 @@ public:
 
     /// Back to a fresh ACTIVE state: no DMs, hooks, savepoints, failure; savepoint
     /// numbering restarts. Calls nobody. (The Tryton transaction reuses one core.)
+    /// The gid source stays.
     void reset() noexcept;
+
+    // --- two-phase commit recovery (transaction/recovery.hpp) ---
+
+    /// A new gid for a recoverable data manager joining this transaction: the
+    /// gid source's (a Tryton transaction names its main database, which holds
+    /// the decision record), else an old-format gid naming no database.
+    std::string new_gid() const;
+    /// Set by the owner of the decision records (the Tryton transaction).
+    void set_gid_source(std::function<std::string()> source) { gid_source_ = std::move(source); }
 
     // --- §2.2 doom ---
 
@@ -274,6 +284,7 @@ private:
     std::vector<after_abort_hook> after_abort_;
     std::vector<std::weak_ptr<detail::savepoint_state>> savepoints_;
     int savepoint_counter_ = 0;
+    std::function<std::string()> gid_source_;
 };
 
 }  // namespace atrium::tpc

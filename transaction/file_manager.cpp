@@ -270,8 +270,8 @@ fs::path manifest_for(const fs::path& staging, const std::string& gid) {
 
 // --- file_manager_dm ---
 
-file_manager_dm::file_manager_dm(fs::path staging_dir)
-    : staging_dir_(durable::normal_absolute(staging_dir)), gid_(tpc::new_gid()) {}
+file_manager_dm::file_manager_dm(fs::path staging_dir, std::string gid)
+    : staging_dir_(durable::normal_absolute(staging_dir)), gid_(gid.empty() ? tpc::new_gid() : std::move(gid)) {}
 
 file_manager_dm::~file_manager_dm() = default;
 
@@ -383,12 +383,12 @@ file_manager::file_manager(fs::path staging_dir, fs::path root)
     : staging_dir_(durable::normal_absolute(staging_dir)), root_(durable::normal_absolute(root)) {}
 
 std::shared_ptr<file_manager_dm> file_manager::data_manager(tpc::coordinator& txn) const {
-    auto joined = txn.join(std::make_shared<file_manager_dm>(staging_dir_));
+    auto joined = txn.join(std::make_shared<file_manager_dm>(staging_dir_, txn.new_gid()));
     return std::dynamic_pointer_cast<file_manager_dm>(joined);
 }
 
 std::shared_ptr<file_manager_dm> file_manager::data_manager(transaction& txn) const {
-    auto joined = txn.join(std::make_shared<file_manager_dm>(staging_dir_));
+    auto joined = txn.join(std::make_shared<file_manager_dm>(staging_dir_, txn.coordinator().new_gid()));
     return std::dynamic_pointer_cast<file_manager_dm>(joined);
 }
 
@@ -444,6 +444,15 @@ std::vector<std::string> file_manager_store::in_doubt() {
     }
     std::sort(gids.begin(), gids.end());
     return gids;
+}
+
+std::optional<std::int64_t> file_manager_store::prepared_at(const std::string& gid) {
+    std::error_code ec;
+    const auto written = fs::last_write_time(manifest_for(staging_dir_, gid), ec);
+    if (ec) return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::file_clock::to_sys(written).time_since_epoch())
+        .count();
 }
 
 void file_manager_store::commit(const std::string& gid) {

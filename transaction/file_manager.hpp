@@ -97,7 +97,8 @@ struct file_operation {
 /// The data manager of one transaction's file operations for one staging directory.
 class file_manager_dm final : public tpc::recoverable_data_manager {
 public:
-    explicit file_manager_dm(std::filesystem::path staging_dir);
+    /// `gid`: the transaction's (tpc::coordinator::new_gid()); empty: an old-format one.
+    explicit file_manager_dm(std::filesystem::path staging_dir, std::string gid = {});
     ~file_manager_dm() override;
 
     const std::filesystem::path& staging_dir() const noexcept { return staging_dir_; }
@@ -179,6 +180,8 @@ public:
     std::vector<std::string> in_doubt() override;
     /// Finishes the renames/removals of `gid` (those already done are skipped),
     /// fsyncs the directories and deletes the manifest. No manifest ⇒ no-op.
+    /// When the manifest of `gid` was written (unix seconds), if it exists.
+    std::optional<std::int64_t> prepared_at(const std::string& gid) override;
     void commit(const std::string& gid) override;
     /// Removes the temporaries of `gid` and its manifest. No manifest ⇒ no-op.
     void rollback(const std::string& gid) override;

@@ -354,7 +354,8 @@ void ensure_maildir(const fs::path& maildir) {
 
 // --- mail_outbox_dm ---
 
-mail_outbox_dm::mail_outbox_dm(fs::path maildir) : maildir_(durable::normal_absolute(maildir)), gid_(tpc::new_gid()) {}
+mail_outbox_dm::mail_outbox_dm(fs::path maildir, std::string gid)
+    : maildir_(durable::normal_absolute(maildir)), gid_(gid.empty() ? tpc::new_gid() : std::move(gid)) {}
 
 mail_outbox_dm::~mail_outbox_dm() = default;
 
@@ -446,11 +447,12 @@ void mail_outbox_dm::abort(tpc::coordinator&) {
 mail_outbox::mail_outbox(fs::path maildir) : maildir_(durable::normal_absolute(maildir)) {}
 
 std::shared_ptr<mail_outbox_dm> mail_outbox::data_manager(tpc::coordinator& txn) const {
-    return std::dynamic_pointer_cast<mail_outbox_dm>(txn.join(std::make_shared<mail_outbox_dm>(maildir_)));
+    return std::dynamic_pointer_cast<mail_outbox_dm>(txn.join(std::make_shared<mail_outbox_dm>(maildir_, txn.new_gid())));
 }
 
 std::shared_ptr<mail_outbox_dm> mail_outbox::data_manager(transaction& txn) const {
-    return std::dynamic_pointer_cast<mail_outbox_dm>(txn.join(std::make_shared<mail_outbox_dm>(maildir_)));
+    return std::dynamic_pointer_cast<mail_outbox_dm>(
+        txn.join(std::make_shared<mail_outbox_dm>(maildir_, txn.coordinator().new_gid())));
 }
 
 std::string mail_outbox::queue(transaction& txn, const mail_message& message) const {
@@ -516,6 +518,20 @@ std::vector<std::string> mail_outbox_store::in_doubt() {
     std::sort(gids.begin(), gids.end());
     gids.erase(std::unique(gids.begin(), gids.end()), gids.end());
     return gids;
+}
+
+std::optional<std::int64_t> mail_outbox_store::prepared_at(const std::string& gid) {
+    std::optional<std::int64_t> first;
+    for (const auto& file : staged(gid)) {
+        std::error_code ec;
+        const auto written = fs::last_write_time(file, ec);
+        if (ec) continue;
+        const std::int64_t at = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::file_clock::to_sys(written).time_since_epoch())
+                                    .count();
+        if (!first || at < *first) first = at;
+    }
+    return first;
 }
 
 void mail_outbox_store::commit(const std::string& gid) {

@@ -72,7 +72,8 @@ void ensure_maildir(const std::filesystem::path& maildir);
 /// The data manager of one transaction's messages for one maildir.
 class mail_outbox_dm final : public tpc::recoverable_data_manager {
 public:
-    explicit mail_outbox_dm(std::filesystem::path maildir);
+    /// `gid`: the transaction's (tpc::coordinator::new_gid()); empty: an old-format one.
+    explicit mail_outbox_dm(std::filesystem::path maildir, std::string gid = {});
     ~mail_outbox_dm() override;
 
     const std::filesystem::path& maildir() const noexcept { return maildir_; }
@@ -139,6 +140,8 @@ public:
     /// Gids with staged files in tmp/, sorted.
     std::vector<std::string> in_doubt() override;
     /// Moves the staged files of `gid` into new/ (fsync'd). Idempotent.
+    /// When the first message of `gid` was staged (unix seconds), if any is.
+    std::optional<std::int64_t> prepared_at(const std::string& gid) override;
     void commit(const std::string& gid) override;
     /// Removes the staged files of `gid`. Idempotent.
     void rollback(const std::string& gid) override;

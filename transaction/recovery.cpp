@@ -4,6 +4,7 @@
 #include "database/postgresql/pg_connection.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
+#include "transaction/tpc_identity.hpp"
 
 #include <boost/context/detail/exception.hpp>
 
@@ -159,8 +160,9 @@ void remember_table(const std::string& key) {
 
 void sleep_for(std::chrono::nanoseconds d) { current_fiber().sleep_for(d); }
 
-/// decide() without ensure_table().
-outcome decide_now(db::database& main, const std::string& gid, const std::string& participant) {
+/// decide() without ensure_table(): the recorded outcome, or `wanted` recorded now.
+outcome decide_now(db::database& main, const std::string& gid, const std::string& participant,
+                   outcome wanted = outcome::abort) {
     const auto deadline = steady_clock::now() + k_decide_retry_limit;
     auto pause = std::chrono::milliseconds(2);
     int conflicts = 0;
@@ -180,9 +182,9 @@ outcome decide_now(db::database& main, const std::string& gid, const std::string
             // coordinator's insert of the same gid is pending; it fails with a
             // unique violation if that coordinator commits.
             conn->execute("INSERT INTO atrium_tpc_decision (gid, participant, outcome, created) VALUES (?, ?, ?, ?)",
-                          {gid, participant, std::string(to_text(outcome::abort)), unix_now()});
+                          {gid, participant, std::string(to_text(wanted)), unix_now()});
             conn->commit();
-            return outcome::abort;
+            return wanted;
         } catch (const db::integrity_error&) {
             // The coordinator won the race: its record is committed. Read it in
             // a new DB transaction (REPEATABLE READ would not show it).
@@ -202,24 +204,55 @@ outcome decide_now(db::database& main, const std::string& gid, const std::string
 // ---------------------------------------------------------------------------
 // gids
 
-std::string new_gid() {
+namespace {
+
+void append_random_hex(std::string& out) {
     unsigned char bytes[k_gid_hex_digits / 2];
     fill_random(bytes, sizeof bytes);
     static constexpr char digits[] = "0123456789abcdef";
+    for (unsigned char b : bytes) {
+        out.push_back(digits[b >> 4]);
+        out.push_back(digits[b & 0x0f]);
+    }
+}
+
+bool lower_hex(std::string_view text) noexcept {
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+std::string new_gid() {
     std::string gid(gid_prefix);
     gid.reserve(gid_prefix.size() + k_gid_hex_digits);
-    for (unsigned char b : bytes) {
-        gid.push_back(digits[b >> 4]);
-        gid.push_back(digits[b & 0x0f]);
+    append_random_hex(gid);
+    return gid;
+}
+
+std::string new_gid(std::string_view database_id) {
+    if (database_id.size() != k_gid_hex_digits || !lower_hex(database_id)) {
+        throw std::invalid_argument("not a database id: \"" + std::string(database_id) + "\"");
     }
+    std::string gid(gid_prefix);
+    gid.reserve(gid_prefix.size() + 2 * k_gid_hex_digits + 1);
+    gid.append(database_id);
+    gid.push_back('-');
+    append_random_hex(gid);
     return gid;
 }
 
 bool is_atrium_gid(std::string_view gid) noexcept {
-    if (gid.size() != gid_prefix.size() + k_gid_hex_digits) return false;
     if (gid.substr(0, gid_prefix.size()) != gid_prefix) return false;
-    return std::all_of(gid.begin() + static_cast<std::ptrdiff_t>(gid_prefix.size()), gid.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    const auto rest = gid.substr(gid_prefix.size());
+    if (rest.size() == k_gid_hex_digits) return lower_hex(rest);
+    return rest.size() == 2 * k_gid_hex_digits + 1 && rest[k_gid_hex_digits] == '-' &&
+           lower_hex(rest.substr(0, k_gid_hex_digits)) && lower_hex(rest.substr(k_gid_hex_digits + 1));
+}
+
+std::string_view gid_database(std::string_view gid) noexcept {
+    if (!is_atrium_gid(gid) || gid.size() == gid_prefix.size() + k_gid_hex_digits) return {};
+    return gid.substr(gid_prefix.size(), k_gid_hex_digits);
 }
 
 // ---------------------------------------------------------------------------
@@ -275,6 +308,30 @@ void record_commit(db::connection& main_transaction, const std::string& gid, con
 outcome decide(db::database& main, const std::string& gid, const std::string& participant) {
     ensure_table(main);
     return decide_now(main, gid, participant);
+}
+
+outcome settle(db::database& main, const std::string& gid, const std::string& participant, outcome wanted) {
+    if (!is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
+    ensure_table(main);
+    return decide_now(main, gid, participant, wanted);
+}
+
+void overrule(db::database& main, const std::string& gid, const std::string& participant, outcome forced) {
+    if (!is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
+    ensure_table(main);
+    lease conn(main);
+    conn->begin({});
+    try {
+        conn->execute("DELETE FROM atrium_tpc_decision WHERE gid = ?", {gid});
+        conn->execute("INSERT INTO atrium_tpc_decision (gid, participant, outcome, created) VALUES (?, ?, ?, ?)",
+                      {gid, participant, std::string(to_text(forced)), unix_now()});
+        conn->commit();
+    } catch (const forced_unwind&) {
+        throw;
+    } catch (...) {
+        conn.rollback_quietly();
+        throw;
+    }
 }
 
 std::optional<outcome> lookup(db::database& main, const std::string& gid) {
@@ -341,27 +398,66 @@ std::size_t forget_finished(db::database& main, const std::vector<std::string>& 
 // ---------------------------------------------------------------------------
 // recovery
 
+database_list::database_list(const std::vector<db::database*>& databases, db::database* legacy)
+    : legacy_(legacy) {
+    for (db::database* database : databases) {
+        if (!database) continue;
+        all_.push_back(database);
+        if (auto id = read_database_id(*database)) by_id_.emplace_back(std::move(*id), database);
+    }
+    if (legacy_ && std::find(all_.begin(), all_.end(), legacy_) == all_.end()) all_.push_back(legacy_);
+}
+
+db::database* database_list::find(std::string_view database_id) {
+    for (const auto& [id, database] : by_id_) {
+        if (id == database_id) return database;
+    }
+    return nullptr;
+}
+
+std::vector<db::database*> database_list::all() { return all_; }
+
 recovery_report recover(db::database& main, const std::vector<participant_store*>& stores,
                         std::chrono::seconds keep_abort_markers) {
+    database_list directory({&main}, &main);
+    return recover(directory, stores, keep_abort_markers);
+}
+
+recovery_report recover(decision_directory& directory, const std::vector<participant_store*>& stores,
+                        std::chrono::seconds keep_abort_markers) {
     recovery_report report;
+    struct branch {
+        std::string gid;
+        db::database* decider;
+    };
     struct listing {
         participant_store* store;
         std::string participant;
-        std::vector<std::string> gids;
+        std::vector<branch> branches;
     };
     // List first, decide afterwards: deciding may wait for coordinators
     // (SQLite's write lock), and what they finish meanwhile is then simply
     // found finished (42704).
     const std::int64_t listed_at = unix_now();
     std::vector<listing> listings;
-    bool anything = false;
+    std::set<db::database*> deciders;
     for (participant_store* store : stores) {
         if (!store) continue;
         listing entry{store, {}, {}};
         try {
             entry.participant = store->participant_id();
             for (auto& gid : store->in_doubt()) {
-                if (is_atrium_gid(gid)) entry.gids.push_back(std::move(gid));
+                if (!is_atrium_gid(gid)) continue;
+                const auto id = gid_database(gid);
+                db::database* decider = id.empty() ? directory.legacy() : directory.find(id);
+                if (!decider) {
+                    // Another coordinator's branch: only its own main database
+                    // can say whether it committed.
+                    ++report.foreign;
+                    continue;
+                }
+                deciders.insert(decider);
+                entry.branches.push_back({std::move(gid), decider});
             }
         } catch (const forced_unwind&) {
             throw;
@@ -373,18 +469,17 @@ recovery_report recover(db::database& main, const std::vector<participant_store*
             ++report.failed;
             continue;
         }
-        anything = anything || !entry.gids.empty();
         listings.push_back(std::move(entry));
     }
-    if (anything) decisions::ensure_table(main);
+    for (db::database* decider : deciders) decisions::ensure_table(*decider);
 
     std::vector<std::string> still_in_doubt;
     std::vector<std::string> listed_participants;
     for (const auto& entry : listings) {
         listed_participants.push_back(entry.participant);
-        for (const auto& gid : entry.gids) {
+        for (const auto& [gid, decider] : entry.branches) {
             try {
-                if (decide_now(main, gid, entry.participant) == outcome::commit) {
+                if (decide_now(*decider, gid, entry.participant) == outcome::commit) {
                     entry.store->commit(gid);
                     ++report.committed;
                     log_info("recovery: committed " + gid + " in " + entry.participant);
@@ -407,13 +502,15 @@ recovery_report recover(db::database& main, const std::vector<participant_store*
         decisions::forget_options options;
         options.participants = std::move(listed_participants);
         options.listed_at = listed_at;
-        try {
-            report.forgotten = decisions::forget_finished(main, still_in_doubt, keep_abort_markers, options);
-        } catch (const forced_unwind&) {
-            throw;
-        } catch (...) {
-            log_error("recovery: cannot remove finished decision records: " +
-                      describe_exception(std::current_exception()));
+        for (db::database* database : directory.all()) {
+            try {
+                report.forgotten += decisions::forget_finished(*database, still_in_doubt, keep_abort_markers, options);
+            } catch (const forced_unwind&) {
+                throw;
+            } catch (...) {
+                log_error("recovery: cannot remove finished decision records of " + database->name() + ": " +
+                          describe_exception(std::current_exception()));
+            }
         }
     }
     return report;

@@ -28,11 +28,23 @@ namespace atrium::tpc {
 /// Every Atrium global transaction id starts with this, so recovery can tell ours apart.
 inline constexpr std::string_view gid_prefix = "atrium-";
 
-/// "atrium-" + 32 lowercase hex chars from a random source (≤ 199 bytes, no underscore).
+/// "atrium-<database id>-<32 random lowercase hex>" (72 bytes): the gid names
+/// the main database that holds its decision record (its database_id(), see
+/// transaction/tpc_identity.hpp), so recovery only ever decides gids whose
+/// decision database it is reading. `database_id` must be 32 lowercase hex.
+std::string new_gid(std::string_view database_id);
+
+/// The old format, "atrium-" + 32 lowercase hex, naming no database (a
+/// transaction without a main database, and gids made before database ids).
+/// Recovery decides such gids only from the configured main database.
 std::string new_gid();
 
-/// True for ids made by new_gid().
+/// True for ids made by either new_gid().
 bool is_atrium_gid(std::string_view gid) noexcept;
+
+/// The database id inside a gid of the new format; empty for an old-format
+/// gid (or something that is not an Atrium gid).
+std::string_view gid_database(std::string_view gid) noexcept;
 
 /// A data manager whose successful vote is durable (prepared) and that
 /// recovery can finish later from its participant store.
@@ -52,6 +64,11 @@ public:
     virtual std::string participant_id() const = 0;
     /// Atrium gids prepared (staged) here and not yet finished.
     virtual std::vector<std::string> in_doubt() = 0;
+    /// Unix time (seconds) at which `gid` was prepared (staged), if known.
+    virtual std::optional<std::int64_t> prepared_at(const std::string& gid) {
+        (void)gid;
+        return std::nullopt;
+    }
     virtual void commit(const std::string& gid) = 0;
     virtual void rollback(const std::string& gid) = 0;
 };
@@ -71,6 +88,13 @@ void record_commit(db::connection& main_transaction, const std::string& gid, con
 /// record exists (waiting for a coordinator whose insert is pending), else an
 /// abort marker is inserted and committed, and the outcome is abort.
 outcome decide(db::database& main, const std::string& gid, const std::string& participant);
+/// An operator's decision (atrium-admin tpc commit/rollback): the recorded
+/// outcome if there is one, else `wanted`, recorded now (the same race as
+/// decide(): a coordinator whose insert is pending wins or loses cleanly).
+outcome settle(db::database& main, const std::string& gid, const std::string& participant, outcome wanted);
+/// An operator overruling the recorded decision (--force): the record now
+/// says `forced`, so recovery finishes the gid's other branches the same way.
+void overrule(db::database& main, const std::string& gid, const std::string& participant, outcome forced);
 /// Records present, with their outcomes (for tests and the admin command).
 std::optional<outcome> lookup(db::database& main, const std::string& gid);
 /// Deletes commit records whose gid no store holds any more, and abort markers
@@ -109,6 +133,37 @@ struct recovery_report {
     int rolled_back = 0;
     int failed = 0;      ///< left for the next pass (logged)
     std::size_t forgotten = 0;
+    int foreign = 0;     ///< gids whose decision database was not among those given: left alone
+};
+
+/// The main databases one recovery pass may decide from.
+class decision_directory {
+public:
+    virtual ~decision_directory() = default;
+    /// The database holding the decisions of gids that carry `database_id`;
+    /// nullptr: not one of ours, its gids are left alone.
+    virtual db::database* find(std::string_view database_id) = 0;
+    /// The database that decides old-format gids (naming no database);
+    /// nullptr: they are left alone.
+    virtual db::database* legacy() = 0;
+    /// Every database whose finished decision records the pass may forget.
+    virtual std::vector<db::database*> all() = 0;
+};
+
+/// A fixed list of main databases; their ids are read (never created) when
+/// the directory is made. A database without an id only decides old gids.
+class database_list final : public decision_directory {
+public:
+    /// `legacy`: the one of `databases` (or nullptr) that decides old-format gids.
+    database_list(const std::vector<db::database*>& databases, db::database* legacy);
+    db::database* find(std::string_view database_id) override;
+    db::database* legacy() override { return legacy_; }
+    std::vector<db::database*> all() override;
+
+private:
+    std::vector<std::pair<std::string, db::database*>> by_id_;
+    std::vector<db::database*> all_;
+    db::database* legacy_;
 };
 
 /// One recovery pass over `stores` against the decisions in `main`: for each
@@ -124,5 +179,14 @@ struct recovery_report {
 /// the stores skip branches younger than a grace period.
 recovery_report recover(db::database& main, const std::vector<participant_store*>& stores,
                         std::chrono::seconds keep_abort_markers = std::chrono::hours(24));
+
+/// The same pass over several main databases: each gid is decided in the
+/// database its id names (old-format gids in directory.legacy()); a gid naming
+/// a database the directory does not know is left alone (counted in
+/// `foreign`): another coordinator's decision, which only its own database
+/// holds. recover(main, …) is this with `main` alone, also deciding old gids.
+recovery_report recover(decision_directory& directory, const std::vector<participant_store*>& stores,
+                        std::chrono::seconds keep_abort_markers = std::chrono::hours(24));
+
 
 }  // namespace atrium::tpc

@@ -4,6 +4,7 @@
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
+#include "transaction/tpc_identity.hpp"
 
 #include <boost/context/detail/exception.hpp>
 
@@ -54,7 +55,13 @@ db::begin_options db_options(bool readonly, bool autocommit, std::optional<doubl
 
 }  // namespace
 
-transaction::transaction() : context_(make_context(nlohmann::json::object())), coordinator_(tpc::facade::tryton) {}
+transaction::transaction() : context_(make_context(nlohmann::json::object())), coordinator_(tpc::facade::tryton) {
+    // Gids name the main database, whose commit records their decision.
+    coordinator_.set_gid_source([this] {
+        if (!database_) throw std::logic_error("transaction is not started");
+        return tpc::new_gid(tpc::database_id(database_, connection_.get()));
+    });
+}
 
 transaction::~transaction() {
     if (connection_ && database_) database_->release(std::move(connection_), true);
@@ -137,6 +144,19 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     context_ = std::move(context);
     default_language_ = options.default_language;
     database_ = std::move(database);
+    if (!readonly_) {
+        // The database's two-phase-commit id (named by every gid this
+        // transaction may make), made once per process before the transaction
+        // takes SQLite's write lock: no other connection could commit it then.
+        try {
+            (void)tpc::database_id(database_);
+        } catch (const forced_unwind&) {
+            throw;
+        } catch (const std::exception& error) {
+            log_info(std::string("no two-phase-commit id for database ") + database_->name() + " yet: " +
+                     error.what());
+        }
+    }
     try {
         connection_ = database_->acquire();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));

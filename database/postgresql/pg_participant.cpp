@@ -358,17 +358,18 @@ private:
 // ---------------------------------------------------------------------------
 // pg_data_manager
 
-pg_data_manager::pg_data_manager(std::string dsn, pg_participant_dsn parsed, std::unique_ptr<pg_connection> conn)
+pg_data_manager::pg_data_manager(std::string dsn, pg_participant_dsn parsed, std::unique_ptr<pg_connection> conn,
+                                 std::string gid)
     : dsn_(std::move(dsn)),
       conninfo_(std::move(parsed.conninfo)),
       participant_id_(std::move(parsed.participant_id)),
-      gid_(tpc::new_gid()),
+      gid_(gid.empty() ? tpc::new_gid() : std::move(gid)),
       owned_(std::move(conn)),
       conn_(owned_.get()),
       guard_(std::make_unique<guarded_connection>(*this)) {}
 
-pg_data_manager::pg_data_manager(pg_connection& conn, std::string participant_id)
-    : participant_id_(std::move(participant_id)), gid_(tpc::new_gid()), conn_(&conn) {}
+pg_data_manager::pg_data_manager(pg_connection& conn, std::string participant_id, std::string gid)
+    : participant_id_(std::move(participant_id)), gid_(gid.empty() ? tpc::new_gid() : std::move(gid)), conn_(&conn) {}
 
 pg_data_manager::~pg_data_manager() = default;  // an owned connection closes (a prepared branch stays prepared)
 
@@ -565,7 +566,7 @@ connection& pg_join(const std::string& dsn, tpc::coordinator& txn, const std::ve
     auto parsed = pg_participant_dsn::parse(dsn);
     auto conn = std::make_unique<pg_connection>(parsed.conninfo, parsed.participant_id, participant_settings());
     require_prepared_transactions(*conn, parsed.participant_id);
-    auto dm = std::make_shared<pg_data_manager>(dsn, std::move(parsed), std::move(conn));
+    auto dm = std::make_shared<pg_data_manager>(dsn, std::move(parsed), std::move(conn), txn.new_gid());
     dm->add_notifications(notify);
     // Join first: a failing join leaves nothing begun (the connection closes with dm).
     auto registered = txn.join(dm);
@@ -617,7 +618,7 @@ void pg_join(connection& conn, tpc::coordinator& txn, const std::vector<pg_notif
                                     text_of(row.at(4)) + "/" + percent_encode(text_of(row.at(1)));
     if (text_of(row.at(0)) == "0") refuse_disabled(participant);
 
-    auto dm = std::make_shared<pg_data_manager>(*pg, participant);
+    auto dm = std::make_shared<pg_data_manager>(*pg, participant, txn.new_gid());
     dm->add_notifications(notify);
     auto registered = txn.join(dm);
     if (registered != dm) misuse("pg_join: the transaction returned another data manager");

@@ -115,9 +115,11 @@ public:
     };
 
     /// The DSN form: owns `conn`, closes it at completion.
-    pg_data_manager(std::string dsn, pg_participant_dsn parsed, std::unique_ptr<pg_connection> conn);
+    /// `gid`: the transaction's (tpc::coordinator::new_gid()); empty: an old-format one.
+    pg_data_manager(std::string dsn, pg_participant_dsn parsed, std::unique_ptr<pg_connection> conn,
+                    std::string gid = {});
     /// The connection form: borrows `conn`.
-    pg_data_manager(pg_connection& conn, std::string participant_id);
+    pg_data_manager(pg_connection& conn, std::string participant_id, std::string gid = {});
     ~pg_data_manager() override;
 
     pg_data_manager(const pg_data_manager&) = delete;

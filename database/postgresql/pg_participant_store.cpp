@@ -41,6 +41,16 @@ std::vector<std::string> pg_participant_store::in_doubt() {
     return gids;
 }
 
+std::optional<std::int64_t> pg_participant_store::prepared_at(const std::string& gid) {
+    auto rows = conn().execute(
+        "SELECT CAST(extract(epoch FROM prepared) AS BIGINT) FROM pg_prepared_xacts "
+        "WHERE database = current_database() AND gid = ?",
+        {gid});
+    if (rows.empty()) return std::nullopt;
+    if (const auto* at = std::get_if<std::int64_t>(&rows.rows.front().at(0))) return *at;
+    return std::nullopt;
+}
+
 void pg_participant_store::finish(const std::string& gid, bool commit) {
     if (!tpc::is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
     pg_finish_prepared(conn(), gid, commit);  // false (42704): finished meanwhile, nothing left to do

@@ -15,7 +15,9 @@
 #include "transaction/recovery.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,8 @@ public:
     /// `SELECT gid FROM pg_prepared_xacts WHERE database = current_database()
     /// AND gid LIKE 'atrium-%'` (only well-formed Atrium gids), oldest first.
     std::vector<std::string> in_doubt() override;
+    /// pg_prepared_xacts.prepared of `gid` (unix seconds), if it is still prepared.
+    std::optional<std::int64_t> prepared_at(const std::string& gid) override;
     /// COMMIT PREPARED; a gid that no longer exists (42704) counts as done.
     void commit(const std::string& gid) override;
     /// ROLLBACK PREPARED; a gid that no longer exists (42704) counts as done.

@@ -13,6 +13,7 @@
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/retry.hpp"
+#include "transaction/tpc_identity.hpp"
 #include "transaction/transaction.hpp"
 
 namespace atrium::server {
@@ -84,6 +85,17 @@ std::shared_ptr<db::shared_counter> session_counter(db::database& database) {
     }
 }
 
+// The two-phase-commit id (transaction/tpc_identity.hpp) of an Atrium
+// database, made before any of its transactions holds SQLite's write lock
+// (other databases are left as they are). A failure only delays it.
+void ensure_tpc_id(db::database& database) {
+    try {
+        if (modules::is_atrium_database(database)) tpc::ensure_database_id(database);
+    } catch (const std::exception& error) {
+        log_warning("no two-phase-commit id for " + database.name() + " yet: " + error.what());
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<db::database> dispatcher::open_database(const std::string& name) {
@@ -111,6 +123,7 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
         settings_.spawn_background([this, name] { listen_for_session_changes(name); });
     // SQLite: deletions of sessions move the database's change counter.
     if (first && session_counter(*database)) sessions_.enable(name);
+    if (first) ensure_tpc_id(*database);
     return database;
 }
 

@@ -20,6 +20,7 @@
 #include "transaction/file_manager.hpp"
 #include "transaction/mail_outbox.hpp"
 #include "transaction/recovery.hpp"
+#include "transaction/tpc_identity.hpp"
 
 #include <doctest/doctest.h>
 
@@ -28,6 +29,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -594,6 +596,369 @@ TEST_CASE("crash: a running atriumd's periodic recovery pass finishes a crash th
     // PostgreSQL branches wait one interval (min_age); mail and files go at the first pass.
     CHECK(stopped.output.find("periodic recovery: 4 participant(s), committed 0, rolled back") != std::string::npos);
     s.check_final(false);
+}
+#endif
+
+// --- several main databases, one shared participant (issue 17 point 6) ----
+
+namespace {
+
+/// Main databases of one deployment (a SQLite directory, or databases on the
+/// shared cluster) with crash_row and a two-phase-commit id each.
+struct deployment {
+    std::string uri;
+    std::unique_ptr<db::backend> backend;
+    std::vector<std::string> names;
+    std::map<std::string, std::shared_ptr<db::database>> open;
+    fs::path maildir;
+    fs::path staging;
+    fs::path out_dir;
+
+    deployment(const fs::path& dir, main_kind kind, const std::vector<std::string>& wanted)
+        : maildir(dir / "mail"), staging(dir / "staging"), out_dir(dir / "out") {
+        fs::create_directories(out_dir);
+        uri = kind == main_kind::sqlite ? "sqlite://" + (dir / "db").string() : atrium::test::pg_dsn();
+        backend = db::open_backend(uri);
+        for (const auto& name : wanted) {
+            backend->create(name);
+            names.push_back(name);
+            open[name] = backend->open(name);
+            run_statement(*open[name], "CREATE TABLE crash_row (run TEXT PRIMARY KEY)");
+            tpc::ensure_database_id(*open[name]);  // as --init does
+        }
+    }
+    ~deployment() {
+        open.clear();
+        if (uri.rfind("postgresql://", 0) != 0) return;
+        for (const auto& name : names) {
+            try {
+                backend->drop(name);
+            } catch (const std::exception& e) {
+                MESSAGE("cannot drop " << name << ": " << std::string(e.what()));
+            }
+        }
+    }
+    db::database& operator[](const std::string& name) { return *open.at(name); }
+    std::vector<std::string> helper_argv(const std::string& main, const std::string& warehouse_dsn,
+                                         const std::string& run, const std::string& point) const {
+        return {ATRIUM_TPC_CRASH_HELPER, uri, main, warehouse_dsn, "-", maildir.string(), staging.string(),
+                (out_dir / (run + ".txt")).string(), run, point};
+    }
+    fs::path write_config(const fs::path& path, const std::string& main, const std::string& warehouse_dsn) const {
+        std::ofstream out(path);
+        out << "[database]\nuri = " << uri << "\nname = " << main << "\n[tpc]\nparticipants = " << warehouse_dsn
+            << "\n[mail]\nmaildir = " << maildir.string() << "\n[files]\nstaging = " << staging.string() << "\n";
+        return path;
+    }
+};
+
+bool has_row(db::database& database, const std::string& run) {
+    return count_of(database, "SELECT COUNT(*) FROM crash_row WHERE run = ?", {run}) == 1;
+}
+
+/// The shared warehouse: one participant database on the shared cluster.
+struct warehouse_db {
+    std::unique_ptr<db::backend> backend = db::open_backend(atrium::test::pg_dsn());
+    std::string name = unique_stem() + "_wh";
+    std::string dsn = atrium::test::pg_dsn() + name;
+    std::shared_ptr<db::database> database;
+    warehouse_db() {
+        backend->create(name);
+        database = backend->open(name);
+        run_statement(*database, "CREATE TABLE crash_row (run TEXT PRIMARY KEY)");
+    }
+    ~warehouse_db() {
+        try {
+            db::pg_participant_store store(dsn);
+            for (const auto& gid : store.in_doubt()) store.rollback(gid);
+        } catch (const std::exception& e) {
+            MESSAGE("warehouse clean-up: " << std::string(e.what()));
+        }
+        database.reset();
+        try {
+            backend->drop(name);
+        } catch (const std::exception& e) {
+            MESSAGE("cannot drop " << name << ": " << std::string(e.what()));
+        }
+    }
+    std::vector<std::string> prepared() {
+        const auto rows = [&] {
+            auto conn = database->acquire();
+            conn->begin({});
+            auto r = conn->execute("SELECT gid FROM pg_prepared_xacts WHERE database = ? ORDER BY gid", {name});
+            conn->commit();
+            database->release(std::move(conn));
+            return r;
+        }();
+        std::vector<std::string> gids;
+        for (const auto& row : rows.rows) gids.push_back(std::get<std::string>(row.front()));
+        return gids;
+    }
+};
+
+std::size_t count_files(const fs::path& dir) { return files_in(dir); }
+
+void check_two_main_databases(main_kind kind, bool through_admin) {
+    temp_dir dir{"atrium-crash-multi-"};
+    warehouse_db warehouse;
+    const std::string stem = unique_stem();
+    const std::string db1 = stem + "_db1";
+    const std::string db2 = stem + "_db2";
+    deployment ours(dir / "ours", kind, {db1, db2});
+    // A second deployment (its own SQLite directory) sharing the warehouse.
+    deployment theirs(dir / "theirs", main_kind::sqlite, {"other"});
+
+    const std::string run = stem + "_run";
+    const std::string foreign_run = stem + "_foreign";
+    auto helper = run_process(ours.helper_argv(db2, warehouse.dsn, run, "after-main-commit"), dir / "helper.log");
+    INFO("helper output:\n" << helper.output);
+    REQUIRE(helper.signaled);
+    auto other = run_process(theirs.helper_argv("other", warehouse.dsn, foreign_run, "after-main-commit"),
+                             dir / "helper-other.log");
+    INFO("other helper output:\n" << other.output);
+    REQUIRE(other.signaled);
+
+    // db2 committed its main transaction; both warehouse branches are prepared.
+    CHECK(has_row(ours[db2], run));
+    CHECK(has_row(theirs["other"], foreign_run));
+    const auto before = warehouse.prepared();
+    REQUIRE(before.size() == 2);
+    std::string ours_gid;
+    std::string their_gid;
+    const auto db2_id = tpc::read_database_id(ours[db2]);
+    const auto other_id = tpc::read_database_id(theirs["other"]);
+    REQUIRE(db2_id);
+    REQUIRE(other_id);
+    for (const auto& gid : before) {
+        if (tpc::gid_database(gid) == *db2_id) ours_gid = gid;
+        if (tpc::gid_database(gid) == *other_id) their_gid = gid;
+    }
+    REQUIRE_FALSE(ours_gid.empty());  // the gid names db2, which holds its decision
+    REQUIRE_FALSE(their_gid.empty());
+
+    for (const auto& side : std::vector<std::string>{db1, db2}) {
+        CAPTURE(side);
+        // (Each side runs one pass; the second finds our branch finished.)
+        if (through_admin) {
+            const auto config = ours.write_config(dir / ("atrium-" + side + ".conf"), side, warehouse.dsn);
+            const auto admin =
+                run_process({ATRIUM_ADMIN, "-c", config.string(), "--recover"}, dir / ("admin-" + side + ".log"));
+            INFO("atrium-admin output:\n" << admin.output);
+            CHECK(admin.exit_code == 0);
+            CHECK(admin.output.find("rolled back 0, failed 0") != std::string::npos);
+        } else {
+            db::pg_participant_store store(warehouse.dsn);
+            mail_outbox_store mail(ours.maildir);
+            file_manager_store files(ours.staging);
+            tpc::database_list directory({&ours[db1], &ours[db2]}, &ours[side]);
+            const auto report = tpc::recover(directory, {&store, &mail, &files});
+            CHECK(report.rolled_back == 0);
+            CHECK(report.failed == 0);
+            CHECK(report.foreign == 1);  // the other deployment's branch
+        }
+        // The db2 branch ends committed whichever side recovered.
+        CHECK(has_row(*warehouse.database, run));
+        CHECK(count_files(ours.maildir / "new") == 1);
+        CHECK(count_files(ours.maildir / "tmp") == 0);
+        CHECK(count_files(ours.staging) == 0);
+        CHECK(fs::exists(ours.out_dir / (run + ".txt")));
+        // The other deployment's branch is never touched, no marker is written.
+        CHECK(warehouse.prepared() == std::vector<std::string>{their_gid});
+        CHECK_FALSE(has_row(*warehouse.database, foreign_run));
+        CHECK_FALSE(tpc::decisions::lookup(ours[db1], their_gid).has_value());
+        CHECK_FALSE(tpc::decisions::lookup(ours[db2], their_gid).has_value());
+        CHECK_FALSE(tpc::decisions::lookup(ours[db1], ours_gid).has_value());
+    }
+    CHECK(tpc::decisions::lookup(ours[db2], ours_gid) == tpc::outcome::commit);
+
+    // Its own recovery finishes it from its own decision.
+    db::pg_participant_store store(warehouse.dsn);
+    mail_outbox_store mail(theirs.maildir);
+    file_manager_store files(theirs.staging);
+    const auto report = tpc::recover(theirs["other"], {&store, &mail, &files});
+    CHECK(report.committed == 3);
+    CHECK(report.rolled_back == 0);
+    CHECK(has_row(*warehouse.database, foreign_run));
+    CHECK(warehouse.prepared().empty());
+}
+
+}  // namespace
+
+TEST_CASE("crash: two main databases share a warehouse; SIGKILL after db2's main commit; recovery from either side "
+          "commits db2's branch and never touches another deployment's (SQLite mains, library pass)") {
+    check_two_main_databases(main_kind::sqlite, false);
+}
+
+TEST_CASE("crash: two main databases on PostgreSQL share a warehouse; recovery from either side (library pass)") {
+    check_two_main_databases(main_kind::postgresql, false);
+}
+
+#ifdef ATRIUM_ADMIN
+TEST_CASE("crash: two main databases share a warehouse; atrium-admin --recover configured for either one "
+          "commits db2's branch and leaves another deployment's alone") {
+    check_two_main_databases(main_kind::sqlite, true);
+}
+
+TEST_CASE("crash: two main databases on PostgreSQL share a warehouse; atrium-admin --recover configured for either "
+          "one finds the other among the server's databases") {
+    check_two_main_databases(main_kind::postgresql, true);
+}
+#endif
+
+// --- operator tooling: atrium-admin tpc list / commit / rollback (issue 17 point 7)
+
+#ifdef ATRIUM_ADMIN
+namespace {
+
+/// The lines of `tpc list` naming `gid` (tab-separated fields).
+std::vector<std::vector<std::string>> listed(const std::string& output, const std::string& gid) {
+    std::vector<std::vector<std::string>> lines;
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(gid + "\t", 0) != 0) continue;
+        std::vector<std::string> fields;
+        std::istringstream cells(line);
+        for (std::string cell; std::getline(cells, cell, '\t');) fields.push_back(cell);
+        lines.push_back(fields);
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("crash: atrium-admin tpc list shows the branches in doubt; commit/rollback follow the decision, "
+          "--force overrules it") {
+    crash_setup s(main_kind::sqlite, atrium::test::pg_dsn());
+    const auto config = write_config(s);
+    int runs = 0;
+    auto admin = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {ATRIUM_ADMIN, "-c", config.string()});
+        return run_process(args, s.dir / ("tpc-" + std::to_string(++runs) + ".log"));
+    };
+
+    SUBCASE("no decision recorded (killed after all votes): commit refused, rollback records abort") {
+        REQUIRE(s.run_helper("after-all-votes").signaled);
+        const auto gid1 = s.prepared(s.p1_name).at(0);
+        const auto gid2 = s.prepared(s.p2_name).at(0);
+        const auto list = admin({"tpc", "list"});
+        INFO("tpc list:\n" << list.output);
+        CHECK(list.exit_code == 0);
+        CHECK(list.output.rfind("gid\tparticipant\tage_s\tdecision\tdatabase\n", 0) == 0);
+        const auto line = listed(list.output, gid1);
+        REQUIRE(line.size() == 1);
+        REQUIRE(line[0].size() == 5);
+        CHECK(line[0][1] == s.dsn1);  // the participant (no password in the test DSN)
+        CHECK(line[0][2] != "-");
+        CHECK(std::stoll(line[0][2]) >= 0);
+        CHECK(std::stoll(line[0][2]) < 600);
+        CHECK(line[0][3] == "none");
+        CHECK(line[0][4] == s.main_name);
+        CHECK(listed(list.output, gid2).size() == 1);
+
+        const auto refused = admin({"tpc", "commit", gid1});
+        INFO("tpc commit:\n" << refused.output);
+        CHECK(refused.exit_code == 1);
+        CHECK(refused.output.find("presumed abort") != std::string::npos);
+        CHECK(s.prepared(s.p1_name).size() == 1);
+        CHECK_FALSE(tpc::decisions::lookup(*s.main, gid1).has_value());
+
+        const auto rolled = admin({"tpc", "rollback", gid1});
+        INFO("tpc rollback:\n" << rolled.output);
+        CHECK(rolled.exit_code == 0);
+        CHECK(rolled.output.find("rolled back " + gid1) != std::string::npos);
+        CHECK(s.prepared(s.p1_name).empty());
+        CHECK(tpc::decisions::lookup(*s.main, gid1) == tpc::outcome::abort);
+        CHECK(s.prepared(s.p2_name).size() == 1);  // the other branch is not touched
+
+        const auto forced = admin({"tpc", "commit", gid2, "--force"});
+        INFO("tpc commit --force:\n" << forced.output);
+        CHECK(forced.exit_code == 0);
+        CHECK(forced.output.find("WARNING") != std::string::npos);
+        CHECK(forced.output.find("forced") != std::string::npos);
+        CHECK(s.p2_row());
+        CHECK(tpc::decisions::lookup(*s.main, gid2) == tpc::outcome::commit);
+        CHECK(admin({"tpc", "rollback", gid2}).exit_code == 1);  // no longer in doubt anywhere
+    }
+    SUBCASE("commit recorded (killed after the main commit): rollback refused unless --force") {
+        REQUIRE(s.run_helper("after-main-commit").signaled);
+        const auto gid1 = s.prepared(s.p1_name).at(0);
+        const auto gid2 = s.prepared(s.p2_name).at(0);
+        const auto list = admin({"tpc", "list"});
+        INFO("tpc list:\n" << list.output);
+        CHECK(list.exit_code == 0);
+        REQUIRE(listed(list.output, gid1).size() == 1);
+        CHECK(listed(list.output, gid1)[0][3] == "commit");
+        // Mail and files are listed too (their own gids).
+        CHECK(list.output.find("\tmail:") != std::string::npos);
+        CHECK(list.output.find("\tfiles:") != std::string::npos);
+
+        const auto refused = admin({"tpc", "rollback", gid1});
+        INFO("tpc rollback:\n" << refused.output);
+        CHECK(refused.exit_code == 1);
+        CHECK(refused.output.find("is commit") != std::string::npos);
+        CHECK(s.prepared(s.p1_name).size() == 1);
+
+        const auto committed = admin({"tpc", "commit", gid2});
+        INFO("tpc commit:\n" << committed.output);
+        CHECK(committed.exit_code == 0);
+        CHECK(s.p2_row());
+        CHECK(s.prepared(s.p2_name).empty());
+
+        const auto forced = admin({"tpc", "rollback", gid1, "--force"});
+        INFO("tpc rollback --force:\n" << forced.output);
+        CHECK(forced.exit_code == 0);
+        CHECK(forced.output.find("WARNING") != std::string::npos);
+        CHECK(forced.output.find("against the recorded decision commit") != std::string::npos);
+        CHECK(s.prepared(s.p1_name).empty());
+        CHECK_FALSE(s.p1_row());
+        CHECK(tpc::decisions::lookup(*s.main, gid1) == tpc::outcome::abort);  // overruled, for its other branches
+        // Recovery finishes the rest (mail and files) from the recorded commit.
+        CHECK(s.recover().committed == 2);
+    }
+    SUBCASE("bad usage") {
+        CHECK(admin({"tpc", "commit", "not-a-gid"}).exit_code == 2);
+        CHECK(admin({"tpc", "frobnicate"}).exit_code == 2);
+        CHECK(admin({"tpc"}).exit_code == 2);
+        CHECK(admin({"tpc", "list", "--force"}).exit_code == 2);
+        CHECK(admin({"tcp", "list"}).exit_code == 2);
+        const auto missing = admin({"tpc", "rollback", tpc::new_gid(std::string(32, 'a'))});
+        CHECK(missing.exit_code == 1);
+        CHECK(missing.output.find("not in doubt") != std::string::npos);
+    }
+}
+
+TEST_CASE("crash: atrium-admin tpc refuses to decide another deployment's branch without --force") {
+    crash_setup s(main_kind::sqlite, atrium::test::pg_dsn());
+    const auto config = write_config(s);
+    // A branch prepared by a coordinator whose main database is not served here.
+    const std::string foreign = tpc::new_gid("00000000000040008000000000000000");
+    {
+        auto conn = s.p1->acquire();
+        conn->execute("BEGIN");
+        conn->execute("INSERT INTO crash_row (run) VALUES ('foreign')");
+        conn->execute("PREPARE TRANSACTION '" + foreign + "'");
+        s.p1->release(std::move(conn), true);
+    }
+    const auto list = run_process({ATRIUM_ADMIN, "-c", config.string(), "tpc", "list"}, s.dir / "l.log");
+    INFO(list.output);
+    REQUIRE(listed(list.output, foreign).size() == 1);
+    CHECK(listed(list.output, foreign)[0][3] == "foreign");
+    CHECK(listed(list.output, foreign)[0][4] == "-");
+    const auto refused =
+        run_process({ATRIUM_ADMIN, "-c", config.string(), "tpc", "rollback", foreign}, s.dir / "r.log");
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.output.find("not served here") != std::string::npos);
+    CHECK(s.prepared(s.p1_name) == std::vector<std::string>{foreign});
+    // --recover leaves it alone as well.
+    const auto recover = run_process({ATRIUM_ADMIN, "-c", config.string(), "--recover"}, s.dir / "rec.log");
+    CHECK(recover.exit_code == 0);
+    CHECK(s.prepared(s.p1_name) == std::vector<std::string>{foreign});
+    const auto forced =
+        run_process({ATRIUM_ADMIN, "-c", config.string(), "tpc", "rollback", foreign, "--force"}, s.dir / "f.log");
+    INFO(forced.output);
+    CHECK(forced.exit_code == 0);
+    CHECK(forced.output.find("forced") != std::string::npos);
+    CHECK(s.prepared(s.p1_name).empty());
 }
 #endif
 

@@ -9,10 +9,12 @@
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
+#include "transaction/tpc_identity.hpp"
 #include "transaction/transaction.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -335,4 +337,125 @@ TEST_CASE("§5.3 a first decision record whose main transaction rolls back does 
     }
     CHECK_FALSE(tpc::decisions::lookup(*f.db, first).has_value());
     CHECK(tpc::decisions::lookup(*f.db, second) == tpc::outcome::commit);
+}
+
+// --- issue 17 point 6: gids name the database that holds their decision ------
+
+TEST_CASE("issue 17: a gid names its decision database; old-format gids stay valid") {
+    const std::string id = "0123456789abcdef0123456789abcdef";
+    const auto gid = tpc::new_gid(id);
+    CHECK(gid.size() == 72);
+    CHECK(gid.rfind("atrium-" + id + "-", 0) == 0);
+    CHECK(tpc::is_atrium_gid(gid));
+    CHECK(tpc::gid_database(gid) == id);
+    CHECK(tpc::new_gid(id) != gid);
+    const auto old = tpc::new_gid();
+    CHECK(tpc::is_atrium_gid(old));
+    CHECK(tpc::gid_database(old).empty());
+    CHECK_FALSE(tpc::is_atrium_gid("atrium-" + id + "_" + id));
+    CHECK_FALSE(tpc::is_atrium_gid("atrium-" + id + "-" + id + "0"));
+    CHECK_FALSE(tpc::is_atrium_gid("atrium-0123456789ABCDEF0123456789abcdef-" + id));
+    CHECK(tpc::gid_database("not-a-gid").empty());
+    CHECK_THROWS_AS((void)tpc::new_gid("xyz"), std::invalid_argument);
+    CHECK_THROWS_AS((void)tpc::new_gid("0123456789ABCDEF0123456789abcdef"), std::invalid_argument);
+}
+
+TEST_CASE("issue 17: a database's id is made once and kept in the database") {
+    test_database f;
+    CHECK_FALSE(tpc::read_database_id(*f.db).has_value());  // nothing created by reading
+    const auto id = tpc::ensure_database_id(*f.db);
+    CHECK(id.size() == 32);
+    CHECK(id[12] == '4');  // a version-4 UUID
+    CHECK(tpc::ensure_database_id(*f.db) == id);
+    CHECK(tpc::read_database_id(*f.db) == id);
+    CHECK(tpc::database_id(f.db) == id);
+    const auto stored = f.execute("SELECT uuid FROM atrium_tpc_identity WHERE id = 1");
+    CHECK(std::get<std::string>(stored.rows.at(0).at(0)) == tpc::format_uuid(id));
+    CHECK(tpc::format_uuid(id).size() == 36);
+
+    test_database other;
+    CHECK(tpc::ensure_database_id(*other.db) != id);
+    CHECK(f.db->in_use() == 0);
+}
+
+TEST_CASE("issue 17: a Tryton transaction's gids name its main database (made lazily for an old database)") {
+    test_database f;
+    std::string gid;
+    {
+        auto scope = begin(f.db, 0);
+        gid = scope->coordinator().new_gid();
+        CHECK(tpc::gid_database(scope->coordinator().new_gid()) == tpc::gid_database(gid));
+        scope.close(true);  // on SQLite the id commits with the transaction
+    }
+    CHECK(tpc::is_atrium_gid(gid));
+    const auto id = tpc::read_database_id(*f.db);
+    REQUIRE(id.has_value());
+    CHECK(tpc::gid_database(gid) == *id);
+    {
+        auto scope = begin(f.db, 0);
+        CHECK(tpc::gid_database(scope->coordinator().new_gid()) == *id);
+    }
+    // A Zope-style transaction has no main database: old-format gids.
+    tpc::coordinator zope(tpc::facade::zope);
+    CHECK(tpc::gid_database(zope.new_gid()).empty());
+}
+
+TEST_CASE("issue 17: recover() decides each gid in the database it names and leaves the others alone") {
+    test_database f1;
+    test_database f2;
+    quiet_log quiet;
+    const auto id1 = tpc::ensure_database_id(*f1.db);
+    const auto id2 = tpc::ensure_database_id(*f2.db);
+    const auto committed2 = tpc::new_gid(id2);  // db2's coordinator committed
+    const auto undecided2 = tpc::new_gid(id2);  // db2's coordinator died before its main commit
+    const auto undecided1 = tpc::new_gid(id1);
+    const auto foreign = tpc::new_gid("00000000000040008000000000000000");  // another deployment
+    const auto old = tpc::new_gid();
+    commit_record(f2, committed2, "store");
+
+    recording_store store("store");
+    store.doubt = {committed2, undecided2, undecided1, foreign, old};
+
+    SUBCASE("from db1 alone: db2's and the foreign gids are not decided") {
+        const auto report = tpc::recover(*f1.db, {&store});
+        CHECK(report.rolled_back == 2);  // its own and the old-format gid
+        CHECK(report.committed == 0);
+        CHECK(report.foreign == 3);
+        CHECK(store.doubt == std::vector<std::string>{committed2, undecided2, foreign});
+        CHECK_FALSE(tpc::decisions::lookup(*f1.db, committed2).has_value());
+        CHECK(tpc::decisions::lookup(*f1.db, undecided1) == tpc::outcome::abort);
+        CHECK(tpc::decisions::lookup(*f1.db, old) == tpc::outcome::abort);
+    }
+    SUBCASE("from both: each in its own database; old gids only in the legacy one") {
+        tpc::database_list directory({f1.db.get(), f2.db.get()}, f2.db.get());
+        const auto report = tpc::recover(directory, {&store});
+        CHECK(report.committed == 1);
+        CHECK(report.rolled_back == 3);
+        CHECK(report.foreign == 1);
+        CHECK(store.doubt == std::vector<std::string>{foreign});
+        CHECK(std::find(store.calls.begin(), store.calls.end(), "commit " + committed2) != store.calls.end());
+        CHECK(tpc::decisions::lookup(*f2.db, undecided2) == tpc::outcome::abort);
+        CHECK_FALSE(tpc::decisions::lookup(*f1.db, undecided2).has_value());
+        CHECK(tpc::decisions::lookup(*f1.db, undecided1) == tpc::outcome::abort);
+        CHECK(tpc::decisions::lookup(*f2.db, old) == tpc::outcome::abort);
+        CHECK_FALSE(tpc::decisions::lookup(*f1.db, foreign).has_value());
+        CHECK_FALSE(tpc::decisions::lookup(*f2.db, foreign).has_value());
+    }
+    SUBCASE("without a legacy database, old-format gids are left alone too") {
+        tpc::database_list directory({f1.db.get(), f2.db.get()}, nullptr);
+        const auto report = tpc::recover(directory, {&store});
+        CHECK(report.foreign == 2);
+        CHECK(store.doubt == std::vector<std::string>{foreign, old});
+    }
+}
+
+TEST_CASE("issue 17: an operator's decision is recorded once; overruling replaces it") {
+    test_database f;
+    const auto id = tpc::ensure_database_id(*f.db);
+    const auto gid = tpc::new_gid(id);
+    CHECK(tpc::decisions::settle(*f.db, gid, "p", tpc::outcome::commit) == tpc::outcome::commit);
+    CHECK(tpc::decisions::settle(*f.db, gid, "p", tpc::outcome::abort) == tpc::outcome::commit);
+    tpc::decisions::overrule(*f.db, gid, "p", tpc::outcome::abort);
+    CHECK(tpc::decisions::lookup(*f.db, gid) == tpc::outcome::abort);
+    CHECK_THROWS_AS(tpc::decisions::settle(*f.db, "nope", "p", tpc::outcome::abort), std::invalid_argument);
 }
