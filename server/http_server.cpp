@@ -631,6 +631,10 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(404, "Not found"), cors_headers, false, false, request_id,
                                yield);
         }
+        if (route->bus) {  // no bus yet: 501 tells the Tryton client to stop polling (404 makes it retry)
+            return write_reply(stream, version, plain_http_reply(501, "Not implemented: no bus"), cors_headers, false,
+                               false, request_id, yield);
+        }
         const bool authenticated = handler.authenticated_for_limits(info);
         const std::uint64_t limit = authenticated ? cfg.request.max_size_authenticated : cfg.request.max_size;
         const auto length = parser.content_length();

@@ -138,6 +138,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     default_language_ = options.default_language;
     database_ = std::move(database);
     try {
+        wait_for_lock_turns(options);
         connection_ = database_->acquire();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));
         auto extras = options.extras;
@@ -168,6 +169,30 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
         }
         reset();
         throw;
+    }
+}
+
+void transaction::wait_for_lock_turns(const transaction_options& options) {
+    // PostgreSQL only: SQLite's write lock already serialises the writers.
+    if (database_->backend_name() != "postgresql" || !options.extras.is_object()) return;
+    const auto it = options.extras.find("_lock_tables");
+    if (it == options.extras.end() || !it->is_array()) return;
+    std::set<std::string> tables;  // sorted: every caller queues in the same order
+    for (const auto& table : *it)
+        if (table.is_string()) tables.insert(table.get<std::string>());
+    for (const auto& table : tables) {
+        const std::string key = database_->name() + '\n' + table;
+        auto turn = wait_for_lock_turn(key, options.lock_wait);
+        if (!turn) {
+            throw db::operational_error("lock on table \"" + table + "\" not available after waiting " +
+                                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                               options.lock_wait)
+                                                               .count()) +
+                                            " ms behind " + std::to_string(lock_turn_waiters(key)) +
+                                            " other callers [SQLSTATE 55P03]",
+                                        db::error_category::retryable, "55P03");
+        }
+        lock_turns_.push_back(std::move(turn));
     }
 }
 
@@ -339,6 +364,7 @@ void transaction::reset() noexcept {
     started_at_ = 0;
     locked_tables_.clear();
     locked_records_.clear();
+    lock_turns_.clear();  // after the connection went back: the lock is released by then
     atexit_.clear();
     cache_clearers_.clear();
     coordinator_.reset();

@@ -1287,10 +1287,10 @@ TEST_CASE("postgresql: create, list, exists, open and drop databases") {
     auto gone = catch_database_error([&] { be->drop(name); });
     CHECK(gone.code() == "3D000");
     CHECK(gone.category() == error_category::programming);
-    CHECK(throws_as<std::invalid_argument>([&] { be->create("bad name"); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->create(""); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->open("x\"; DROP DATABASE postgres; --"); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->create(std::string(64, 'a')); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create("bad name"); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create(""); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->open("x\"; DROP DATABASE postgres; --"); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create(std::string(64, 'a')); }));
 
     // The maintenance database: open("") lists, and is `postgres`.
     auto maintenance = be->open("");
