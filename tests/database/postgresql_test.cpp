@@ -409,7 +409,7 @@ TEST_CASE("postgresql: every error carries a SQLSTATE and its category") {
         {"23503", "23503", error_category::integrity},
         {"23514", "23514", error_category::integrity},
         {"25006", "25006", error_category::programming},
-        {"53100", "53100", error_category::other},
+        {"53100", "53100", error_category::unavailable},  // disk_full: 503, not an internal error
     };
     for (const auto& x : raised) {
         CAPTURE(x.code);
@@ -442,6 +442,9 @@ TEST_CASE("postgresql: every error carries a SQLSTATE and its category") {
     CHECK(pg_category("08007") == error_category::in_doubt);
     CHECK(pg_category("25P02") == error_category::programming);
     CHECK(pg_category("XX000") == error_category::other);
+    CHECK(pg_category("53100") == error_category::unavailable);  // disk full
+    CHECK(pg_category("53200") == error_category::unavailable);  // out of memory
+    CHECK(pg_category("53300") == error_category::unavailable);  // too many connections
 }
 
 TEST_CASE("postgresql: an error aborts the transaction; commit then fails with that error's class") {
