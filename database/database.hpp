@@ -96,6 +96,11 @@ public:
     virtual void lock_table(std::string_view table) = 0;
     /// Row locks without waiting (PostgreSQL FOR UPDATE NOWAIT); no-op on SQLite.
     virtual void lock_records(std::string_view table, const std::vector<std::int64_t>& ids) = 0;
+    /// Until the transaction ends, lock_table()/lock_records() may wait up to
+    /// `wait` for a lock another transaction holds (PostgreSQL: lock_timeout),
+    /// then fail as NOWAIT does (55P03). Zero, the state after begin(): NOWAIT.
+    /// No-op where locks never wait.
+    virtual void set_lock_wait(std::chrono::milliseconds wait) { (void)wait; }
 
     virtual void close() noexcept = 0;
     virtual bool is_open() const = 0;

@@ -151,8 +151,9 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 if (count >= retries) throw;
                 log_info(std::string("start-up lock not available, retrying: ") + error.what());
                 connection_->rollback();
-                current_fiber().sleep_for(options.lock_backoff * (retries - count));
+                if (options.lock_retry_wait.count() <= 0) current_fiber().sleep_for(options.lock_backoff * (retries - count));
                 connection_->begin(db_options(readonly_, autocommit_, timeout_));
+                connection_->set_lock_wait(options.lock_retry_wait);  // the retry waits for it (bounded)
             }
         }
         // Process caches are synchronised here once the modules issue brings them (§1.2.5).
