@@ -409,10 +409,6 @@ void dispatcher::touch_session(const std::shared_ptr<db::database>& database, st
         scope.commit();
         scope.close(true);
     } catch (const db::database_error& error) {
-        {
-            std::lock_guard lock(mutex_);
-            touched_.erase(key);  // the next call tries again
-        }
         // Best effort: a writer holding the lock is no failure of anyone's call.
         if (!error.is_retryable()) log_warning(std::string("session touch ignored: ") + error.what());
     }

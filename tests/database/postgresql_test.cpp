@@ -38,6 +38,7 @@
 #include <limits>
 #include <list>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -907,6 +908,42 @@ TEST_CASE("postgresql: lock_records is FOR UPDATE NOWAIT; a held lock makes the 
     auto scope = atrium::begin(f.db, 0, options);
     CHECK(scope->locked_records().at("counter") == std::set<std::int64_t>{1});
     scope.close(false);
+}
+
+TEST_CASE("postgresql: a start-lock retry waits (bounded lock_timeout) for a lock held elsewhere instead of failing NOWAIT") {
+    pg_db f;
+    lease holder(f.db);
+    holder->begin({});
+    holder->lock_table("note");
+    // The holder lets go after 300 ms, longer than every NOWAIT retry's back-off.
+    std::thread release([&] {
+        std::this_thread::sleep_for(300ms);
+        holder->rollback();
+    });
+    atrium::transaction_options options;
+    options.extras = {{"_lock_tables", {"note"}}};
+    options.lock_retries = 1;
+    options.lock_backoff = 1ms;
+    options.lock_retry_wait = 5000ms;
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<atrium::transaction_scope> scope;
+    CHECK_NOTHROW(scope.emplace(atrium::begin(f.db, 0, options)));
+    release.join();
+    CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+    if (scope) {
+        CHECK((*scope)->locked_tables().count("note") == 1);
+        // The wait applied to the start-time locks only: later statements have no lock_timeout.
+        CHECK((*scope)->connection().execute("SHOW lock_timeout").rows.at(0).at(0) == value{std::string("0")});
+        scope->close(false);
+    }
+    // Still bounded: a lock that stays held fails after the wait.
+    lease keeper(f.db);
+    keeper->begin({});
+    keeper->lock_table("note");
+    options.lock_retry_wait = 100ms;
+    auto e = catch_database_error([&] { auto again = atrium::begin(f.db, 0, options); });
+    CHECK(e.code() == "55P03");
+    keeper->rollback();
 }
 
 // ---------------------------------------------------------------------------
