@@ -43,7 +43,11 @@ int closed_port() {
 struct down_fixture {
     std::shared_ptr<db::backend> backend =
         db::open_backend("postgresql://postgres@127.0.0.1:" + std::to_string(closed_port()) + "/");
-    dispatcher handler{backend, dispatcher_settings{.retry = 1}};
+    dispatcher handler{backend, [] {
+                           dispatcher_settings settings;
+                           settings.retry = 1;
+                           return settings;
+                       }()};
     rpc_call_context context;
     down_fixture() {
         context.database = "atrium";
