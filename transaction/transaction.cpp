@@ -153,7 +153,8 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 connection_->rollback();
                 if (options.lock_retry_wait.count() <= 0) current_fiber().sleep_for(options.lock_backoff * (retries - count));
                 connection_->begin(db_options(readonly_, autocommit_, timeout_));
-                connection_->set_lock_wait(options.lock_retry_wait);  // the retry waits for it (bounded)
+                // The retries wait for it, lock_retry_wait in all (bounded: the call's own retries multiply it).
+                connection_->set_lock_wait(options.lock_retry_wait / std::max(1, retries));
             }
         }
         // Process caches are synchronised here once the modules issue brings them (§1.2.5).

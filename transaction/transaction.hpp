@@ -42,9 +42,9 @@ struct transaction_options {
     int lock_retries = 5;
     /// Back-off unit of those retries: sleep `lock_backoff × (retries − count)`.
     std::chrono::nanoseconds lock_backoff = std::chrono::milliseconds(20);
-    /// Those retries wait this long for a lock held elsewhere (PostgreSQL
-    /// lock_timeout) instead of NOWAIT, so that a busy lock is queued for, not
-    /// raced for; the first attempt stays NOWAIT. Zero: NOWAIT always.
+    /// Those retries wait for a lock held elsewhere (PostgreSQL lock_timeout,
+    /// this in all, shared between them) instead of NOWAIT, so that a busy lock
+    /// is queued for, not raced for; the first attempt stays NOWAIT. Zero: NOWAIT always.
     std::chrono::milliseconds lock_retry_wait = std::chrono::seconds(1);
     /// Longest wait for the in-process turn on a `_lock_tables` table
     /// (PostgreSQL, transaction/lock_queue.hpp) before a retryable 55P03.

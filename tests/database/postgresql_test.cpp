@@ -924,7 +924,7 @@ TEST_CASE("postgresql: a start-lock retry waits (bounded lock_timeout) for a loc
     options.extras = {{"_lock_tables", {"note"}}};
     options.lock_retries = 1;
     options.lock_backoff = 1ms;
-    options.lock_retry_wait = 5000ms;
+    options.lock_retry_wait = 5000ms;  // one retry: it waits all of it
     const auto start = std::chrono::steady_clock::now();
     std::optional<atrium::transaction_scope> scope;
     CHECK_NOTHROW(scope.emplace(atrium::begin(f.db, 0, options)));

@@ -159,11 +159,14 @@ def pg_lock_exhaustion(s, c, uri):
         return
     admin = s.login()
     order = new_order(s, admin)
-    holder = subprocess.Popen([psql, uri.rstrip("/") + "/" + s.db, "-v", "ON_ERROR_STOP=1", "-q", "-c",
-                               "BEGIN; LOCK TABLE ir_sequence_strict IN EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # psql reads its commands from the pipe: the lock is held from "locked" until COMMIT.
+    holder = subprocess.Popen([psql, uri.rstrip("/") + "/" + s.db, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)  # psql has connected and holds the lock
+        holder.stdin.write("BEGIN; LOCK TABLE ir_sequence_strict IN EXCLUSIVE MODE; SELECT 'locked';\n")
+        holder.stdin.flush()
+        line = holder.stdout.readline().strip()
+        c.check("psql holds the strict sequence's table lock", line == "locked", line)
         began = time.time()
         status, body, resp = s.post("/%s/" % s.db, {"id": 1, "method": "model.sale.order.confirm",
                                                     "params": [[order], {}]},
@@ -171,6 +174,7 @@ def pg_lock_exhaustion(s, c, uri):
         c.check("PG lock not available after every retry (55P03): HTTP 503 with Retry-After",
                 status == 503 and resp.getheader("Retry-After"), (status, body))
         c.check("... within the retry budget (< 15 s)", time.time() - began < 15, time.time() - began)
+        print("(503 after %.1f s)" % (time.time() - began))
         status, body, _ = s.post("/%s/" % s.db, {"jsonrpc": "2.0", "id": 2, "method": "model.sale.order.confirm",
                                                  "params": [[order], {}]},
                                  {"Authorization": session_header(*admin)})
@@ -178,9 +182,13 @@ def pg_lock_exhaustion(s, c, uri):
         c.check("... JSON-RPC 2.0: a server error with data.retryable = true",
                 status == 503 and error.get("code") == -32050 and error.get("data", {}).get("retryable") is True,
                 (status, body))
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(timeout=10)
     finally:
-        holder.kill()
-        holder.wait()
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
     s.result("model.sale.order.confirm", [[order], {}], session=admin)
     c.check("the lock released: the same confirm succeeds", True)
 
