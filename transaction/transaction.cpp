@@ -151,7 +151,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 if (count >= retries) throw;
                 log_info(std::string("start-up lock not available, retrying: ") + error.what());
                 connection_->rollback();
-                if (options.lock_retry_wait.count() <= 0) current_fiber().sleep_for(options.lock_backoff * (retries - count));
+                current_fiber().sleep_for(options.lock_backoff * (retries - count));
                 connection_->begin(db_options(readonly_, autocommit_, timeout_));
                 // The retries wait for it, lock_retry_wait in all (bounded: the call's own retries multiply it).
                 connection_->set_lock_wait(options.lock_retry_wait / std::max(1, retries));

@@ -93,11 +93,17 @@ def run(atriumd, dsn, callers, secs, db):
             t.join()
         elapsed = time.time() - began
         lat = sorted(stats["latencies"])
+        # The server's own account: retry-loop iterations per confirm (lock fixes + database retries).
+        retries = []
+        for line in server.output().splitlines():
+            if " model.sale.order.confirm " in line and line.startswith("atrium INFO: rpc "):
+                retries.append(int(line.rsplit("retries=", 1)[1]) if "retries=" in line else 0)
         pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
         return {"callers": callers, "secs": round(elapsed, 1), "confirms": stats["ok"],
                 "confirms_per_s": round(stats["ok"] / elapsed, 1), "failed": stats["failed"],
                 "failed_pct": round(100.0 * stats["failed"] / max(1, stats["ok"] + stats["failed"]), 1),
-                "p50_ms": round(pct(0.50), 1), "p99_ms": round(pct(0.99), 1), "kinds": stats["kinds"]}
+                "p50_ms": round(pct(0.50), 1), "p99_ms": round(pct(0.99), 1), "kinds": stats["kinds"],
+                "retries": round(sum(retries) / max(1, len(retries)), 2)}
     finally:
         server.stop()
 
@@ -110,14 +116,14 @@ def main():
     parser.add_argument("--secs", type=float, default=10)
     args = parser.parse_args()
     backend = "postgresql" if args.pg else "sqlite"
-    print("| backend | callers | confirms/s | failed | p50 ms | p99 ms | failures |")
-    print("|---|---|---|---|---|---|---|")
+    print("| backend | callers | confirms/s | failed | p50 ms | p99 ms | retries/call | failures |")
+    print("|---|---|---|---|---|---|---|---|")
     worst = 0
     for n in [int(x) for x in args.callers.split(",")]:
         r = run(args.atriumd, args.pg, n, args.secs, "bench_confirm_%d_%d" % (n, os.getpid()))
         worst = max(worst, r["failed"])
-        print("| %s | %d | %.1f | %d (%.1f %%) | %.1f | %.1f | %s |" % (
-            backend, n, r["confirms_per_s"], r["failed"], r["failed_pct"], r["p50_ms"], r["p99_ms"],
+        print("| %s | %d | %.1f | %d (%.1f %%) | %.1f | %.1f | %.2f | %s |" % (
+            backend, n, r["confirms_per_s"], r["failed"], r["failed_pct"], r["p50_ms"], r["p99_ms"], r["retries"],
             json.dumps(r["kinds"]) if r["kinds"] else "-"), flush=True)
     return 1 if worst else 0
 

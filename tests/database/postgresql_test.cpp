@@ -1186,7 +1186,7 @@ TEST_CASE("postgresql: an exhausted pool times out with a clear error") {
         f.db->acquire();
         FAIL("no error");
     } catch (const operational_error& e) {
-        CHECK(e.category() == error_category::other);
+        CHECK(e.category() == error_category::unavailable);  // answered 503 + Retry-After
         CHECK(!e.is_retryable());
         CHECK(contains(e.what(), "connection pool for database \"" + f.name + "\" exhausted: 2 connections in use for"));
     }
