@@ -264,6 +264,12 @@ void transaction::commit_last_resource() {
             tpc::decisions::record_commit(connection(), durable->gid(), durable->participant_id());
         }
     }
+    // The database lock ends with the COMMIT (or its failure): so does the turn
+    // in the in-process queue, before tpc_finish of the other participants.
+    struct release_turns {
+        std::vector<std::unique_ptr<lock_turn>>& turns;
+        ~release_turns() { turns.clear(); }
+    } release{lock_turns_};
     if (connection_ && connection_->in_transaction()) {
         connection_->allow_commit_batching(coordinator_.resources().empty());
         connection_->commit();
@@ -279,6 +285,7 @@ void transaction::rollback_last_resource() noexcept {
     } catch (const std::exception& error) {
         log_error(std::string("rollback of the main connection failed: ") + error.what());
     }
+    lock_turns_.clear();  // the database lock is gone with the rollback
 }
 
 void transaction::commit() {

@@ -13,6 +13,7 @@ Standard library only; tests/e2e/atrium_server.py starts the server.
 import argparse
 import http.client
 import json
+import re
 import os
 import sys
 import threading
@@ -68,7 +69,7 @@ def run(atriumd, dsn, callers, secs, db):
                     else:
                         reply = json.loads(payload)
                         if "result" not in reply:
-                            kind = str(reply.get("error"))[:80]
+                            kind = re.sub(r"request r[0-9.]+", "request rN", str(reply.get("error")))[:80]
                 except Exception as error:  # noqa: BLE001 (counted, reported)
                     kind = type(error).__name__
                     conn.close()
