@@ -214,6 +214,10 @@ def sqlite_busy(atriumd, c):
             holder.close()
         created = s.result("model.sale.order.create", [[{"customer": "x"}], {}], session=admin)
         c.check("... writes work again once the lock is gone", len(created) == 1, created)
+        # The read above came with a fresh session, whose touch met the busy database:
+        # skipped quietly. Nothing here is a bug, so nothing is logged at ERROR.
+        errors = [l for l in s.output().splitlines() if " ERROR" in l or l.startswith("ERROR")]
+        c.check("busy database: no ERROR line (session touch, 503 answers)", not errors, errors[:3])
     finally:
         s.stop()
 
