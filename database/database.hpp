@@ -143,7 +143,10 @@ public:
 
     virtual std::string_view name() const = 0;
     /// Opens (and caches) the named database; it must exist. The empty name is
-    /// the maintenance database, only good for listing databases.
+    /// the maintenance database, only good for listing databases. Every
+    /// "cannot be opened" is an operational_error, on every backend: a name
+    /// the backend refuses is an invalid_database_name (SQLSTATE 3D000),
+    /// also from create/drop/exists.
     virtual std::shared_ptr<database> open(const std::string& name) = 0;
     virtual void create(const std::string& name) = 0;
     virtual void drop(const std::string& name) = 0;
