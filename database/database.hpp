@@ -96,6 +96,11 @@ public:
     virtual void lock_table(std::string_view table) = 0;
     /// Row locks without waiting (PostgreSQL FOR UPDATE NOWAIT); no-op on SQLite.
     virtual void lock_records(std::string_view table, const std::vector<std::int64_t>& ids) = 0;
+    /// Until the transaction ends, lock_table()/lock_records() may wait up to
+    /// `wait` for a lock another transaction holds (PostgreSQL: lock_timeout),
+    /// then fail as NOWAIT does (55P03). Zero, the state after begin(): NOWAIT.
+    /// No-op where locks never wait.
+    virtual void set_lock_wait(std::chrono::milliseconds wait) { (void)wait; }
 
     virtual void close() noexcept = 0;
     virtual bool is_open() const = 0;
@@ -138,7 +143,10 @@ public:
 
     virtual std::string_view name() const = 0;
     /// Opens (and caches) the named database; it must exist. The empty name is
-    /// the maintenance database, only good for listing databases.
+    /// the maintenance database, only good for listing databases. Every
+    /// "cannot be opened" is an operational_error, on every backend: a name
+    /// the backend refuses is an invalid_database_name (SQLSTATE 3D000),
+    /// also from create/drop/exists.
     virtual std::shared_ptr<database> open(const std::string& name) = 0;
     virtual void create(const std::string& name) = 0;
     virtual void drop(const std::string& name) = 0;

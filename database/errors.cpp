@@ -11,6 +11,7 @@ std::string_view to_string(error_category category) {
     case error_category::integrity: return "integrity";
     case error_category::programming: return "programming";
     case error_category::timeout: return "timeout";
+    case error_category::unavailable: return "unavailable";
     case error_category::other: return "other";
     }
     return "unknown";

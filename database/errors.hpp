@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace atrium::db {
 
@@ -15,6 +16,8 @@ enum class error_category {
     integrity,    ///< constraint violations
     programming,  ///< bad SQL, misuse (e.g. a write in a read-only transaction)
     timeout,      ///< statement timeout (SQLSTATE 57014): answered with HTTP 408, not retried
+    unavailable,  ///< the server or its storage cannot serve now (disk full, out of memory, too many
+                  ///< connections): not retried in the loop, answered with HTTP 503 and Retry-After
     other,        ///< anything else the backend reports
 };
 
@@ -48,6 +51,15 @@ private:
 class operational_error : public database_error {
 public:
     using database_error::database_error;
+};
+
+/// A database name the backend cannot use (bad characters, too long, empty):
+/// SQLSTATE 3D000 (invalid_catalog_name) on every backend. An operational
+/// error like every other "this database cannot be opened".
+class invalid_database_name : public operational_error {
+public:
+    explicit invalid_database_name(std::string message)
+        : operational_error(std::move(message), error_category::other, "3D000") {}
 };
 
 /// A statement ran longer than the transaction's timeout. Test for it before

@@ -26,13 +26,13 @@ static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 std::shared_ptr<shared_counter> shared_counter::open_file(const std::filesystem::path& file) {
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw_errno("cannot open the counter file " + file.string());
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || (st.st_size < static_cast<off_t>(k_mapped_size) &&
-                                  ::ftruncate(fd, static_cast<off_t>(k_mapped_size)) != 0)) {
-        const int saved = errno;
+    // Allocated, not only sized: touching a hole of a mapped file on a full
+    // file system is a SIGBUS (tmpfs allocates even on a read), while a failed
+    // allocation here is an error the caller handles (sessions not cached).
+    if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(k_mapped_size)); error != 0) {
         ::close(fd);
-        errno = saved;
-        throw_errno("cannot size the counter file " + file.string());
+        errno = error;
+        throw_errno("cannot allocate the counter file " + file.string());
     }
     void* mapping = ::mmap(nullptr, k_mapped_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     const int saved = errno;

@@ -7,6 +7,7 @@
 #include "modules/registry.hpp"
 #include "transaction/transaction.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace atrium::modules {
@@ -170,7 +171,25 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Nesting of AND/OR lists (leaves count 0). SQL parsers have small stacks
+// (SQLite's overflows near 100 parentheses): a deeper domain is the caller's
+// mistake, said so, not an internal error.
+constexpr std::size_t max_domain_depth = 32;
+
+std::size_t domain_depth(const nlohmann::json& d, std::size_t level = 0) {
+    if (!d.is_array() || is_leaf(d) || level > max_domain_depth) return 0;
+    std::size_t deepest = 0;
+    for (const auto& x : d) deepest = std::max(deepest, domain_depth(x, level + 1));
+    return deepest + 1;
+}
+
+}  // namespace
+
 sql_condition compile_domain(const model& m, const nlohmann::json& domain) {
+    if (domain_depth(domain) > max_domain_depth)
+        bad_domain("nested deeper than " + std::to_string(max_domain_depth) + " levels");
     compiler c(current().connection());
     sql_condition out;
     out.sql = domain.is_null() ? "1=1" : c.domain(m, domain);

@@ -19,11 +19,12 @@ public:
     virtual nlohmann::json payload() const = 0;
 };
 
-/// ["UserError", [message, description, domain]]
+/// ["UserError", [message, description, domain]]; without a domain the
+/// domain slot is null, as Tryton sends it.
 class user_error : public tryton_error {
 public:
     explicit user_error(std::string message, std::string description = {},
-                        nlohmann::json domain = nlohmann::json::array())
+                        nlohmann::json domain = nullptr)
         : tryton_error(message), message_(std::move(message)), description_(std::move(description)),
           domain_(std::move(domain)) {}
     const std::string& message() const noexcept { return message_; }

@@ -96,6 +96,10 @@ search_options to_search(const rpc_call& call, std::size_t at) {
     const auto& limit = arg(call, at + 1, "limit");
     if (offset.is_number_integer()) o.offset = offset.get<std::int64_t>();
     if (limit.is_number_integer()) o.limit = limit.get<std::int64_t>();
+    // PostgreSQL refuses a negative LIMIT/OFFSET and SQLite reads -1 as "all": say it, on both.
+    if (o.offset < 0) throw user_error("Invalid offset " + std::to_string(o.offset) + ": it must be 0 or more");
+    if (o.limit && *o.limit < 0)
+        throw user_error("Invalid limit " + std::to_string(*o.limit) + ": it must be 0 or more (null: no limit)");
     o.order = arg(call, at + 2, "order");
     return o;
 }

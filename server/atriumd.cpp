@@ -12,6 +12,7 @@
 // pass every tpc.recovery_interval seconds.
 
 #include "database/database.hpp"
+#include "database/errors.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
 #include "modules/sale/order_fulfilment.hpp"
@@ -253,8 +254,16 @@ int run(const options& opts) {
                 std::cerr << "atriumd: no two-phase-commit id for " << cfg.database.name << ": " << e.what() << std::endl;
             }
             if (!cfg.sale.warehouse.empty()) modules::sale::prepare_warehouse(cfg.sale.warehouse);
-            const auto rows = touch_meta_table(database, cfg);
-            if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
+            try {
+                const auto rows = touch_meta_table(database, cfg);
+                if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
+            } catch (const db::database_error& e) {
+                // A full disk (or a busy database) must not keep reads from being served:
+                // start, and let the writes answer 503 until it is fixed.
+                if (e.category() != db::error_category::unavailable && !e.is_retryable()) throw;
+                std::cerr << "atriumd: warning: the database cannot be written now (" << e.what()
+                          << "); serving, writes answer 503 until it can" << std::endl;
+            }
             if (opts.check) {
                 std::cout << "atriumd: ready (--check: not listening) database=" << server::masked_uri(cfg.database.uri)
                           << "/" << cfg.database.name << std::endl;

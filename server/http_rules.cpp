@@ -61,6 +61,11 @@ bool valid_database_name(std::string_view name) {
 std::optional<route_match> match_route(std::string_view target) {
     if (const auto query = target.find('?'); query != std::string_view::npos) target = target.substr(0, query);
     if (target == "/") return route_match{};
+    if (target.size() > 5 && target.front() == '/' && target.substr(target.size() - 4) == "/bus") {  // "/<db>/bus" (no trailing '/')
+        auto name = percent_decode(target.substr(1, target.size() - 5));
+        if (!name || !valid_database_name(*name)) return std::nullopt;
+        return route_match{std::move(*name), true};
+    }
     if (target.size() < 3 || target.front() != '/' || target.back() != '/') return std::nullopt;
     auto inner = target.substr(1, target.size() - 2);  // "<db>" or "<db>/rpc"
     if (inner.size() > 4 && inner.substr(inner.size() - 4) == "/rpc") inner.remove_suffix(4);

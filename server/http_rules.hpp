@@ -12,10 +12,12 @@ namespace atrium::server {
 
 /// A request path's database (SPEC §6.1): `/` ⇒ a match without database;
 /// `/<db>/` and `/<db>/rpc/` ⇒ the (percent-decoded) name if it is made of
-/// letters, digits, '_', '.', '-' and is not "." or ".."; anything else ⇒ nullopt (404).
+/// letters, digits, '_', '.', '-' and is not "." or ".."; `/<db>/bus` ⇒ that name
+/// with `bus` set; anything else ⇒ nullopt (404).
 /// The query string is ignored.
 struct route_match {
     std::optional<std::string> database;
+    bool bus = false;  ///< `/<db>/bus`: the Tryton bus, not served (501 so that clients stop polling)
 };
 std::optional<route_match> match_route(std::string_view target);
 

@@ -794,6 +794,10 @@ struct http_server::impl {
             return write_reply(stream, version, plain_http_reply(404, "Not found"), cors_headers, false, false, request_id,
                                yield);
         }
+        if (route->bus) {  // no bus yet: 501 tells the Tryton client to stop polling (404 makes it retry)
+            return write_reply(stream, version, plain_http_reply(501, "Not implemented: no bus"), cors_headers, false,
+                               false, request_id, yield);
+        }
         const auto length = parser.content_length();
         if (!length) {
             return write_reply(stream, version, plain_http_reply(411, "Length required"), cors_headers, false, false,

@@ -21,7 +21,7 @@ using json = nlohmann::json;
 
 /// A call's failure, with everything each dialect needs to encode it.
 struct failure {
-    enum class kind { http, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
+    enum class kind { http, unavailable, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
     int http_status = 500;            ///< kind::http, rate_limit
     std::optional<int> retry_after;   ///< kind::http
     std::string message;
@@ -45,6 +45,15 @@ failure tryton_failure(const modules::tryton_error& error, int bare_status, int 
 failure classify(const std::exception_ptr& error, const rpc_request& request, const codec_options& options) {
     try {
         std::rethrow_exception(error);
+    } catch (const service_unavailable& e) {
+        failure f;
+        f.what = failure::kind::unavailable;
+        f.http_status = e.status();
+        f.retry_after = e.retry_after_seconds();
+        f.message = e.what();
+        f.code = -32050;
+        f.outcome = "HTTP 503";
+        return f;
     } catch (const http_error& e) {
         failure f;
         f.what = failure::kind::http;
@@ -192,7 +201,8 @@ rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outc
         return reply;
     }
     const failure& f = *outcome.error;
-    if (f.what == failure::kind::http || f.what == failure::kind::rate_limit) return http_failure_reply(f, request);
+    if (f.what == failure::kind::http || f.what == failure::kind::unavailable || f.what == failure::kind::rate_limit)
+        return http_failure_reply(f, request);
     // An unknown method under a database route is a refusal (403); on "/" a generic error.
     if (f.what == failure::kind::not_found && request.database) {
         return plain_http_reply(403, "Method not found: " + request.method, request.http);
@@ -222,7 +232,8 @@ rpc_http_reply tryton_call(json& body, const rpc_call_context& context, rpc_hand
     try {
         validate_special_values(request.params);
     } catch (const special_value_error& e) {
-        return plain_http_reply(400, std::string("Unable to read JSON request: ") + e.what());
+        // The message quotes the client's value: ASCII JSON, never raw bytes.
+        return json_reply(400, {{"error", std::string("Unable to read JSON request: ") + e.what()}});
     }
     return tryton_reply(request, run_call(request, handler, options));
 }
@@ -321,6 +332,16 @@ member_reply jsonrpc_member(const json& member, const rpc_call_context& context,
             out.response = response_error(id, error_object(-32000, f.message, json{{"status", f.http_status}}));
         }
         break;
+    case failure::kind::unavailable: {
+        json data = {{"retryable", true}, {"status", f.http_status}};
+        if (f.retry_after) data["retry_after"] = *f.retry_after;
+        out.response = response_error(id, error_object(f.code, f.message, data));
+        if (!in_batch) {
+            out.http = json_reply(f.http_status, *out.response);
+            if (f.retry_after) out.http->headers.emplace_back("Retry-After", std::to_string(*f.retry_after));
+        }
+        break;
+    }
     case failure::kind::rate_limit:
         if (!in_batch) {
             out.http = http_failure_reply(f, request);
@@ -379,6 +400,22 @@ bool has_exactly_envelope_keys(const json& body) {
     return body.size() == 3 && body.contains("id") && body.contains("method") && body.contains("params");
 }
 
+/// `text` with every byte outside printable ASCII written as JSON writes it
+/// (\uXXXX for a code point, U+FFFD for invalid UTF-8): error bodies quote
+/// client text, and stay ASCII whatever it held.
+std::string ascii_text(std::string_view text) {
+    const std::string quoted = dump_ascii(json(std::string(text)));
+    std::string out;
+    out.reserve(quoted.size());
+    for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+        // Only \" and \\ go back to the character; the other escapes stay.
+        if (quoted[i] == '\\' && (quoted[i + 1] == '"' || quoted[i + 1] == '\\') && i + 2 < quoted.size()) ++i;
+        else if (quoted[i] == '\\' && i + 2 < quoted.size()) out.push_back(quoted[i++]);
+        out.push_back(quoted[i]);
+    }
+    return out;
+}
+
 }  // namespace
 
 rpc_http_reply plain_http_reply(int status, std::string_view message, const rpc_http_info& http,
@@ -386,7 +423,7 @@ rpc_http_reply plain_http_reply(int status, std::string_view message, const rpc_
     rpc_http_reply reply;
     reply.status = status;
     reply.content_type = "text/plain; charset=utf-8";
-    reply.body = std::string(message);
+    reply.body = ascii_text(message);
     if (!reply.body.empty()) reply.body.push_back('\n');
     if (status == 401 && http.x_requested_with != "XMLHttpRequest") {
         reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Tryton\"");

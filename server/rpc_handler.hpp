@@ -16,7 +16,8 @@
 ///
 /// | thrown | Tryton envelope | Tryton bare | JSON-RPC 2.0 |
 /// | --- | --- | --- | --- |
-/// | `http_error` (401/403/404/408/429/503…) | that HTTP status, plain | same | same (in a batch: member error -32000, `data.status`) |
+/// | `http_error` (401/403/404/408/429/501…) | that HTTP status, plain | same | same (in a batch: member error -32000, `data.status`) |
+/// | `service_unavailable` (transient: database down, disk full, locks busy after every retry) | HTTP 503 + `Retry-After`, plain | same | HTTP 503 + `Retry-After`, error -32050 with `data` = `{"retryable": true, "retry_after": s, "status": 503}` (in a batch: that member error, HTTP 200) |
 /// | `modules::user_error` / `access_error` | 200, `error` = payload() | 400 | -32001 / -32005 |
 /// | `modules::user_warning` | 200, payload() | 409 | -32002 |
 /// | `modules::login_exception` | 200, payload() | 403 | -32003 |
@@ -106,6 +107,15 @@ public:
 private:
     int status_;
     std::optional<int> retry_after_;
+};
+
+/// A transient failure the client should retry after `retry_after_seconds`
+/// (the database is unreachable, its disk is full, a lock stayed busy through
+/// every retry). Never a bug: internal errors stay for those.
+class service_unavailable : public http_error {
+public:
+    explicit service_unavailable(std::string message, int retry_after_seconds)
+        : http_error(503, std::move(message), retry_after_seconds) {}
 };
 
 /// The method does not exist or is not exposed on this route.

@@ -404,6 +404,9 @@ void coordinator::free_all() noexcept {
     after_abort_.clear();
     invalidate_all_savepoints();
     on_free();
+    // A Zope transaction shares its manager's live set: once freed it must not
+    // see (or call) synchronizers registered later (Zope's _NoSynchronizers).
+    if (kind_ == facade::zope) synchs_.reset();
     freed_ = true;
 }
 

@@ -48,7 +48,9 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
                 log_info(std::string("retrying after a retryable database error: ") + error.what());
                 continue;
             }
-            log_error(std::string("database error: ") + error.what());
+            // Retryable ones left over (busy after every retry) are no bug: the caller answers 503.
+            log_message(error.is_retryable() ? log_level::warning : log_level::error,
+                        std::string("database error: ") + error.what());
             throw;
         } catch (const return_result& result) {
             current_fiber().tasks().clear();

@@ -158,6 +158,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
         }
     }
     try {
+        wait_for_lock_turns(options);
         connection_ = database_->acquire();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));
         auto extras = options.extras;
@@ -172,6 +173,8 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 connection_->rollback();
                 current_fiber().sleep_for(options.lock_backoff * (retries - count));
                 connection_->begin(db_options(readonly_, autocommit_, timeout_));
+                // The retries wait for it, lock_retry_wait in all (bounded: the call's own retries multiply it).
+                connection_->set_lock_wait(options.lock_retry_wait / std::max(1, retries));
             }
         }
         // Process caches are synchronised here once the modules issue brings them (§1.2.5).
@@ -188,6 +191,30 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
         }
         reset();
         throw;
+    }
+}
+
+void transaction::wait_for_lock_turns(const transaction_options& options) {
+    // PostgreSQL only: SQLite's write lock already serialises the writers.
+    if (database_->backend_name() != "postgresql" || !options.extras.is_object()) return;
+    const auto it = options.extras.find("_lock_tables");
+    if (it == options.extras.end() || !it->is_array()) return;
+    std::set<std::string> tables;  // sorted: every caller queues in the same order
+    for (const auto& table : *it)
+        if (table.is_string()) tables.insert(table.get<std::string>());
+    for (const auto& table : tables) {
+        const std::string key = database_->name() + '\n' + table;
+        auto turn = wait_for_lock_turn(key, options.lock_wait);
+        if (!turn) {
+            throw db::operational_error("lock on table \"" + table + "\" not available after waiting " +
+                                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                               options.lock_wait)
+                                                               .count()) +
+                                            " ms behind " + std::to_string(lock_turn_waiters(key)) +
+                                            " other callers [SQLSTATE 55P03]",
+                                        db::error_category::retryable, "55P03");
+        }
+        lock_turns_.push_back(std::move(turn));
     }
 }
 
@@ -257,6 +284,12 @@ void transaction::commit_last_resource() {
             tpc::decisions::record_commit(connection(), durable->gid(), durable->participant_id());
         }
     }
+    // The database lock ends with the COMMIT (or its failure): so does the turn
+    // in the in-process queue, before tpc_finish of the other participants.
+    struct release_turns {
+        std::vector<std::unique_ptr<lock_turn>>& turns;
+        ~release_turns() { turns.clear(); }
+    } release{lock_turns_};
     if (connection_ && connection_->in_transaction()) {
         connection_->allow_commit_batching(coordinator_.resources().empty());
         connection_->commit();
@@ -272,6 +305,7 @@ void transaction::rollback_last_resource() noexcept {
     } catch (const std::exception& error) {
         log_error(std::string("rollback of the main connection failed: ") + error.what());
     }
+    lock_turns_.clear();  // the database lock is gone with the rollback
 }
 
 void transaction::commit() {
@@ -359,6 +393,7 @@ void transaction::reset() noexcept {
     started_at_ = 0;
     locked_tables_.clear();
     locked_records_.clear();
+    lock_turns_.clear();  // after the connection went back: the lock is released by then
     atexit_.clear();
     cache_clearers_.clear();
     coordinator_.reset();

@@ -8,6 +8,7 @@
 #include "database/database.hpp"
 #include "transaction/coordinator.hpp"
 #include "transaction/fiber_context.hpp"
+#include "transaction/lock_queue.hpp"
 #include "transaction/remote_address.hpp"
 
 #include <nlohmann/json.hpp>
@@ -41,6 +42,13 @@ struct transaction_options {
     int lock_retries = 5;
     /// Back-off unit of those retries: sleep `lock_backoff × (retries − count)`.
     std::chrono::nanoseconds lock_backoff = std::chrono::milliseconds(20);
+    /// Those retries wait for a lock held elsewhere (PostgreSQL lock_timeout,
+    /// this in all, shared between them) instead of NOWAIT, so that a busy lock
+    /// is queued for, not raced for; the first attempt stays NOWAIT. Zero: NOWAIT always.
+    std::chrono::milliseconds lock_retry_wait = std::chrono::seconds(1);
+    /// Longest wait for the in-process turn on a `_lock_tables` table
+    /// (PostgreSQL, transaction/lock_queue.hpp) before a retryable 55P03.
+    std::chrono::nanoseconds lock_wait = std::chrono::seconds(10);
     /// Default language when the context has none (`database.language`).
     std::string default_language = "en";
 };
@@ -129,6 +137,7 @@ private:
     friend transaction_scope begin(std::shared_ptr<db::database>, std::int64_t, transaction_options);
     friend transaction_scope new_transaction(transaction_options);
 
+    void wait_for_lock_turns(const transaction_options& options);
     void acquire_start_locks(const nlohmann::json& extras);
     void clear_caches();
     void reset() noexcept;
@@ -153,6 +162,7 @@ private:
     std::uint64_t started_at_ = 0;
     std::set<std::string> locked_tables_;
     std::map<std::string, std::set<std::int64_t>> locked_records_;
+    std::vector<std::unique_ptr<lock_turn>> lock_turns_;  // in-process turns on start-time table locks
     std::vector<std::function<void()>> atexit_;
     std::vector<std::function<void()>> cache_clearers_;
     tpc::coordinator coordinator_;

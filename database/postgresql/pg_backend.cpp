@@ -195,7 +195,7 @@ std::unique_ptr<connection> pg_database::acquire() {
                     std::to_string(std::chrono::duration_cast<milliseconds>(waited).count()) +
                     " ms (pool_size " + std::to_string(settings_->pool_size.load()) +
                     ") [SQLSTATE 53300]",
-                error_category::other, "53300");
+                error_category::unavailable, "53300");
         }
         const nanoseconds pause = std::min<nanoseconds>(step, limit - waited);
         settings_->hooks.sleep_for(pause);
@@ -634,10 +634,10 @@ void pg_backend::set_idle_timeout(milliseconds timeout) {
 void pg_backend::validate_name(std::string_view name, bool allow_maintenance) {
     if (name.empty()) {
         if (allow_maintenance) return;
-        throw std::invalid_argument("a database name must not be empty");
+        throw invalid_database_name("a database name must not be empty");
     }
     if (name.size() > k_max_name_length) {
-        throw std::invalid_argument("database name \"" + std::string(name.substr(0, 80)) +
+        throw invalid_database_name("database name \"" + std::string(name.substr(0, 80)) +
                                     "...\" is longer than 63 characters");
     }
     for (char c : name) {
@@ -649,7 +649,7 @@ void pg_backend::validate_name(std::string_view name, bool allow_maintenance) {
                 if (static_cast<unsigned char>(s) < 0x20 || s == 0x7f) shown += '?';
                 else shown += s;
             }
-            throw std::invalid_argument("invalid database name \"" + shown +
+            throw invalid_database_name("invalid database name \"" + shown +
                                         "\": use letters, digits, '_' and '-'");
         }
     }
@@ -755,7 +755,7 @@ std::vector<std::string> pg_backend::list() {
         if (!text) continue;
         try {
             validate_name(*text);
-        } catch (const std::invalid_argument&) {
+        } catch (const invalid_database_name&) {
             continue;  // not a name Atrium can open
         }
         names.push_back(*text);

@@ -18,7 +18,7 @@
 //   Anything else is a std::invalid_argument. Errors never show the password.
 //
 // Database names follow the SQLite backend's rule: 1 to 63 letters, digits,
-// '_' and '-'; a bad name is a std::invalid_argument.
+// '_' and '-'; a bad name is a db::invalid_database_name (an operational error).
 //
 // The pool (pg_database): acquire() hands out the most recently released idle
 // connection that still looks alive (a non-blocking poll of its socket; one
@@ -182,7 +182,7 @@ public:
     /// The URI without the password ("postgresql://user@host:port/").
     std::string display_uri() const;
 
-    /// Throws std::invalid_argument unless `name` is 1..63 of [A-Za-z0-9_-]
+    /// Throws invalid_database_name unless `name` is 1..63 of [A-Za-z0-9_-]
     /// (or empty when `allow_maintenance`).
     static void validate_name(std::string_view name, bool allow_maintenance = false);
 

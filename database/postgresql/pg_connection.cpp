@@ -797,6 +797,7 @@ void pg_connection::begin(const begin_options& options) {
     if (in_transaction()) throw_misuse("a transaction is already open on this connection", "BEGIN", "25001");
     // A zero or negative timeout means none (statement_timeout = 0 disables it).
     const bool timed = options.statement_timeout && options.statement_timeout->count() > 0;
+    lock_wait_ = std::chrono::milliseconds(0);
     readonly_ = options.readonly;
     autocommit_ = options.autocommit;
     aborted_ = false;
@@ -1024,7 +1025,18 @@ void pg_connection::lock_table(std::string_view table) {
                          "\" is not a plain table name ([A-Za-z_][A-Za-z0-9_]*)",
                      "LOCK TABLE", "42602");
     }
-    execute("LOCK TABLE " + quote_name(table) + " IN EXCLUSIVE MODE NOWAIT");
+    lock_waiting("LOCK TABLE " + quote_name(table) + " IN EXCLUSIVE MODE");
+}
+
+void pg_connection::lock_waiting(const std::string& statement) {
+    if (lock_wait_.count() <= 0) {
+        execute(statement + " NOWAIT");
+        return;
+    }
+    // Queued behind the holder for a bounded time (lock_timeout fails with 55P03 too).
+    execute("SET LOCAL lock_timeout = " + std::to_string(lock_wait_.count()));
+    execute(statement);
+    execute("SET LOCAL lock_timeout = DEFAULT");
 }
 
 void pg_connection::lock_records(std::string_view table, const std::vector<std::int64_t>& ids) {
@@ -1042,8 +1054,8 @@ void pg_connection::lock_records(std::string_view table, const std::vector<std::
     }
     array += '}';
     // The ids are integers; the array literal is still quoted by libpqxx.
-    execute("SELECT id FROM " + quote_name(table) + " WHERE id = ANY(" + h_->conn->quote(array) +
-            "::bigint[]) FOR UPDATE NOWAIT");
+    lock_waiting("SELECT id FROM " + quote_name(table) + " WHERE id = ANY(" + h_->conn->quote(array) +
+                 "::bigint[]) FOR UPDATE");
 }
 
 }  // namespace atrium::db

@@ -146,6 +146,8 @@ public:
     /// `SELECT id FROM "t" WHERE id = ANY('{..}'::bigint[]) FOR UPDATE NOWAIT`;
     /// nothing for no ids.
     void lock_records(std::string_view table, const std::vector<std::int64_t>& ids) override;
+    /// The next locks wait up to `wait` (SET LOCAL lock_timeout around them, no NOWAIT).
+    void set_lock_wait(std::chrono::milliseconds wait) override { lock_wait_ = wait; }
     void close() noexcept override;
     bool is_open() const override;
     std::string_view backend_name() const override { return "postgresql"; }
@@ -194,6 +196,8 @@ public:
 
 private:
     struct handles;
+    /// `statement` with NOWAIT, or waiting up to lock_wait_ (lock_timeout).
+    void lock_waiting(const std::string& statement);
     enum class statement_kind { normal, decisive };
 
     /// Sends one statement (already expanded), waits for its result through
@@ -260,6 +264,7 @@ private:
     bool own_settings_ = false;   // autocommit session settings to RESET
     bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
     bool broken_ = false;
+    std::chrono::milliseconds lock_wait_{0};  // set_lock_wait(); back to 0 at begin()
     std::optional<std::chrono::milliseconds> timeout_;
     // The error that aborted the transaction block (for commit()'s error).
     error_category aborted_category_ = error_category::other;

@@ -86,6 +86,9 @@ error_category pg_category(std::string_view state) {
     if (state == "40001" || state == "40P01" || state == "55P03") return error_category::retryable;
     if (pg_sqlstate_loses_connection(state)) return error_category::retryable;
     if (state == "57014") return error_category::timeout;
+    // insufficient_resources (disk full, out of memory, too many connections),
+    // and the server refusing connections: nothing a retry now would fix.
+    if (starts_with(state, "53") || state == "58030") return error_category::unavailable;
     if (starts_with(state, "23") || state == "40002") return error_category::integrity;
     for (std::string_view cls : {"42", "22", "25", "0A", "24", "26", "34", "3B", "3D", "2B", "2D"}) {
         if (starts_with(state, cls)) return error_category::programming;
@@ -114,6 +117,7 @@ std::exception_ptr make_pg_error(error_category category, std::string_view sqlst
         return std::make_exception_ptr(
             programming_error(std::move(text), category, std::move(code), 0, std::move(query)));
     case error_category::retryable:
+    case error_category::unavailable:
     case error_category::other:
         break;
     }

@@ -316,10 +316,10 @@ void sqlite_backend::set_busy_wait(std::chrono::milliseconds wait) {
 void sqlite_backend::validate_name(std::string_view name, bool allow_maintenance) {
     if (name.empty()) {
         if (allow_maintenance) return;
-        throw std::invalid_argument("a database name must not be empty");
+        throw invalid_database_name("a database name must not be empty");
     }
     if (name.size() > k_max_name_length) {
-        throw std::invalid_argument("database name \"" + std::string(name.substr(0, 80)) +
+        throw invalid_database_name("database name \"" + std::string(name.substr(0, 80)) +
                                     "...\" is longer than 63 characters");
     }
     for (char c : name) {
@@ -331,7 +331,7 @@ void sqlite_backend::validate_name(std::string_view name, bool allow_maintenance
                 if (static_cast<unsigned char>(s) < 0x20 || s == 0x7f) shown += '?';
                 else shown += s;
             }
-            throw std::invalid_argument("invalid database name \"" + shown +
+            throw invalid_database_name("invalid database name \"" + shown +
                                         "\": use letters, digits, '_' and '-'");
         }
     }
@@ -484,7 +484,7 @@ std::vector<std::string> sqlite_backend::list() {
         std::string stem = file.substr(0, file.size() - k_suffix.size());
         try {
             validate_name(stem);
-        } catch (const std::invalid_argument&) {
+        } catch (const invalid_database_name&) {
             continue;  // not one of ours
         }
         names.push_back(std::move(stem));

@@ -12,7 +12,7 @@
 // The directory is created if missing. Database names are 1 to 63 letters,
 // digits, '_' and '-' (the empty name is the maintenance database, which is a
 // private in-memory database only good for listing); a bad name is a
-// std::invalid_argument.
+// db::invalid_database_name (an operational error).
 //
 // In-memory mode: each database is the shared-cache in-memory database
 // `file:atrium-<backend id>-<name>?mode=memory&cache=shared`, kept alive by an
@@ -126,7 +126,7 @@ public:
     std::chrono::milliseconds busy_wait() const;
     void set_busy_wait(std::chrono::milliseconds wait);
 
-    /// Throws std::invalid_argument unless `name` is 1..63 of [A-Za-z0-9_-]
+    /// Throws invalid_database_name unless `name` is 1..63 of [A-Za-z0-9_-]
     /// (or empty when `allow_maintenance`).
     static void validate_name(std::string_view name, bool allow_maintenance = false);
 

@@ -115,6 +115,11 @@ sqlite_connection::sqlite_connection(const open_params& params,
                                         error_category::other, sqlite_code_name(SQLITE_CANTOPEN),
                                         SQLITE_CANTOPEN, "PRAGMA journal_mode=WAL");
             }
+            // Keep the -wal and -shm files when the last connection closes: a
+            // restart on a full disk can then still read (creating the -shm
+            // needs room; SQLITE_IOERR_SHMSIZE otherwise). drop() removes them.
+            int persist = 1;
+            sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         }
         // synchronous=FULL: in WAL mode the WAL is fsync'ed at every commit, so
         // a commit that was acknowledged survives a power loss (NORMAL cannot

@@ -160,6 +160,11 @@ error_category sqlite_category(int extended_code) {
         return error_category::programming;
     case SQLITE_INTERRUPT:
         return error_category::timeout;
+    case SQLITE_FULL:      // the disk (or max_page_count) is full: reads still work
+    case SQLITE_NOMEM:
+    case SQLITE_IOERR:     // the file system failed under us (ENOSPC, EIO)
+    case SQLITE_CANTOPEN:  // the file or its folder cannot be opened now
+        return error_category::unavailable;
     default:
         return error_category::other;
     }
@@ -199,6 +204,7 @@ std::exception_ptr make_sqlite_error(int extended_code, std::string_view message
                                                      extended_code, std::move(query)));
     case error_category::retryable:
     case error_category::in_doubt:  // never produced by SQLite: a commit is atomic
+    case error_category::unavailable:
     case error_category::other:
         break;
     }

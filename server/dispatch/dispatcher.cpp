@@ -47,6 +47,19 @@ std::string string_param(const dispatch_request& request, std::size_t index, con
 
 [[noreturn]] void unauthorized() { throw http_error(401, "Unauthorized"); }
 
+// Transient database failures: worth the client's retry later, not a bug.
+bool transient(const db::database_error& error) {
+    return error.category() == db::error_category::retryable || error.category() == db::error_category::unavailable;
+}
+
+[[noreturn]] void unavailable(const db::database_error& error) {
+    log_warning(std::string("answering 503: ") + error.what());
+    const bool contention = error.category() == db::error_category::retryable;
+    throw service_unavailable(contention ? "Service unavailable: the database is busy, try again"
+                                         : "Service unavailable: the database cannot serve now, try again later",
+                              contention ? 1 : 10);
+}
+
 // Runs `work` as root in its own transaction, retried on operational errors.
 template <class Fn>
 nlohmann::json as_root(const std::shared_ptr<db::database>& database, int retry, Fn&& work, bool readonly = false) {
@@ -54,6 +67,12 @@ nlohmann::json as_root(const std::shared_ptr<db::database>& database, int retry,
     options.readonly = readonly;
     options.retry = retry;
     return call_with_retry(database, root_user, options, [&](transaction&) { return work(); });
+}
+
+// The methods under a database route that are not model methods.
+bool session_method(const std::string& method) {
+    return method == "common.db.logout" || method == "system.listMethods" || method == "system.methodSignature" ||
+           method == "system.methodHelp";
 }
 
 }  // namespace
@@ -108,7 +127,10 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
     try {
         if (!backend_->exists(name)) throw http_error(404, "Database not found");
         database = backend_->open(name);
+    } catch (const db::invalid_database_name& error) {
+        throw modules::user_error(error.what());  // the backend's rule, e.g. no '.' in the name
     } catch (const db::database_error& error) {
+        if (transient(error)) throw;  // the server is down or full: 503, not 404
         log_warning(std::string("cannot open database ") + name + ": " + error.what());
         throw http_error(404, "Database not found");
     }
@@ -159,7 +181,7 @@ void dispatcher::listen_for_session_changes(const std::string& name) {
 rpc_result dispatcher::handle(const rpc_request& request) {
     const dispatch_request call{request.database, request.method, request.params, request.kwargs,
                                 request.http.authorization, request.http.remote_address, request.http.host,
-                                request.http.scheme, &request.notes};
+                                request.http.scheme, &request.notes, request.dialect};
     auto result = dispatch(call);
     if (result.user >= 0) request.notes.user = std::to_string(result.user);
     request.notes.retries = result.retries;
@@ -189,6 +211,9 @@ dispatch_result dispatcher::dispatch(const dispatch_request& request) {
         return request.database ? dispatch_database(request) : dispatch_root(request);
     } catch (const db::timeout_error&) {
         throw http_error(408, "Request Timeout");
+    } catch (const db::database_error& error) {
+        if (transient(error)) unavailable(error);
+        throw;
     }
 }
 
@@ -298,6 +323,8 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
     // Authentication is checked first: an unauthenticated call to an unexposed
     // method gets 401, not 403 (SPEC §6.2).
     const modules::exposed_method* exposed = split_object_method(method) ? pool->find_method(method) : nullptr;
+    if (!exposed && request.dialect == rpc_dialect::jsonrpc2 && !session_method(method))
+        throw method_not_found(method);  // no session could make it exist: -32601, not 401
     bool fresh = exposed && exposed->rpc.fresh_session && method.rfind("system.", 0) != 0;
     out.user = authenticate(database, request, fresh, &session_key);
     if (request.notes) request.notes->user = std::to_string(out.user);
@@ -402,15 +429,17 @@ void dispatcher::touch_session(const std::shared_ptr<db::database>& database, st
         if (touched_.size() > 100000) touched_.clear();  // bounded; a forgotten key only costs one more touch
     }
     try {
-        retry_options options;
-        options.retry = 0;
-        options.start.autocommit = true;
-        call_with_retry(database, root_user, options, [&](transaction&) {
-            modules::res::touch_session(user, key);
-            return nlohmann::json();
-        });
+        // Not through call_with_retry: that logs every failure as an error, and a
+        // busy database (another writer) is the normal reason a touch is skipped.
+        transaction_options start;
+        start.autocommit = true;
+        auto scope = begin(database, root_user, std::move(start));
+        modules::res::touch_session(user, key);
+        scope.commit();
+        scope.close(true);
     } catch (const db::database_error& error) {
-        log_warning(std::string("session touch ignored: ") + error.what());
+        // Best effort: a writer holding the lock is no failure of anyone's call.
+        if (!error.is_retryable()) log_warning(std::string("session touch ignored: ") + error.what());
     }
 }
 

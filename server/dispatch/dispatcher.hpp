@@ -41,6 +41,9 @@ struct dispatch_request {
     const std::string& http_host;
     const std::string& scheme;  ///< "http" or "https"
     rpc_call_notes* notes = nullptr;  ///< filled as soon as known (the call's log line)
+    /// JSON-RPC 2.0 answers a method that cannot exist with -32601 before
+    /// asking for a session; the Tryton dialect authenticates first (SPEC §6.2).
+    rpc_dialect dialect = rpc_dialect::tryton_envelope;
 };
 
 struct dispatch_result {
@@ -71,7 +74,9 @@ public:
 
     /// Runs one call on the calling fiber. Throws http_error, method_not_found,
     /// value_error/type_error (bad arguments), modules::tryton_error or
-    /// anything a module throws.
+    /// anything a module throws. Database errors that are transient (the
+    /// retryable ones left after every retry, and unavailable ones: server
+    /// down, disk full) become service_unavailable (HTTP 503, Retry-After).
     dispatch_result dispatch(const dispatch_request& request);
 
     /// rpc_handler: the transport's entry point (fills the call's log notes).

@@ -647,14 +647,22 @@ TEST_CASE("database: database names are validated") {
     scratch_backend be;
     for (const char* bad : {"../escape", "a/b", "a b", "a.b", "semi;colon", "quote'", "dq\"", "nul\n"}) {
         CAPTURE(bad);
-        CHECK_THROWS_AS(be->create(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->open(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->exists(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->drop(bad), std::invalid_argument);
+        CHECK_THROWS_AS(be->create(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->open(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->exists(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->drop(bad), invalid_database_name);
     }
-    CHECK_THROWS_AS(be->create(std::string(64, 'a')), std::invalid_argument);
-    CHECK_THROWS_AS(be->create(""), std::invalid_argument);
-    CHECK_THROWS_AS(be->drop(""), std::invalid_argument);
+    CHECK_THROWS_AS(be->create(std::string(64, 'a')), invalid_database_name);
+    // Backend-neutral: an operational error with SQLSTATE 3D000 on every backend.
+    try {
+        be->open("a.b");
+        FAIL("open(\"a.b\") did not throw");
+    } catch (const operational_error& error) {
+        CHECK(error.code() == "3D000");
+        CHECK(std::string(error.what()).find("a.b") != std::string::npos);
+    }
+    CHECK_THROWS_AS(be->create(""), invalid_database_name);
+    CHECK_THROWS_AS(be->drop(""), invalid_database_name);
     // The longest name and every allowed character.
     const auto tag = be.unique_name("n");
     const std::string longest = tag + std::string(63 - tag.size(), 'x');

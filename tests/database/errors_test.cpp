@@ -51,6 +51,7 @@ TEST_CASE("errors: to_string names every category") {
     CHECK(to_string(error_category::integrity) == "integrity");
     CHECK(to_string(error_category::programming) == "programming");
     CHECK(to_string(error_category::timeout) == "timeout");
+    CHECK(to_string(error_category::unavailable) == "unavailable");
     CHECK(to_string(error_category::other) == "other");
 }
 
@@ -132,18 +133,30 @@ TEST_CASE("errors: SQLITE_INTERRUPT is a timeout_error with category timeout") {
     CHECK(c.code == "SQLITE_INTERRUPT");
 }
 
-TEST_CASE("errors: I/O, full, corrupt and cannot-open are operational errors of category other") {
+TEST_CASE("errors: I/O, full, corrupt and cannot-open are operational errors; full disk, I/O, memory and "
+          "cannot-open are unavailable (503), corruption is other") {
     for (int code : {SQLITE_IOERR, SQLITE_IOERR_FSYNC, SQLITE_FULL, SQLITE_CORRUPT,
                      SQLITE_CANTOPEN, SQLITE_NOMEM, SQLITE_NOTADB}) {
         CAPTURE(code);
         const caught c = classify(code);
         CHECK(c.klass == "operational_error");
-        CHECK(c.category == error_category::other);
+        const bool environment = code != SQLITE_CORRUPT && code != SQLITE_NOTADB;
+        CHECK(c.category == (environment ? error_category::unavailable : error_category::other));
+        CHECK_FALSE(c.category == error_category::retryable);  // not retried at once: the disk stays full
         // A full disk is recoverable; the others make the connection untrustworthy.
         CHECK(sqlite_code_breaks_connection(code) == (code != SQLITE_FULL));
     }
     CHECK_FALSE(sqlite_code_breaks_connection(SQLITE_BUSY));
     CHECK_FALSE(sqlite_code_breaks_connection(SQLITE_CONSTRAINT_UNIQUE));
+}
+
+TEST_CASE("errors: an invalid database name is a backend-neutral operational error (3D000), not std::invalid_argument") {
+    const invalid_database_name error("invalid database name \"a.b\"");
+    const operational_error& as_operational = error;
+    CHECK(as_operational.code() == "3D000");
+    CHECK(as_operational.category() == error_category::other);
+    CHECK_FALSE(as_operational.is_retryable());
+    CHECK(dynamic_cast<const std::invalid_argument*>(static_cast<const std::exception*>(&error)) == nullptr);
 }
 
 TEST_CASE("errors: the SQLite error message names the code and keeps the query apart") {

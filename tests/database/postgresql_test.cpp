@@ -38,6 +38,7 @@
 #include <limits>
 #include <list>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -409,7 +410,7 @@ TEST_CASE("postgresql: every error carries a SQLSTATE and its category") {
         {"23503", "23503", error_category::integrity},
         {"23514", "23514", error_category::integrity},
         {"25006", "25006", error_category::programming},
-        {"53100", "53100", error_category::other},
+        {"53100", "53100", error_category::unavailable},  // disk_full: 503, not an internal error
     };
     for (const auto& x : raised) {
         CAPTURE(x.code);
@@ -442,6 +443,9 @@ TEST_CASE("postgresql: every error carries a SQLSTATE and its category") {
     CHECK(pg_category("08007") == error_category::in_doubt);
     CHECK(pg_category("25P02") == error_category::programming);
     CHECK(pg_category("XX000") == error_category::other);
+    CHECK(pg_category("53100") == error_category::unavailable);  // disk full
+    CHECK(pg_category("53200") == error_category::unavailable);  // out of memory
+    CHECK(pg_category("53300") == error_category::unavailable);  // too many connections
 }
 
 TEST_CASE("postgresql: an error aborts the transaction; commit then fails with that error's class") {
@@ -906,6 +910,42 @@ TEST_CASE("postgresql: lock_records is FOR UPDATE NOWAIT; a held lock makes the 
     scope.close(false);
 }
 
+TEST_CASE("postgresql: a start-lock retry waits (bounded lock_timeout) for a lock held elsewhere instead of failing NOWAIT") {
+    pg_db f;
+    lease holder(f.db);
+    holder->begin({});
+    holder->lock_table("note");
+    // The holder lets go after 300 ms, longer than every NOWAIT retry's back-off.
+    std::thread release([&] {
+        std::this_thread::sleep_for(300ms);
+        holder->rollback();
+    });
+    atrium::transaction_options options;
+    options.extras = {{"_lock_tables", {"note"}}};
+    options.lock_retries = 1;
+    options.lock_backoff = 1ms;
+    options.lock_retry_wait = 5000ms;  // one retry: it waits all of it
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<atrium::transaction_scope> scope;
+    CHECK_NOTHROW(scope.emplace(atrium::begin(f.db, 0, options)));
+    release.join();
+    CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+    if (scope) {
+        CHECK((*scope)->locked_tables().count("note") == 1);
+        // The wait applied to the start-time locks only: later statements have no lock_timeout.
+        CHECK((*scope)->connection().execute("SHOW lock_timeout").rows.at(0).at(0) == value{std::string("0")});
+        scope->close(false);
+    }
+    // Still bounded: a lock that stays held fails after the wait.
+    lease keeper(f.db);
+    keeper->begin({});
+    keeper->lock_table("note");
+    options.lock_retry_wait = 100ms;
+    auto e = catch_database_error([&] { auto again = atrium::begin(f.db, 0, options); });
+    CHECK(e.code() == "55P03");
+    keeper->rollback();
+}
+
 // ---------------------------------------------------------------------------
 // Lost connections
 
@@ -1146,7 +1186,7 @@ TEST_CASE("postgresql: an exhausted pool times out with a clear error") {
         f.db->acquire();
         FAIL("no error");
     } catch (const operational_error& e) {
-        CHECK(e.category() == error_category::other);
+        CHECK(e.category() == error_category::unavailable);  // answered 503 + Retry-After
         CHECK(!e.is_retryable());
         CHECK(contains(e.what(), "connection pool for database \"" + f.name + "\" exhausted: 2 connections in use for"));
     }
@@ -1287,10 +1327,10 @@ TEST_CASE("postgresql: create, list, exists, open and drop databases") {
     auto gone = catch_database_error([&] { be->drop(name); });
     CHECK(gone.code() == "3D000");
     CHECK(gone.category() == error_category::programming);
-    CHECK(throws_as<std::invalid_argument>([&] { be->create("bad name"); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->create(""); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->open("x\"; DROP DATABASE postgres; --"); }));
-    CHECK(throws_as<std::invalid_argument>([&] { be->create(std::string(64, 'a')); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create("bad name"); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create(""); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->open("x\"; DROP DATABASE postgres; --"); }));
+    CHECK(throws_as<invalid_database_name>([&] { be->create(std::string(64, 'a')); }));
 
     // The maintenance database: open("") lists, and is `postgres`.
     auto maintenance = be->open("");

@@ -858,14 +858,14 @@ TEST_CASE("sqlite: database names are validated") {
     auto be = open_backend("sqlite://" + dir.path().string());
     for (const char* bad : {"../escape", "a/b", "a b", "a.b", "semi;colon", "quote'", "nul\n"}) {
         CAPTURE(bad);
-        CHECK_THROWS_AS(be->create(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->open(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->exists(bad), std::invalid_argument);
-        CHECK_THROWS_AS(be->drop(bad), std::invalid_argument);
+        CHECK_THROWS_AS(be->create(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->open(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->exists(bad), invalid_database_name);
+        CHECK_THROWS_AS(be->drop(bad), invalid_database_name);
     }
-    CHECK_THROWS_AS(be->create(std::string(64, 'a')), std::invalid_argument);
-    CHECK_THROWS_AS(be->create(""), std::invalid_argument);
-    CHECK_THROWS_AS(be->drop(""), std::invalid_argument);
+    CHECK_THROWS_AS(be->create(std::string(64, 'a')), invalid_database_name);
+    CHECK_THROWS_AS(be->create(""), invalid_database_name);
+    CHECK_THROWS_AS(be->drop(""), invalid_database_name);
     be->create(std::string(63, 'a'));
     be->create("Ok-name_09");
     CHECK(be->list().size() == 2);

@@ -340,7 +340,27 @@ TEST_CASE("§2.1 a transaction sees synchronizers registered after it was create
     log->clear();
     txn->commit();
     CHECK(*log == log_t{"beforeCompletion", "afterCompletion"});
-    CHECK(txn->synchronizers() == manager.synchs());
+}
+
+TEST_CASE("§2.3 a freed transaction no longer shares the manager's live synchronizer set") {
+    auto log = std::make_shared<call_log>();
+    tpc::transaction_manager manager;
+    auto txn = manager.begin();
+    CHECK(txn->synchronizers() == manager.synchs());  // live while current
+    txn->commit();                                    // frees it
+    CHECK(txn->synchronizers() != manager.synchs());
+    auto late = std::make_shared<recording_synchronizer>(log);
+    manager.register_synch(late);
+    CHECK(manager.registered_synchs());
+    // Nothing of the freed transaction reaches a synchronizer registered later.
+    txn->abort();
+    CHECK(log->empty());
+    CHECK((!txn->synchronizers() || !txn->synchronizers()->any()));
+    // An aborted one too.
+    auto second = manager.begin();
+    log->clear();
+    second->abort();
+    CHECK(second->synchronizers() != manager.synchs());
 }
 
 TEST_CASE("§3.6 newTransaction only on begin() and late registration; completion on commit and abort") {
