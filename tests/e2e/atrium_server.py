@@ -135,3 +135,24 @@ class Checks:
     def finish(self):
         print("%d checks, %d failed" % (self.count, len(self.failures)))
         return 1 if self.failures or self.count == 0 else 0
+
+
+def check_server(server, run_checks, checks=None, after_stop=None):
+    """Starts server, runs run_checks(server, checks), stops it (SIGTERM must
+    exit 0) and prints the end of its log if anything failed. after_stop(log,
+    checks) may check the log. Returns the Checks."""
+    c = checks or Checks()
+    server.start()
+    try:
+        run_checks(server, c)
+    except Exception as error:  # reported as a failed check, so every check still runs
+        c.check("no unexpected exception", False, repr(error))
+    finally:
+        rc = server.stop()
+        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
+        log = server.output()
+        if after_stop:
+            after_stop(log, c)
+        if c.failures:
+            print(log[-6000:])
+    return c

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, Checks, session_header  # noqa: E402
+from atrium_server import Server, check_server, session_header  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 DATE = lambda y, m, d: {"__class__": "date", "year": y, "month": m, "day": d}  # noqa: E731
@@ -39,18 +39,7 @@ def main():
     atriumd = sys.argv[1]
     uri = sys.argv[2] if len(sys.argv) > 2 else None
     config = "[session]\nmax_attempt = 3\n"
-    s = Server(atriumd, uri, extra_config=config, db="e2e").start()
-    c = Checks()
-    try:
-        run_checks(s, c)
-    except Exception as error:
-        c.check("no unexpected exception", False, repr(error))
-    finally:
-        rc = s.stop()
-        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
-        if c.failures:
-            print(s.output()[-6000:])
-    return c.finish()
+    return check_server(Server(atriumd, uri, extra_config=config, db="e2e"), run_checks).finish()
 
 
 def run_checks(s, c):

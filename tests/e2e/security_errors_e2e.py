@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, Checks, session_header  # noqa: E402
+from atrium_server import Server, check_server, session_header  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 
@@ -32,22 +32,17 @@ def is_ascii(data):
 def main():
     atriumd = sys.argv[1]
     uri = sys.argv[2] if len(sys.argv) > 2 else None
-    s = Server(atriumd, uri, db="e2e_errors").start()
-    c = Checks()
-    try:
+
+    def all_checks(s, c):
         run_checks(s, c)
         if uri:
             pg_lock_exhaustion(s, c, uri)
-    except Exception as error:  # noqa: BLE001 (reported as a failed check)
-        c.check("no unexpected exception", False, repr(error))
-    finally:
-        rc = s.stop()
-        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
-        log = s.output()
-        touch_errors = [l for l in log.splitlines() if "session touch" in l and "ERROR" in l]
+
+    def no_touch_errors(log, c):
+        touch_errors = [line for line in log.splitlines() if "session touch" in line and "ERROR" in line]
         c.check("no 'session touch' line at ERROR", not touch_errors, touch_errors[:3])
-        if c.failures:
-            print(log[-6000:])
+
+    c = check_server(Server(atriumd, uri, db="e2e_errors"), all_checks, after_stop=no_touch_errors)
     if not uri:
         try:
             sqlite_busy(atriumd, c)

@@ -11,7 +11,7 @@ usage: security_fields_e2e.py ATRIUMD [POSTGRESQL_DSN]
 import json
 import sys
 
-from atrium_server import Checks, Server, session_header
+from atrium_server import Server, check_server, session_header
 
 PASSWORD = "mallory-Secret-9"
 
@@ -19,18 +19,7 @@ PASSWORD = "mallory-Secret-9"
 def main():
     atriumd = sys.argv[1]
     uri = sys.argv[2] if len(sys.argv) > 2 else None
-    s = Server(atriumd, uri, db="e2e_fields").start()
-    c = Checks()
-    try:
-        run_checks(s, c)
-    except Exception as error:
-        c.check("no unexpected exception", False, repr(error))
-    finally:
-        rc = s.stop()
-        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
-        if c.failures:
-            print(s.output()[-6000:])
-    return c.finish()
+    return check_server(Server(atriumd, uri, db="e2e_fields"), run_checks).finish()
 
 
 def decimal(text):

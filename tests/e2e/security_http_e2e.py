@@ -25,7 +25,7 @@ import time
 import zlib
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, Checks, session_header  # noqa: E402
+from atrium_server import Server, check_server, session_header  # noqa: E402
 
 MIB = 1 << 20
 CAP_AUTHENTICATED = 16 * MIB      # request.max_size_authenticated of this test
@@ -226,18 +226,7 @@ def main():
                        "ATRIUM_WEB__MAX_CONNECTIONS_PER_NETWORK": str(PER_NETWORK),
                        "ATRIUM_REQUEST__MAX_SIZE_AUTHENTICATED": str(CAP_AUTHENTICATED),
                        "ATRIUM_SESSION__IP_NETWORK_4": "32"})
-    s = Server(atriumd, uri, db="sechttp").start()
-    c = Checks()
-    try:
-        run_checks(s, c)
-    except Exception as error:
-        c.check("no unexpected exception", False, repr(error))
-    finally:
-        rc = s.stop()
-        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
-        if c.failures:
-            print(s.output()[-6000:])
-    return c.finish()
+    return check_server(Server(atriumd, uri, db="sechttp"), run_checks).finish()
 
 
 def run_checks(s, c):

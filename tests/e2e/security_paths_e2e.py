@@ -22,7 +22,7 @@ import time
 from urllib.parse import urlparse
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, Checks  # noqa: E402
+from atrium_server import Server, check_server  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 MAX_ATTEMPT = 5
@@ -35,19 +35,12 @@ def main():
     base = tempfile.mkdtemp(prefix="atrium-e2e-paths-")  # holds only orders/ and outside/
     orders_dir = os.path.join(base, "orders")
     config = "[sale]\norders_dir = %s\n[session]\nmax_attempt = %d\n" % (orders_dir, MAX_ATTEMPT)
-    s = Server(atriumd, uri, extra_config=config, db="e2e").start()
-    c = Checks()
-    try:
+
+    def run_checks(s, c):
         sequence_checks(s, c, uri, base, orders_dir)
         login_checks(s, c)
-    except Exception as error:
-        c.check("no unexpected exception", False, repr(error))
-    finally:
-        rc = s.stop()
-        c.check("SIGTERM: atriumd exits 0", rc == 0, rc)
-        if c.failures:
-            print(s.output()[-6000:])
-    return c.finish()
+
+    return check_server(Server(atriumd, uri, extra_config=config, db="e2e"), run_checks).finish()
 
 
 def set_prefix_behind_the_server(s, uri, prefix):
