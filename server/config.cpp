@@ -1,6 +1,6 @@
 #include "server/config.hpp"
 
-#include "database/postgresql/pg_participant.hpp"
+#include "participants/pg_participant.hpp"
 
 #include <boost/property_tree/ini_parser.hpp>
 #include <boost/property_tree/ptree.hpp>

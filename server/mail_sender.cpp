@@ -1,8 +1,8 @@
 #include "server/mail_sender.hpp"
 
-#include "transaction/file_manager.hpp"
+#include "participants/file_manager.hpp"
 #include "transaction/logging.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/mail_outbox.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

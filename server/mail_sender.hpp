@@ -1,5 +1,5 @@
 #pragma once
-// Delivers the mail outbox's maildir (transaction/mail_outbox.hpp) to an SMTP
+// Delivers the mail outbox's maildir (participants/mail_outbox.hpp) to an SMTP
 // server: the process side of the zope.sendmail idea. Used by the
 // atrium-mail-sender command (server/mail_sender_main.cpp).
 //

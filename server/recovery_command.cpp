@@ -1,10 +1,10 @@
 #include "server/recovery_command.hpp"
 
 #include "database/database.hpp"
-#include "database/postgresql/pg_participant_store.hpp"
-#include "transaction/file_manager.hpp"
+#include "participants/pg_participant_store.hpp"
+#include "participants/file_manager.hpp"
 #include "transaction/logging.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/mail_outbox.hpp"
 #include "transaction/tpc_identity.hpp"
 
 #include <stdexcept>

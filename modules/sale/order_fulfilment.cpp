@@ -2,9 +2,9 @@
 
 #include "database/database.hpp"
 #include "modules/errors.hpp"
-#include "database/postgresql/pg_participant.hpp"
-#include "transaction/file_manager.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/pg_participant.hpp"
+#include "participants/file_manager.hpp"
+#include "participants/mail_outbox.hpp"
 #include "transaction/transaction.hpp"
 
 #include <filesystem>

@@ -42,11 +42,11 @@
 // 1 on an error (printed); 2 on bad arguments.
 
 #include "database/database.hpp"
-#include "database/postgresql/pg_participant.hpp"
+#include "participants/pg_participant.hpp"
 #include "tests/crash/pg_ctl.hpp"
 #include "transaction/data_manager.hpp"
-#include "transaction/file_manager.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/file_manager.hpp"
+#include "participants/mail_outbox.hpp"
 #include "transaction/transaction.hpp"
 
 #include <cerrno>

@@ -12,13 +12,13 @@
 // Also: `atrium-admin --recover` and atriumd's start-up pass on a leftover crash.
 
 #include "database/database.hpp"
-#include "database/postgresql/pg_participant_store.hpp"
+#include "participants/pg_participant_store.hpp"
 #include "server/config.hpp"
 #include "tests/crash/pg_ctl.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
-#include "transaction/file_manager.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/file_manager.hpp"
+#include "participants/mail_outbox.hpp"
 #include "transaction/recovery.hpp"
 #include "transaction/tpc_identity.hpp"
 

@@ -7,7 +7,7 @@
 #include "tests/support/smtp_test_server.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "transaction/coordinator.hpp"
-#include "transaction/mail_outbox.hpp"
+#include "participants/mail_outbox.hpp"
 
 #include <doctest/doctest.h>
 

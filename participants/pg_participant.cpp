@@ -1,4 +1,4 @@
-#include "database/postgresql/pg_participant.hpp"
+#include "participants/pg_participant.hpp"
 
 #include "database/errors.hpp"
 #include "database/postgresql/pg_sql.hpp"

@@ -1,4 +1,4 @@
-#include "database/postgresql/pg_participant_store.hpp"
+#include "participants/pg_participant_store.hpp"
 
 #include "database/errors.hpp"
 #include "transaction/fiber_context.hpp"

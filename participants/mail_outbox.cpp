@@ -1,6 +1,6 @@
-#include "transaction/mail_outbox.hpp"
+#include "participants/mail_outbox.hpp"
 
-#include "transaction/file_manager.hpp"
+#include "participants/file_manager.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 

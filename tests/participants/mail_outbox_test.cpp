@@ -1,4 +1,4 @@
-// The transactional mail outbox (transaction/mail_outbox.hpp): messages reach
+// The transactional mail outbox (participants/mail_outbox.hpp): messages reach
 // the maildir's new/ only when the transaction (on the main database of the
 // backend under test) commits; the participant store finishes what a crash
 // left staged in tmp/.
@@ -6,8 +6,8 @@
 #include "tests/support/log_dm.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_database.hpp"
-#include "transaction/file_manager.hpp"  // path_error
-#include "transaction/mail_outbox.hpp"
+#include "participants/file_manager.hpp"  // path_error
+#include "participants/mail_outbox.hpp"
 #include "transaction/manager.hpp"
 #include "transaction/recovery.hpp"
 #include "transaction/transaction.hpp"

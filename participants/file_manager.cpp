@@ -1,4 +1,4 @@
-#include "transaction/file_manager.hpp"
+#include "participants/file_manager.hpp"
 
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"

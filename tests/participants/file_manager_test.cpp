@@ -1,4 +1,4 @@
-// Files as a transaction participant (transaction/file_manager.hpp): a write
+// Files as a transaction participant (participants/file_manager.hpp): a write
 // queued in a transaction (on the main database of the backend under test)
 // replaces the target atomically only when the transaction commits; the
 // participant store finishes or removes what a crash left staged.
@@ -6,7 +6,7 @@
 #include "tests/support/log_dm.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_database.hpp"
-#include "transaction/file_manager.hpp"
+#include "participants/file_manager.hpp"
 #include "transaction/recovery.hpp"
 #include "transaction/transaction.hpp"
 

@@ -11,7 +11,7 @@
 // opened on first use, reopened when lost and closed by the destructor.
 
 #include "database/postgresql/pg_connection.hpp"
-#include "database/postgresql/pg_participant.hpp"
+#include "participants/pg_participant.hpp"
 #include "transaction/recovery.hpp"
 
 #include <chrono>
