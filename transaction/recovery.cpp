@@ -1,7 +1,7 @@
 #include "transaction/recovery.hpp"
 
 #include "database/errors.hpp"
-#include "database/postgresql/pg_connection.hpp"
+#include "database/introspection.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/tpc_identity.hpp"
@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <mutex>
 #include <random>
 #include <set>
@@ -108,45 +107,9 @@ private:
 
 // Which main databases already have the table, as far as this process knows.
 // Key: something that identifies the database behind a connection without a
-// round trip (see table_key()).
+// round trip (db::database_key()).
 std::mutex g_tables_mutex;
 std::unordered_set<std::string> g_tables;
-
-std::string address_text(const void* p) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%p", p);
-    return buffer;
-}
-
-// PostgreSQL: the connection object plus its server process id (a new
-// connection, a new pid: one check per connection). SQLite: the database file
-// (in-process, no I/O); in-memory databases: the connection object.
-std::string table_key(db::connection& conn) {
-    if (auto* pg = dynamic_cast<db::pg_connection*>(&conn)) {
-        return "pg:" + address_text(pg) + ":" + std::to_string(pg->backend_pid());
-    }
-    if (conn.backend_name() == "sqlite") {
-        auto rows = conn.execute("PRAGMA database_list");
-        for (const auto& row : rows.rows) {
-            if (row.size() >= 3 && std::get_if<std::string>(&row[1]) &&
-                std::get<std::string>(row[1]) == "main") {
-                if (const auto* file = std::get_if<std::string>(&row[2]); file && !file->empty()) {
-                    return "sqlite:" + *file;
-                }
-            }
-        }
-    }
-    return std::string(conn.backend_name()) + ":" + address_text(&conn);
-}
-
-// Whether the table exists as seen from this transaction (its own creation
-// included; PostgreSQL reads the catalog with a fresh snapshot).
-bool table_exists(db::connection& conn) {
-    const bool sqlite = conn.backend_name() == "sqlite";
-    auto rows = conn.execute(sqlite ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'atrium_tpc_decision'"
-                                    : "SELECT 1 WHERE to_regclass('atrium_tpc_decision') IS NOT NULL");
-    return !rows.empty();
-}
 
 bool table_known(const std::string& key) {
     std::lock_guard lock(g_tables_mutex);
@@ -289,9 +252,9 @@ void ensure_table(db::database& main) {
 
 void record_commit(db::connection& main_transaction, const std::string& gid, const std::string& participant) {
     if (!is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
-    const std::string key = table_key(main_transaction);
+    const std::string key = db::database_key(main_transaction);
     if (!table_known(key)) {
-        if (table_exists(main_transaction)) {
+        if (db::table_exists(main_transaction, table)) {
             remember_table(key);
         } else {
             // Inside the coordinator's transaction (PostgreSQL and SQLite both

@@ -1,6 +1,7 @@
 #include "transaction/tpc_identity.hpp"
 
 #include "database/errors.hpp"
+#include "database/introspection.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/recovery.hpp"
 
@@ -23,13 +24,6 @@ constexpr std::size_t k_id_digits = 32;
 const std::string k_create_sql =
     "CREATE TABLE IF NOT EXISTS atrium_tpc_identity (id INTEGER PRIMARY KEY, uuid VARCHAR(36) NOT NULL)";
 
-bool table_exists(db::connection& conn) {
-    const bool sqlite = conn.backend_name() == "sqlite";
-    auto rows = conn.execute(sqlite ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'atrium_tpc_identity'"
-                                    : "SELECT 1 WHERE to_regclass('atrium_tpc_identity') IS NOT NULL");
-    return !rows.empty();
-}
-
 // The 32 digits of a stored "xxxxxxxx-xxxx-…" UUID; empty if malformed.
 std::string digits_of(const db::value& value) {
     const auto* text = std::get_if<std::string>(&value);
@@ -45,7 +39,7 @@ std::string digits_of(const db::value& value) {
 }
 
 std::optional<std::string> select_id(db::connection& conn) {
-    if (!table_exists(conn)) return std::nullopt;
+    if (!db::table_exists(conn, "atrium_tpc_identity")) return std::nullopt;
     auto rows = conn.execute("SELECT uuid FROM atrium_tpc_identity WHERE id = 1");
     if (rows.empty()) return std::nullopt;
     auto id = digits_of(rows.rows.front().at(0));
@@ -146,7 +140,7 @@ std::string database_id(const std::shared_ptr<db::database>& database, db::conne
         }
     }
     std::optional<std::string> found;
-    if (own && own->in_transaction() && own->backend_name() == "sqlite") {
+    if (own && own->in_transaction() && db::transaction_locks_database(*own)) {
         // This transaction holds SQLite's write lock: another connection can
         // read (WAL) what is committed, but would wait for ever to write.
         found = read_database_id(*database);

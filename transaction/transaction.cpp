@@ -1,6 +1,7 @@
 #include "transaction/transaction.hpp"
 
 #include "database/errors.hpp"
+#include "database/introspection.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
@@ -195,8 +196,8 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
 }
 
 void transaction::wait_for_lock_turns(const transaction_options& options) {
-    // PostgreSQL only: SQLite's write lock already serialises the writers.
-    if (database_->backend_name() != "postgresql" || !options.extras.is_object()) return;
+    // Only where table locks wait (not where one write lock serialises the writers).
+    if (!db::table_locks_wait(*database_) || !options.extras.is_object()) return;
     const auto it = options.extras.find("_lock_tables");
     if (it == options.extras.end() || !it->is_array()) return;
     std::set<std::string> tables;  // sorted: every caller queues in the same order
