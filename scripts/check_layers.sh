@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Fails (exit 1) when a source file includes a layer above its own.
+# Layers, lowest first: database <- transaction <- participants <- modules <- server.
+# A layer may include itself and the layers below it; tests/ and bench/ may
+# include anything. The transaction layer also includes no backend
+# (database/postgresql/, database/sqlite/): it speaks to database/*.hpp only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+layers=(database transaction participants modules server)
+rank_of() {
+  local i
+  for i in "${!layers[@]}"; do
+    [ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }
+  done
+  echo -1
+}
+
+status=0
+for layer in "${layers[@]}"; do
+  own=$(rank_of "$layer")
+  [ -d "$layer" ] || continue
+  while IFS= read -r -d '' file; do
+    # `#include "layer/..."` (or <layer/...>): the first path component names the layer.
+    while IFS=: read -r line target; do
+      included=$(rank_of "${target%%/*}")
+      if [ "$included" -gt "$own" ]; then
+        echo "check_layers: $file:$line includes \"$target\" (layer ${target%%/*} is above $layer)" >&2
+        status=1
+      fi
+      if [ "$layer" = transaction ] && [[ "$target" == database/*/* ]]; then
+        echo "check_layers: $file:$line includes \"$target\" (a backend; transaction/ names none)" >&2
+        status=1
+      fi
+    done < <(grep -n -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<][^">]+[">]' "$file" |
+          sed -E 's@^([0-9]+):[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]+)[">].*@\1:\2@')
+  done < <(find "$layer" -type f \( -name '*.hpp' -o -name '*.cpp' -o -name '*.h' -o -name '*.cc' \) -print0 | sort -z)
+done
+
+if [ "$status" -eq 0 ]; then
+  echo "check_layers: ok (${layers[*]})"
+fi
+exit "$status"
