@@ -21,7 +21,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/container/small_vector.hpp>
-#include <boost/context/detail/exception.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
