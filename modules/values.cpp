@@ -1,6 +1,7 @@
 #include "modules/values.hpp"
 
 #include "transaction/errors.hpp"
+#include "util/base64.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -300,43 +301,14 @@ std::vector<unsigned char> bytes_from_json(const nlohmann::json& j) {
     throw value_error("expected bytes, got " + j.dump());
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 std::string base64_encode(const std::vector<unsigned char>& bytes) {
-    std::string out, line;
-    for (std::size_t i = 0; i < bytes.size(); i += 3) {
-        const unsigned v = bytes[i] << 16 | (i + 1 < bytes.size() ? bytes[i + 1] << 8 : 0) |
-                           (i + 2 < bytes.size() ? bytes[i + 2] : 0);
-        line += b64[(v >> 18) & 63];
-        line += b64[(v >> 12) & 63];
-        line += i + 1 < bytes.size() ? b64[(v >> 6) & 63] : '=';
-        line += i + 2 < bytes.size() ? b64[v & 63] : '=';
-        if (line.size() == 76) {
-            out += line + "\n";
-            line.clear();
-        }
-    }
-    if (!line.empty()) out += line + "\n";
-    return out;
+    return util::base64_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), true);
 }
 
 std::vector<unsigned char> base64_decode(std::string_view text) {
-    std::vector<unsigned char> out;
-    unsigned acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c == '=') break;
-        const char* p = std::char_traits<char>::find(b64, 64, c);
-        if (!p) throw value_error("invalid base64");
-        acc = (acc << 6) | static_cast<unsigned>(p - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<unsigned char>((acc >> bits) & 0xff));
-        }
-    }
-    return out;
+    const auto decoded = util::base64_decode_lenient(text);
+    if (!decoded) throw value_error("invalid base64");
+    return {decoded->begin(), decoded->end()};
 }
 
 }  // namespace atrium::modules

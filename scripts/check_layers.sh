@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails (exit 1) when a source file includes a layer above its own.
-# Layers, lowest first: database <- transaction <- participants <- modules <- server.
+# Layers, lowest first: util <- database <- transaction <- participants <- modules <- server.
 # A layer may include itself and the layers below it; tests/ and bench/ may
 # include anything. The transaction layer also includes no backend
 # (database/postgresql/, database/sqlite/): it speaks to database/*.hpp only.
@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-layers=(database transaction participants modules server)
+layers=(util database transaction participants modules server)
 rank_of() {
   local i
   for i in "${!layers[@]}"; do

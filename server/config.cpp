@@ -2,6 +2,8 @@
 
 #include "participants/pg_participant.hpp"
 
+#include "util/text.hpp"
+
 #include <boost/property_tree/ini_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
@@ -52,12 +54,7 @@ int parse_int(std::string_view where, std::string_view text, int min, int max) {
     return value;
 }
 
-std::string_view trimmed(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return text.substr(first, last - first + 1);
-}
+std::string_view trimmed(std::string_view text) { return util::trim(text, util::line_whitespace); }
 
 std::uint64_t parse_size(std::string_view where, std::string_view text) {
     std::uint64_t value = 0;

@@ -1,5 +1,8 @@
 #include "server/http_rules.hpp"
 
+#include "util/percent.hpp"
+#include "util/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -13,11 +16,7 @@ std::string lower(std::string_view text) {
     return out;
 }
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
+std::string_view trim(std::string_view text) { return util::trim(text, util::http_whitespace); }
 
 }  // namespace
 
@@ -25,28 +24,10 @@ std::string header_token(std::string_view value) { return lower(trim(value)); }
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 std::optional<std::string> percent_decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        if (i + 2 >= text.size()) return std::nullopt;
-        const int high = hex_value(text[i + 1]);
-        const int low = hex_value(text[i + 2]);
-        if (high < 0 || low < 0) return std::nullopt;
-        out.push_back(static_cast<char>(high * 16 + low));
-        i += 2;
-    }
-    return out;
+    auto decoded = util::percent_decode(text);
+    if (decoded.error != util::percent_error::none) return std::nullopt;
+    return std::move(decoded.text);
 }
 
 bool valid_database_name(std::string_view name) {

@@ -7,6 +7,7 @@
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/remote_address.hpp"
+#include "util/text.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -287,7 +288,7 @@ class reply_head {
 public:
     void set(std::string_view name, std::string_view value) {
         if (name.size() + 2 > max_part || value.size() + 2 > max_part) throw std::length_error("field too large");
-        value = trim_ows(value);
+        value = util::trim(value, util::http_whitespace);
         fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
                                      [&](const auto& field) { return beast::iequals(field.first, name); }),
                       fields_.end());
@@ -323,11 +324,6 @@ public:
 private:
     static constexpr std::size_t max_part = 65535;  // basic_fields' 16-bit offsets
 
-    static std::string_view trim_ows(std::string_view text) {
-        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-        while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-        return text;
-    }
     static char* put(char* p, std::string_view text) {
         std::memcpy(p, text.data(), text.size());
         return p + text.size();

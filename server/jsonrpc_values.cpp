@@ -1,6 +1,6 @@
 #include "server/jsonrpc_values.hpp"
 
-#include "server/base64.hpp"
+#include "util/base64.hpp"
 
 #include <cctype>
 #include <cmath>
@@ -125,7 +125,7 @@ void check_special(json& object) {
     } else if (class_name == "bytes") {
         const auto it = object.find("base64");
         if (it == object.end() || !it->is_string()) bad(class_name, "\"base64\" must be a string");
-        if (!base64_decode(it->get_ref<const std::string&>())) bad(class_name, "\"base64\" is not valid base64");
+        if (!util::base64_decode(it->get_ref<const std::string&>())) bad(class_name, "\"base64\" is not valid base64");
         std::string compact;
         for (const char c : it->get_ref<const std::string&>()) {
             if (!std::isspace(static_cast<unsigned char>(c))) compact.push_back(c);
@@ -205,8 +205,8 @@ void encode_special_values(json& value) {
         if (class_it != value.end() && *class_it == "bytes") {
             const auto data = value.find("base64");
             if (data != value.end() && data->is_string()) {
-                if (const auto raw = base64_decode(data->get_ref<const std::string&>())) {
-                    *data = base64_encode(*raw, true);
+                if (const auto raw = util::base64_decode(data->get_ref<const std::string&>())) {
+                    *data = util::base64_encode(*raw, true);
                 }
             }
         }
@@ -224,7 +224,7 @@ void encode_special_values(json& value) {
     case json::value_t::binary: {
         const auto& bytes = value.get_binary();
         const std::string raw(bytes.begin(), bytes.end());
-        value = {{"__class__", "bytes"}, {"base64", base64_encode(raw, true)}};
+        value = {{"__class__", "bytes"}, {"base64", util::base64_encode(raw, true)}};
         break;
     }
     default:

@@ -2,6 +2,7 @@
 
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
+#include "util/text.hpp"
 
 // Only the tiny forced_unwind header of Boost.Context (no Asio): the
 // catch (...) in manager_scope's destructor rethrows forced_unwind first.
@@ -13,14 +14,6 @@
 namespace atrium::tpc {
 
 namespace {
-
-std::string_view trim(std::string_view text) {
-    constexpr std::string_view blanks = " \t\n\r\f\v";
-    const auto first = text.find_first_not_of(blanks);
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(blanks);
-    return text.substr(first, last - first + 1);
-}
 
 [[noreturn]] void throw_missing_key(const void* key) {
     std::ostringstream text;
@@ -56,7 +49,7 @@ void transaction::on_free() noexcept { data_.clear(); }
 
 void transaction::note(std::optional<std::string_view> text) {
     if (!text) return;
-    const std::string_view trimmed = trim(*text);
+    const std::string_view trimmed = util::trim(*text);
     if (!description_.empty()) description_.push_back('\n');
     description_.append(trimmed);
 }

@@ -7,6 +7,8 @@
 
 #include <boost/context/detail/exception.hpp>
 
+#include "util/hex.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -53,7 +55,7 @@ std::string random_id() {
     id[12] = '4';
     static constexpr char variant[] = "89ab";
     const char c = id[16];
-    const int nibble = c <= '9' ? c - '0' : c - 'a' + 10;
+    const int nibble = util::hex_value(c);
     id[16] = variant[nibble & 3];
     return id;
 }

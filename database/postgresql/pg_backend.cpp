@@ -5,6 +5,7 @@
 
 #include "database/errors.hpp"
 #include "database/postgresql/pg_errors.hpp"
+#include "util/percent.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -413,37 +414,20 @@ void pg_database::unmark_dropped() noexcept {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 std::string percent_decode(std::string_view text, const std::string& shown_uri,
                            std::string_view what) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-        const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-            throw std::invalid_argument("bad percent-escape in the " + std::string(what) +
-                                        " of database URI \"" + shown_uri + "\"");
-        }
-        const char decoded = static_cast<char>(hi * 16 + lo);
-        if (decoded == '\0') {
-            throw std::invalid_argument("NUL byte in the " + std::string(what) +
-                                        " of database URI \"" + shown_uri + "\"");
-        }
-        out.push_back(decoded);
-        i += 2;
+    auto decoded = util::percent_decode(text, /*refuse_nul=*/true);
+    switch (decoded.error) {
+    case util::percent_error::none:
+        return std::move(decoded.text);
+    case util::percent_error::bad_escape:
+        throw std::invalid_argument("bad percent-escape in the " + std::string(what) +
+                                    " of database URI \"" + shown_uri + "\"");
+    case util::percent_error::nul_byte:
+        break;
     }
-    return out;
+    throw std::invalid_argument("NUL byte in the " + std::string(what) + " of database URI \"" +
+                                shown_uri + "\"");
 }
 
 std::int64_t parse_integer(std::string_view key, std::string_view text, std::int64_t low,

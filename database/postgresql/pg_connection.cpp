@@ -6,6 +6,7 @@
 #include "database/postgresql/pg_backend.hpp"
 #include "database/postgresql/pg_errors.hpp"
 #include "database/postgresql/pg_sql.hpp"
+#include "util/hex.hpp"
 
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
@@ -68,13 +69,6 @@ bool is_read_statement(const std::vector<std::string>& words) {
     if (words.empty()) return false;
     const std::string& w = words[0];
     return w == "SELECT" || w == "VALUES" || w == "TABLE" || w == "SHOW" || w == "EXPLAIN";
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
@@ -547,7 +541,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                     b.bytes.reserve((n - 2) / 2);
                     for (std::size_t k = 2; k + 1 < n; k += 2) {
                         b.bytes.push_back(
-                            static_cast<unsigned char>(hex_digit(s[k]) * 16 + hex_digit(s[k + 1])));
+                            static_cast<unsigned char>(util::hex_value(s[k]) * 16 + util::hex_value(s[k + 1])));
                     }
                 } else {
                     // bytea_output = escape

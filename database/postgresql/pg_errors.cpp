@@ -1,5 +1,7 @@
 #include "database/postgresql/pg_errors.hpp"
 
+#include "util/text.hpp"
+
 #include <pqxx/except>
 
 #include <stdexcept>
@@ -56,12 +58,7 @@ std::string sqlstate_by_class(const std::exception& error) {
     return "XX000";
 }
 
-std::string trim_message(std::string_view message) {
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-        message.remove_suffix(1);
-    }
-    return std::string(message);
-}
+std::string trim_message(std::string_view message) { return std::string(util::trim_end(message, "\n ")); }
 
 }  // namespace
 

@@ -1,18 +1,13 @@
 #include "server/dispatch/authorization.hpp"
 
-#include "server/base64.hpp"
+#include "util/base64.hpp"
+#include "util/text.hpp"
 
 #include <charconv>
 
 namespace atrium::server {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -24,11 +19,11 @@ bool iequals(std::string_view a, std::string_view b) {
 }  // namespace
 
 credentials parse_authorization(std::string_view header) {
-    header = trim(header);
+    header = util::trim(header, util::http_whitespace);
     auto space = header.find(' ');
     if (space == std::string_view::npos) return {};
     auto scheme = header.substr(0, space);
-    auto decoded = base64_decode(trim(header.substr(space + 1)));
+    auto decoded = util::base64_decode(util::trim(header.substr(space + 1), util::http_whitespace));
     if (!decoded) return {};
     const std::string& text = *decoded;
 

@@ -1,5 +1,7 @@
 #include "tests/support/pg_cluster.hpp"
 
+#include "util/text.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -44,12 +46,7 @@ std::string read_file(const fs::path& path) {
     return out.str();
 }
 
-std::string trimmed(std::string s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return {};
-    const auto last = s.find_last_not_of(" \t\r\n");
-    return s.substr(first, last - first + 1);
-}
+std::string trimmed(const std::string& s) { return std::string(util::trim(s, util::line_whitespace)); }
 
 /// The last `lines` lines of a log file, for error messages.
 std::string tail_of(const fs::path& path, std::size_t lines = 20) {

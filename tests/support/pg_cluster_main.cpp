@@ -9,6 +9,7 @@
 //                              stops the cluster; exits with CMD's status
 
 #include "tests/support/pg_cluster.hpp"
+#include "util/text.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,9 +32,7 @@ std::string read_trimmed(const fs::path& path) {
     std::ifstream in(path);
     std::ostringstream out;
     out << in.rdbuf();
-    std::string s = out.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-    return s;
+    return std::string(atrium::util::trim_end(out.str(), "\n \r"));
 }
 
 void write_atomically(const fs::path& path, const std::string& text) {

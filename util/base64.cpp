@@ -1,9 +1,9 @@
-#include "server/base64.hpp"
+#include "util/base64.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace atrium::server {
+namespace atrium::util {
 
 namespace {
 
@@ -53,6 +53,26 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
+std::optional<std::string> base64_decode_lenient(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    std::uint32_t accumulator = 0;
+    int bits = 0;
+    for (const char c : text) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') break;
+        const auto value = decode_table[static_cast<unsigned char>(c)];
+        if (value < 0) return std::nullopt;
+        accumulator = (accumulator << 6) | static_cast<std::uint32_t>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((accumulator >> bits) & 0xFF));
+        }
+    }
+    return out;
+}
+
 std::string base64_encode(std::string_view bytes, bool mime_lines) {
     std::string out;
     out.reserve((bytes.size() + 2) / 3 * 4 + bytes.size() / 57 + 2);
@@ -85,4 +105,4 @@ std::string base64_encode(std::string_view bytes, bool mime_lines) {
     return out;
 }
 
-}  // namespace atrium::server
+}  // namespace atrium::util
