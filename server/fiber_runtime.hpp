@@ -160,7 +160,13 @@ using fiber_executor = ctx_executor<boost::asio::io_context::executor_type>;
 using fiber_yield = boost::asio::basic_yield_context<fiber_executor>;
 
 /// Default stack of a fiber: 256 KiB, with a guard page (overflow = crash, not corruption).
+/// AddressSanitizer's redzones make frames several times larger (a JSON value
+/// nested to the codec's depth cap overflows 256 KiB there): 1 MiB under it.
+#ifdef BOOST_USE_ASAN
+inline constexpr std::size_t default_fiber_stack_size = 1024 * 1024;
+#else
 inline constexpr std::size_t default_fiber_stack_size = 256 * 1024;
+#endif
 
 /// @brief How a spawned fiber waits: suspends the fiber, never the thread.
 class asio_fiber_waiter final : public fiber_waiter {

@@ -51,7 +51,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t gzip_threshold = 1400;
-constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded 256 KiB
+constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded, see fiber_runtime.hpp
 constexpr unsigned char tls_handshake_record = 0x16;
 
 /// A connection idle this long gives its buffer and the unused part of its

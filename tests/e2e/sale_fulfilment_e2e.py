@@ -71,7 +71,7 @@ def main():
         c.check("... and no mail is queued", count_files(maildir_new) == 1, count_files(maildir_new))
         c.check("... and no order file is written", count_files(orders_dir) == 1, os.listdir(orders_dir))
         c.check("no prepared transaction is left in the warehouse",
-                psql(pg, "warehouse", "SELECT count(*) FROM pg_prepared_xacts") == "0")
+                psql(pg, "warehouse", "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()") == "0")
     except Exception as error:
         c.check("no unexpected exception", False, repr(error))
     finally:

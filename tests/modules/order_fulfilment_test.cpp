@@ -65,7 +65,10 @@ struct fulfilment_fixture {
     }
     std::int64_t reservations() { return count(warehouse_db, "SELECT COUNT(*) FROM reservation"); }
     std::int64_t notes() { return count(main.db, "SELECT COUNT(*) FROM note"); }
-    std::int64_t prepared() { return count(warehouse_db, "SELECT COUNT(*) FROM pg_prepared_xacts"); }
+    // This database's only: other tests keep branches prepared on the shared cluster.
+    std::int64_t prepared() {
+        return count(warehouse_db, "SELECT COUNT(*) FROM pg_prepared_xacts WHERE database = current_database()");
+    }
     std::size_t mails() { return files_in(dir.path() / "mail" / "new") + files_in(dir.path() / "mail" / "tmp"); }
     std::size_t order_files() { return files_in(dir.path() / "orders"); }
 
