@@ -3,6 +3,8 @@
 #include "participants/file_manager.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
+#include "util/base64.hpp"
+#include "util/text.hpp"
 
 // Only the tiny forced_unwind header of Boost.Context (no Asio): every
 // catch (...) below rethrows boost::context::detail::forced_unwind first.
@@ -32,15 +34,8 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
+/// Spaces, tabs and line ends (the header and address blanks).
+std::string_view header_trim(std::string_view s) { return util::trim(s, util::line_whitespace); }
 
 bool is_ascii(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
@@ -75,33 +70,6 @@ std::string random_hex(std::size_t bytes) {
     return hex;
 }
 
-std::string base64(std::string_view in) {
-    static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                           static_cast<unsigned char>(in[i + 2]);
-        out += table[(v >> 18) & 63U];
-        out += table[(v >> 12) & 63U];
-        out += table[(v >> 6) & 63U];
-        out += table[v & 63U];
-    }
-    if (i + 1 == in.size()) {
-        const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-        out += table[(v >> 18) & 63U];
-        out += table[(v >> 12) & 63U];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-        out += table[(v >> 18) & 63U];
-        out += table[(v >> 12) & 63U];
-        out += table[(v >> 6) & 63U];
-        out += '=';
-    }
-    return out;
-}
-
 /// RFC 2047 encoded words (UTF-8, base64) of at most 45 input bytes each, cut
 /// at character boundaries, folded onto continuation lines.
 std::string encode_header_words(std::string_view text) {
@@ -113,7 +81,7 @@ std::string encode_header_words(std::string_view text) {
         // Do not split a UTF-8 sequence: back off over continuation bytes.
         while (end < text.size() && end > pos + 1 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U) --end;
         if (!out.empty()) out += "\r\n ";
-        out += "=?utf-8?b?" + base64(text.substr(pos, end - pos)) + "?=";
+        out += "=?utf-8?b?" + util::base64_encode(text.substr(pos, end - pos)) + "?=";
         pos = end;
     }
     return out;
@@ -204,9 +172,11 @@ std::string mail_address(std::string_view mailbox) {
     const auto open = mailbox.rfind('<');
     if (open != std::string_view::npos) {
         const auto close = mailbox.find('>', open);
-        if (close != std::string_view::npos) return std::string(trim(mailbox.substr(open + 1, close - open - 1)));
+        if (close != std::string_view::npos) {
+            return std::string(header_trim(mailbox.substr(open + 1, close - open - 1)));
+        }
     }
-    return std::string(trim(mailbox));
+    return std::string(header_trim(mailbox));
 }
 
 std::string render_mail(const mail_message& message, std::string* message_id) {
@@ -231,14 +201,14 @@ std::string render_mail(const mail_message& message, std::string* message_id) {
         std::string out;
         for (const auto& item : list) {
             if (!out.empty()) out += ", ";
-            out += trim(item);
+            out += header_trim(item);
         }
         return out;
     };
 
     std::vector<std::pair<std::string, std::string>> fields;
     fields.emplace_back("Date", rfc5322_date(std::time(nullptr)));
-    fields.emplace_back("From", std::string(trim(message.from)));
+    fields.emplace_back("From", std::string(header_trim(message.from)));
     fields.emplace_back("To", message.to.empty() ? std::string("undisclosed-recipients:;") : join(message.to));
     if (!message.cc.empty()) fields.emplace_back("Cc", join(message.cc));
     fields.emplace_back("Subject", encode_header_words(message.subject));
@@ -304,12 +274,12 @@ stored_mail parse_stored_mail(std::string_view text) {
             last.raw = headers.substr(static_cast<std::size_t>(last.raw.data() - headers.data()),
                                       next - static_cast<std::size_t>(last.raw.data() - headers.data()));
             last.value += " ";
-            last.value += trim(line);
+            last.value += header_trim(line);
         } else {
             field f;
             const auto colon = line.find(':');
-            f.name = std::string(trim(line.substr(0, colon)));
-            if (colon != std::string_view::npos) f.value = std::string(trim(line.substr(colon + 1)));
+            f.name = std::string(header_trim(line.substr(0, colon)));
+            if (colon != std::string_view::npos) f.value = std::string(header_trim(line.substr(colon + 1)));
             f.raw = line;
             fields.push_back(std::move(f));
         }

@@ -6,6 +6,7 @@
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
+#include "util/percent.hpp"
 
 #include <boost/context/detail/exception.hpp>
 
@@ -34,31 +35,12 @@ const std::shared_ptr<const pg_settings>& participant_settings() {
     return settings;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 std::string percent_decode(std::string_view text, const std::string& shown) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        if (i + 2 >= text.size()) {
-            throw std::invalid_argument("participant DSN \"" + shown + "\" has a bad percent escape");
-        }
-        const int hi = hex_value(text[i + 1]);
-        const int lo = hex_value(text[i + 2]);
-        if (hi < 0 || lo < 0) throw std::invalid_argument("participant DSN \"" + shown + "\" has a bad percent escape");
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
+    auto decoded = util::percent_decode(text);
+    if (decoded.error != util::percent_error::none) {
+        throw std::invalid_argument("participant DSN \"" + shown + "\" has a bad percent escape");
     }
-    return out;
+    return std::move(decoded.text);
 }
 
 std::string percent_encode(std::string_view text) {
