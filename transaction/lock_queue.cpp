@@ -64,7 +64,10 @@ std::unique_ptr<lock_turn> wait_for_lock_turn(const std::string& key, std::chron
     bool woken = false;
     try {
         woken = me->wait(wait);
-    } catch (...) {  // the fiber is being unwound: leave the queue, or pass on a turn just given
+    } catch (...) {
+        // Clean-up only, and every path rethrows: a fiber's forced_unwind (or
+        // any error of the wait) passes through unchanged. Leave the queue, or
+        // pass on a turn that was given just before.
         {
             std::lock_guard lock(queues_mutex);
             auto& waiting = queues()[key].waiters;
