@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace atrium::modules {
 
@@ -245,6 +246,10 @@ std::map<std::string, cached_pool>& pools() {
     static std::map<std::string, cached_pool> p;
     return p;
 }
+pool_clock& pools_clock() {  // under pools_mutex
+    static pool_clock clock = [] { return std::chrono::steady_clock::now(); };
+    return clock;
+}
 
 std::vector<std::string> read_active(db::connection& conn) {
     std::vector<std::string> out;
@@ -280,10 +285,11 @@ void activate(const std::shared_ptr<db::database>& database, std::vector<std::st
 }  // namespace
 
 std::shared_ptr<const pool> pool_for(db::database& database) {
-    const auto now = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point now;
     std::shared_ptr<const pool> cached;
     {
         std::lock_guard lock(pools_mutex);
+        now = pools_clock()();
         const auto it = pools().find(database.name());
         if (it != pools().end()) {
             if (now - it->second.checked < pool::module_check_interval) return it->second.p;
@@ -314,6 +320,12 @@ std::shared_ptr<const pool> current_pool() { return pool_for(*current().database
 void forget_pool(const std::string& database_name) {
     std::lock_guard lock(pools_mutex);
     pools().erase(database_name);
+}
+
+pool_clock set_pool_clock(pool_clock clock) {
+    std::lock_guard lock(pools_mutex);
+    std::swap(pools_clock(), clock);
+    return clock;
 }
 
 void init_database(std::shared_ptr<db::database> database, const std::vector<std::string>& modules,

@@ -114,6 +114,10 @@ std::shared_ptr<const pool> pool_for(db::database& database);
 std::shared_ptr<const pool> current_pool();
 /// Forgets the cached pool of a database (after activation or update).
 void forget_pool(const std::string& database_name);
+/// Where pool_for() reads "now" for pool::module_check_interval: the steady
+/// clock, a hand-moved one in tests. Returns the clock it replaces.
+using pool_clock = std::function<std::chrono::steady_clock::time_point()>;
+pool_clock set_pool_clock(pool_clock clock);
 
 /// Creates tables for and activates ir, res + `modules` in dependency order; creates the admin user. Idempotent.
 void init_database(std::shared_ptr<db::database> database, const std::vector<std::string>& modules,

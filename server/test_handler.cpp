@@ -4,6 +4,7 @@
 #include "server/worker_pool.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/fiber_context.hpp"
+#include "transaction/logging.hpp"
 
 #include <chrono>
 #include <thread>
@@ -67,11 +68,13 @@ rpc_result test_handler::handle(const rpc_request& request) {
                      {"request_id", request.request_id}}};
     }
     if (method == "test.sleep") {
+        log_info(method + " begins");  // tests wait for this line: the call is in flight
         current_fiber().sleep_for(seconds_param(request));
         return {"slept"};
     }
     if (method == "test.blocking_sleep") {
         const auto duration = seconds_param(request);
+        log_info(method + " begins");
         run_blocking([&] { std::this_thread::sleep_for(duration); });
         return {"slept"};
     }

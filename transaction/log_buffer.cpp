@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace atrium {
 
@@ -22,8 +23,8 @@ void write_all(int fd, const std::string& text) noexcept {
 
 }  // namespace
 
-log_buffer::log_buffer(int fd, std::chrono::milliseconds interval, std::size_t capacity)
-    : fd_(fd), interval_(interval), capacity_(capacity) {
+log_buffer::log_buffer(int fd, std::chrono::milliseconds interval, std::size_t capacity, now_function now)
+    : fd_(fd), interval_(interval), capacity_(capacity), now_(std::move(now)) {
     pending_.reserve(capacity_);
     flusher_ = std::thread([this] { run_flusher(); });
 }
@@ -44,7 +45,7 @@ void log_buffer::add(log_level level, std::string_view message) {
         std::lock_guard lock(mutex_);
         pending_.append("atrium ").append(to_string(level)).append(": ").append(message).push_back('\n');
         now = level != log_level::info || pending_.size() >= capacity_ ||
-              std::chrono::steady_clock::now() - last_write_ >= interval_;
+              now_() - last_write_ >= interval_;
     }
     if (now) flush();
 }
@@ -57,7 +58,7 @@ void log_buffer::flush() noexcept {
         if (pending_.empty()) return;
         batch.swap(pending_);
         pending_.reserve(capacity_);
-        last_write_ = std::chrono::steady_clock::now();
+        last_write_ = now_();
     }
     write_all(fd_, batch);
 }

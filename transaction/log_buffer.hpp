@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,8 +21,12 @@ namespace atrium {
 
 class log_buffer : public std::enable_shared_from_this<log_buffer> {
 public:
+    /// Where "now" comes from for the quiet-period rule: the steady clock, a
+    /// hand-moved one in tests (the flusher's period stays real time).
+    using now_function = std::function<std::chrono::steady_clock::time_point()>;
+
     explicit log_buffer(int fd, std::chrono::milliseconds interval = std::chrono::milliseconds(50),
-                        std::size_t capacity = 64 * 1024);
+                        std::size_t capacity = 64 * 1024, now_function now = std::chrono::steady_clock::now);
     /// Stops the flusher and writes what is left.
     ~log_buffer();
     log_buffer(const log_buffer&) = delete;
@@ -40,6 +45,7 @@ private:
     const int fd_;
     const std::chrono::milliseconds interval_;
     const std::size_t capacity_;
+    const now_function now_;
     std::mutex write_mutex_;  // keeps batches in order; taken before mutex_
     std::mutex mutex_;
     std::string pending_;

@@ -25,7 +25,7 @@ bool session_cache::valid(const std::string& database, std::int64_t user, const 
     std::lock_guard lock(mutex_);
     if (!enabled_.count(database)) return false;
     auto found = entries_.find({database, user, key});
-    return found != entries_.end() && found->second.epoch == epoch && clock::now() < found->second.until;
+    return found != entries_.end() && found->second.epoch == epoch && now_() < found->second.until;
 }
 
 void session_cache::remember(const std::string& database, std::int64_t user, const std::string& key,
@@ -33,7 +33,7 @@ void session_cache::remember(const std::string& database, std::int64_t user, con
     std::lock_guard lock(mutex_);
     if (!enabled_.count(database)) return;
     if (entries_.size() > 100000) entries_.clear();  // bounded: a forgotten entry costs one database check
-    entries_[{database, user, key}] = entry{std::min(expires, clock::now() + ttl_), epoch};
+    entries_[{database, user, key}] = entry{std::min(expires, now_() + ttl_), epoch};
 }
 
 void session_cache::forget_user(const std::string& database, std::int64_t user) {

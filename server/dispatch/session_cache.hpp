@@ -10,19 +10,24 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 
 namespace atrium::server {
 
 class session_cache {
 public:
     using clock = std::chrono::system_clock;
+    /// Where "now" comes from: the system clock, a hand-moved one in tests.
+    using now_function = std::function<clock::time_point()>;
 
-    explicit session_cache(std::chrono::seconds ttl = std::chrono::seconds(60)) : ttl_(ttl) {}
+    explicit session_cache(std::chrono::seconds ttl = std::chrono::seconds(60), now_function now = clock::now)
+        : ttl_(ttl), now_(std::move(now)) {}
 
     /// Caching is on for `database` only while its invalidations are heard.
     void enable(const std::string& database);
@@ -42,6 +47,7 @@ public:
 private:
     using entry_key = std::tuple<std::string, std::int64_t, std::string>;
     std::chrono::seconds ttl_;
+    now_function now_;
     mutable std::mutex mutex_;
     std::set<std::string> enabled_;
     struct entry {

@@ -1,6 +1,6 @@
 // tpc_crash_helper — one Tryton transaction over every kind of participant,
 // killed (SIGKILL) at a chosen point of the two-phase commit. Used by
-// tpc_crash_test.cpp; nothing in the production code knows about it.
+// tpc_crash_*_test.cpp; nothing in the production code knows about it.
 //
 //   tpc_crash_helper MAIN_BACKEND_URI MAIN_DB PARTICIPANT_DSN_1 PARTICIPANT_DSN_2
 //                    MAILDIR STAGING_DIR TARGET_FILE RUN_ID KILL_POINT

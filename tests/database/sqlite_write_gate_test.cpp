@@ -129,8 +129,12 @@ TEST_CASE("sqlite: with a waker hook, a second writer of the process waits for t
         second->commit();
         db->release(std::move(second));
     });
-    std::this_thread::sleep_for(30ms);
-    CHECK_FALSE(second_began);  // queued behind the first
+    // Queued behind the first: wait until it is in the gate's queue, then it must not have begun.
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (dynamic_cast<sqlite_database&>(*db).writers_queued() < 1 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    REQUIRE(dynamic_cast<sqlite_database&>(*db).writers_queued() == 1);
+    CHECK_FALSE(second_began);
     const auto committing_at = std::chrono::steady_clock::now();
     first->commit();
     second_writer.join();

@@ -56,9 +56,28 @@ class Server:
         raise RuntimeError("atriumd did not listen:\n" + self.output())
 
     def output(self):
-        time.sleep(0.2)  # atriumd batches log lines under load (written within 50 ms)
+        """The log so far. atriumd batches log lines (written within 50 ms): while it
+        runs, a marker call whose line the log must show first flushes what came before."""
+        if self.proc and self.proc.poll() is None:
+            self.wait_for_log_barrier()
+        return self.read_log()
+
+    def read_log(self):
         with open(self.log_path) as f:
             return f.read()
+
+    def wait_for_log_barrier(self, timeout=10):
+        """Makes a common.server.version call and waits until its own log line
+        ("rpc <X-Request-Id> ...") is written: lines are written in order, so
+        every line logged before it is in the file too."""
+        try:
+            resp, _ = self.post("/", {"id": 0, "method": "common.server.version", "params": []}, raw=True)
+        except OSError:
+            return  # not answering: what is in the file is all there is
+        request_id = resp.getheader("X-Request-Id")
+        if not request_id:
+            return
+        wait_for(lambda: ("rpc %s " % request_id) in self.read_log(), timeout)
 
     def stop(self, timeout=30):
         if self.proc and self.proc.poll() is None:
@@ -111,6 +130,18 @@ class Server:
         assert status == 200 and "result" in body, (status, body)
         uid, key = body["result"][0], body["result"][1]
         return (login, uid, key)
+
+
+def wait_for(condition, timeout=10, step=0.005):
+    """Re-checks condition() until it holds; the last check starts once timeout
+    seconds have passed. Returns its last value."""
+    deadline = time.time() + timeout
+    while True:
+        expired = time.time() >= deadline
+        value = condition()
+        if value or expired:
+            return value
+        time.sleep(step)
 
 
 def session_header(login, uid, key):

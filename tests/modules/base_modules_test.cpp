@@ -12,7 +12,7 @@
 
 #include <doctest/doctest.h>
 
-#include <thread>
+#include <chrono>
 
 using namespace atrium;
 using namespace atrium::modules;
@@ -280,6 +280,12 @@ TEST_CASE("modules: strict sequences need the table lock and go through the retr
 }
 
 TEST_CASE("modules: a cached pool notices modules (de)activated by another process") {
+    // The pool's re-check interval passes on a clock moved by hand.
+    auto clock_now = std::chrono::steady_clock::now();
+    struct hand_clock {
+        pool_clock previous;
+        ~hand_clock() { set_pool_clock(std::move(previous)); }
+    } clock{set_pool_clock([&clock_now] { return clock_now; })};
     modules_database f;
     std::shared_ptr<const pool> first;
     {
@@ -290,7 +296,7 @@ TEST_CASE("modules: a cached pool notices modules (de)activated by another proce
         // What another process's atrium-admin would leave behind.
         current().connection().execute("UPDATE \"ir_module\" SET \"state\" = 'not activated' WHERE \"name\" = 'sale'");
     }
-    std::this_thread::sleep_for(pool::module_check_interval + std::chrono::milliseconds(100));
+    clock_now += pool::module_check_interval + std::chrono::milliseconds(100);
     auto scope = begin(f.db(), root_user);
     const auto now = current_pool();
     CHECK(now != first);

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <mutex>
@@ -29,7 +30,10 @@ class recording_handler : public rpc_handler {
 public:
     rpc_result handle(const rpc_request& request) override {
         ++calls;
-        if (request.method == "sleep") atrium::current_fiber().sleep_for(std::chrono::milliseconds(1500));
+        if (request.method == "sleep") {
+            ++sleeping;  // the test waits for it: the call is in flight
+            atrium::current_fiber().sleep_for(std::chrono::milliseconds(1500));
+        }
         request.notes.user = "tester";
         request.notes.retries = 1;
         return {json{{"database", request.database.value_or("")},
@@ -46,7 +50,18 @@ public:
     }
     std::atomic<int> calls{0};
     std::atomic<int> limit_checks{0};
+    std::atomic<int> sleeping{0};
 };
+
+/// Waits (up to 10 s) until `condition` holds, re-checking every millisecond.
+bool eventually(const std::function<bool()>& condition) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
 
 config small_limits() {
     config cfg;
@@ -146,6 +161,7 @@ TEST_CASE("embedded http_server: per-network cap closes the longest waiting conn
         http_test_client first(server.port());
         first.send(http_test_client::post("/", call));
         REQUIRE(first.read_response());
+        // Time passes between the connections: the cap goes by how long each has waited.
         std::this_thread::sleep_for(50ms);
         http_test_client second(server.port());
         std::this_thread::sleep_for(50ms);
@@ -160,7 +176,7 @@ TEST_CASE("embedded http_server: per-network cap closes the longest waiting conn
         // A connection in the middle of its headers waits too (slowloris): the
         // second, waiting since it connected, goes next.
         second.send("POST / HTTP/1.1\r\nHost: x\r\n");
-        std::this_thread::sleep_for(50ms);
+        std::this_thread::sleep_for(50ms);  // waiting in its headers for a while
         http_test_client fifth(server.port());
         fifth.send(http_test_client::post("/", call));
         response = fifth.read_response();
@@ -169,15 +185,19 @@ TEST_CASE("embedded http_server: per-network cap closes the longest waiting conn
         CHECK(second.closed_by_server(2s));
         third.send(http_test_client::post("/", call));
         REQUIRE(third.read_response());
+        // The closed ones gone: the server ends the others once they stop sending.
+        for (http_test_client* client : {&third, &fourth, &fifth}) {
+            client->finish_sending();
+            CHECK(client->closed_by_server(2s));
+        }
     }
-    std::this_thread::sleep_for(300ms);  // the closed ones gone
     // Three connections busy with a call: nothing to close, the fourth gets 503.
     std::vector<std::unique_ptr<http_test_client>> busy;
     for (int i = 0; i < 3; ++i) {
         busy.push_back(std::make_unique<http_test_client>(server.port()));
         busy.back()->send(http_test_client::post("/", R"({"id": 1, "method": "sleep", "params": []})"));
     }
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(eventually([&] { return handler.sleeping == 3; }));  // all three in flight
     const auto response = http_call(server.port(), http_test_client::post("/", call));
     CHECK(response.status == 503);
     CHECK(response.header("retry-after") == "1");

@@ -46,7 +46,7 @@ TEST_CASE("atriumd serves common.server.version in both dialects") {
     CHECK(http_call(server.port(), http_test_client::post("/a%2Fb/", version_call)).status == 404);
     CHECK(http_call(server.port(), http_test_client::post("/nope", version_call)).status == 404);
     CHECK(http_call(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 405);
-    CHECK(server.log().find("rpc r1 common.server.version db=- user=-") != std::string::npos);
+    CHECK(server.wait_for_log("rpc r1 common.server.version db=- user=-"));
     // Default limits: 3 MB is too much without verified credentials; on `/`
     // (no database) none can be verified, so an Authorization header opens nothing.
     const std::string body = call_body("test.echo", "[\"" + std::string(3'000'000, 'y') + "\"]");
@@ -162,12 +162,13 @@ TEST_CASE("a connection idle past the trim delay still serves (pipelined too) an
     // waits on a 1-byte read: the byte must reach the parser, the timeout stay.
     atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__HEADER_TIMEOUT", "3"}, {"ATRIUM_WEB__KEEPALIVE_TIMEOUT", "3"}});
     http_test_client client(server.port());
+    // Idle for longer than the 1 s trim delay: the passing time is what is tested.
     std::this_thread::sleep_for(1500ms);  // before its first request
     client.send(http_test_client::post("/", call_body("test.echo", "[1]", 1)));
     auto first = client.read_response();
     REQUIRE(first);
     CHECK(json::parse(first->body)["id"] == 1);
-    std::this_thread::sleep_for(1500ms);
+    std::this_thread::sleep_for(1500ms);  // idle past the trim delay again, between requests
     client.send(http_test_client::post("/", call_body("test.echo", "[2]", 2)) +
                 http_test_client::post("/", call_body("test.echo", "[3]", 3)));
     auto second = client.read_response();
@@ -214,7 +215,7 @@ TEST_CASE("beyond web.max_connections: the longest idle closed to make room, 503
         http_test_client a(server.port());
         a.send(http_test_client::post("/", version_call));
         REQUIRE(a.read_response());
-        std::this_thread::sleep_for(50ms);
+        std::this_thread::sleep_for(50ms);  // a has waited longer than b: the order the cap goes by
         http_test_client b(server.port());
         b.send(http_test_client::post("/", version_call));
         REQUIRE(b.read_response());
@@ -224,13 +225,17 @@ TEST_CASE("beyond web.max_connections: the longest idle closed to make room, 503
         REQUIRE(response);
         CHECK(response->status == 200);
         CHECK(a.closed_by_server(2s));
+        // The closed ones gone: the server ends b and c once they stop sending.
+        b.finish_sending();
+        c.finish_sending();
+        CHECK(b.closed_by_server(2s));
+        CHECK(c.closed_by_server(2s));
     }
-    std::this_thread::sleep_for(300ms);
     http_test_client a(server.port());
     http_test_client b(server.port());
     a.send(http_test_client::post("/", call_body("test.sleep", "[1.0]")));
     b.send(http_test_client::post("/", call_body("test.sleep", "[1.0]")));
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(server.wait_for_log("test.sleep begins", 10s, 2));  // both calls in flight
     http_test_client c(server.port());
     c.send(http_test_client::post("/", version_call));
     auto response = c.read_response();
@@ -245,7 +250,7 @@ TEST_CASE("run_blocking keeps the io thread free") {
     atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__THREADS", "1"}});
     http_test_client slow(server.port());
     slow.send(http_test_client::post("/", call_body("test.blocking_sleep", "[1.5]")));
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(server.wait_for_log("test.blocking_sleep begins"));
     const auto start = std::chrono::steady_clock::now();
     auto quick = http_call(server.port(), http_test_client::post("/", version_call));
     CHECK(quick.status == 200);
@@ -262,7 +267,7 @@ TEST_CASE("SIGTERM: stop accepting, answer the call in flight, exit 0") {
     REQUIRE(idle.read_response());
     http_test_client busy(server.port());
     busy.send(http_test_client::post("/", call_body("test.sleep", "[1.0]")));
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(server.wait_for_log("test.sleep begins"));  // in flight
     server.signal(SIGTERM);
     auto response = busy.read_response();
     REQUIRE(response);
@@ -277,7 +282,7 @@ TEST_CASE("SIGTERM: a call longer than web.drain_timeout is cut off, still exit 
     atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__DRAIN_TIMEOUT", "1"}});
     http_test_client busy(server.port());
     busy.send(http_test_client::post("/", call_body("test.sleep", "[30]")));
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(server.wait_for_log("test.sleep begins"));  // in flight
     server.signal(SIGTERM);
     CHECK(server.wait(10s) == 0);
 }

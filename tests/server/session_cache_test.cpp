@@ -3,7 +3,6 @@
 
 #include <doctest/doctest.h>
 
-#include <thread>
 
 using atrium::server::session_cache;
 using namespace std::chrono_literals;
@@ -38,15 +37,17 @@ TEST_CASE("session cache: an entry is valid only under the change counter value 
 }
 
 TEST_CASE("session cache: an entry never outlives the session's expiry nor the ttl") {
-    session_cache cache(1s);
+    // A clock moved by hand: the test sees the exact instants, not the scheduler's.
+    auto now = session_cache::clock::now();
+    session_cache cache(1s, [&now] { return now; });
     cache.enable("db");
-    cache.remember("db", 1, "expiring", session_cache::clock::now() + 50ms);
-    cache.remember("db", 2, "ttl", session_cache::clock::now() + 1h);
+    cache.remember("db", 1, "expiring", now + 50ms);
+    cache.remember("db", 2, "ttl", now + 1h);
     CHECK(cache.valid("db", 1, "expiring"));
-    std::this_thread::sleep_for(100ms);
+    now += 100ms;
     CHECK_FALSE(cache.valid("db", 1, "expiring"));
     CHECK(cache.valid("db", 2, "ttl"));
-    std::this_thread::sleep_for(1s);
+    now += 1s;
     CHECK_FALSE(cache.valid("db", 2, "ttl"));
 }
 

@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,28 +108,55 @@ void atriumd_process::signal(int signal_number) {
 
 int atriumd_process::wait(std::chrono::milliseconds timeout) {
     if (pid_ <= 0) return -1;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-        if (done == pid_) {
-            pid_ = -1;
-            if (WIFEXITED(status)) return WEXITSTATUS(status);
-            if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-            return -1;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) return -1;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    // A pidfd becomes readable when the process exits: no polling interval.
+    const int exited = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    if (exited < 0) return -1;  // (Linux 5.3 and later have it)
+    pollfd p{exited, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    ::close(exited);
+    int status = 0;
+    if (ready <= 0 || ::waitpid(pid_, &status, WNOHANG) != pid_) return -1;
+    pid_ = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
 }
 
 std::string atriumd_process::log() const {
-    // atriumd batches log lines under load: they are written within 50 ms.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
     std::ifstream in(dir_ / "stderr.log");
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
+}
+
+bool atriumd_process::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout,
+                                   std::size_t occurrences) const {
+    const auto count = [&](const std::string& text) {
+        std::size_t found = 0;
+        for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++found;
+        return found;
+    };
+    // Woken by inotify each time atriumd writes to the file.
+    const int watch = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (watch >= 0) ::inotify_add_watch(watch, (dir_ / "stderr.log").c_str(), IN_MODIFY);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool seen = false;
+    for (;;) {
+        if (count(log()) >= occurrences) {
+            seen = true;
+            break;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || watch < 0) break;
+        pollfd p{watch, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count()) + 1) > 0) {
+            char events[4096];
+            while (::read(watch, events, sizeof events) > 0) {
+            }
+        }
+    }
+    if (watch >= 0) ::close(watch);
+    return seen;
 }
 
 }  // namespace atrium::test

@@ -33,8 +33,13 @@ public:
     void signal(int signal_number);
     /// Waits up to `timeout` for the process to exit; its exit code, -1 on timeout, 128+n if killed by signal n.
     int wait(std::chrono::milliseconds timeout);
-    /// What it wrote on stderr so far (logs).
+    /// What it has written on stderr so far (logs). atriumd batches log lines
+    /// (written within 50 ms): while it runs, wait for a line with wait_for_log().
     std::string log() const;
+    /// Waits up to `timeout` until stderr holds `needle` `occurrences` times
+    /// (re-reading the file as it grows); true if it came.
+    bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                      std::size_t occurrences = 1) const;
 
 private:
     temp_dir dir_;

@@ -99,6 +99,8 @@ bool http_test_client::closed_by_server(std::chrono::milliseconds within) {
     return n <= 0;
 }
 
+void http_test_client::finish_sending() { ::shutdown(fd_, SHUT_WR); }
+
 std::string http_test_client::post(const std::string& path, const std::string& body, const std::string& extra_headers,
                                    const std::string& version) {
     return "POST " + path + " " + version + "\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +

@@ -38,6 +38,9 @@ public:
     /// True if the server closes the connection (EOF or reset) within `within`
     /// without sending anything more.
     bool closed_by_server(std::chrono::milliseconds within);
+    /// Half-closes the connection (shutdown SHUT_WR): the server reads EOF and
+    /// ends it, which closed_by_server() then sees.
+    void finish_sending();
 
     /// A whole POST request: `path`, JSON `body`, extra header lines ("Name: value\r\n"…).
     static std::string post(const std::string& path, const std::string& body, const std::string& extra_headers = {},

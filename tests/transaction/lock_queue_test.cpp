@@ -48,7 +48,7 @@ TEST_CASE("lock queue: waiters are served one at a time, in arrival order") {
                 std::lock_guard lock(mutex);
                 order.push_back(i);
             }
-            std::this_thread::sleep_for(2ms);
+            std::this_thread::sleep_for(2ms);  // holds the turn a while: nobody else may get in meanwhile
             --inside;
         });
         while (lock_turn_waiters("db\nfifo") < static_cast<std::size_t>(i + 1)) std::this_thread::sleep_for(1ms);

@@ -10,7 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <atomic>
+#include <future>
 #include <chrono>
 #include <thread>
 
@@ -211,16 +211,14 @@ TEST_CASE("§3 a transaction with other participants never waits in SQLite's gro
     auto txn = begin(f.db, 1);
     txn->join(std::make_shared<log_dm>("dm", log));
     insert_note(*txn, "with a participant");
-    std::atomic<bool> queued_may_commit{false};
+    std::promise<void> queued_may_commit;
+    auto may_commit = queued_may_commit.get_future();
     bool released_by_test = false;
     std::thread queued_writer([&] {
         auto c = f.db->acquire();
         c->begin({});
-        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (!queued_may_commit && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        released_by_test = queued_may_commit.load();  // not by the 5 s guard
+        // not by the 5 s guard
+        released_by_test = may_commit.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
         c->commit();
         f.db->release(std::move(c));
     });
@@ -231,7 +229,7 @@ TEST_CASE("§3 a transaction with other participants never waits in SQLite's gro
     txn.close(true);  // commits without waiting for the queued writer
     CHECK(f.committed_notes() == std::vector<std::string>{"with a participant"});
     CHECK(sqlite->writers_waiting_for_commit() == 0);
-    queued_may_commit = true;
+    queued_may_commit.set_value();
     queued_writer.join();
     CHECK(released_by_test);
     CHECK(std::find(log.begin(), log.end(), "dm.tpc_finish") != log.end());
