@@ -130,15 +130,11 @@ void pg_connection::close() noexcept {
     watched_fd_ = -1;
     h_.reset();
     pid_ = 0;
-    session_ = false;
-    autocommit_ = false;
+    session_ = session_state::none;
     readonly_ = false;
-    in_block_ = false;
+    block_ = block_state::none;
     deferred_.clear();
-    aborted_ = false;
-    own_settings_ = false;
-    unread_commit_ = false;
-    commit_unsent_ = false;
+    pending_commit_ = pending_commit::none;
     prepared_.clear();
     timeout_.reset();
 }
@@ -149,17 +145,16 @@ int pg_connection::backend_pid() const noexcept { return h_ && !broken_ ? pid_ :
 
 void pg_connection::mark_broken() noexcept {
     broken_ = true;
-    commit_unsent_ = false;
+    if (pending_commit_ == pending_commit::unsent) pending_commit_ = pending_commit::none;
     // The server rolls back whatever was open when the connection went.
-    in_block_ = false;
+    block_ = block_state::none;
     deferred_.clear();
-    aborted_ = false;
 }
 
 bool pg_connection::looks_alive() noexcept {
     if (!h_ || broken_ || !h_->conn->is_open()) return false;
     try {
-        if (unread_commit_ && !absorb_unread_commit(false)) return !broken_;  // its reply is still coming
+        if (pending_commit_ == pending_commit::unread && !absorb_unread_commit(false)) return !broken_;  // its reply is still coming
     } catch (const std::exception&) {
         return false;  // nothing waits here; only allocation can fail
     }

@@ -51,25 +51,20 @@ void pg_connection::track_statement(const std::vector<std::string>& words, bool 
     const std::string& w = words[0];
     const std::string second = words.size() > 1 ? words[1] : std::string();
     if (w == "BEGIN" || (w == "START" && second == "TRANSACTION")) {
-        if (succeeded) {
-            in_block_ = true;
-            aborted_ = false;
-        }
+        if (succeeded) block_ = block_state::open;
     } else if (w == "COMMIT" || w == "END" || w == "ABORT" ||
                (w == "PREPARE" && second == "TRANSACTION")) {
         if (second != "PREPARED") {
             // Success or failure, the transaction block is over (a failed
             // COMMIT or PREPARE TRANSACTION rolls back).
-            in_block_ = false;
-            aborted_ = false;
+            block_ = block_state::none;
         }
     } else if (w == "ROLLBACK") {
         if (second == "TO" || (second == "TRANSACTION" && words.size() > 2 && words[2] == "TO") ||
             (second == "WORK" && words.size() > 2 && words[2] == "TO")) {
-            if (succeeded) aborted_ = false;
+            if (succeeded && block_ == block_state::aborted) block_ = block_state::open;
         } else if (second != "PREPARED") {
-            in_block_ = false;
-            aborted_ = false;
+            block_ = block_state::none;
         }
     }
 }

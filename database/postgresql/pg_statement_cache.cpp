@@ -65,7 +65,7 @@ result pg_connection::run_maybe_prepared(std::string_view sql, const std::vector
     } else {
         // A failed PREPARE aborts the transaction it runs in: only where it
         // runs before the transaction's BEGIN (or outside any).
-        const bool before_block = !in_block_ || !deferred_.empty();
+        const bool before_block = block_ == block_state::none || block_ == block_state::deferred;
         if (!before_block || prepared_.size() >= k_max_prepared) return run(as_text(), sql, kind, reads);
         name = "atrium_" + std::to_string(++prepared_count_);
         prepare = "PREPARE " + name;

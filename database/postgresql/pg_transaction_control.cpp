@@ -21,7 +21,7 @@ std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.cou
 
 void pg_connection::require_block(std::string_view sql) const {
     require_usable(sql);
-    if (!in_block_) {
+    if (block_ == block_state::none) {
         throw_misuse("savepoints need an open transaction (begin() without autocommit)", sql,
                      "25P01");
     }
@@ -30,7 +30,9 @@ void pg_connection::require_block(std::string_view sql) const {
 // ---------------------------------------------------------------------------
 // Transactions
 
-bool pg_connection::in_transaction() const { return session_ || in_block_; }
+bool pg_connection::in_transaction() const {
+    return session_ != session_state::none || block_ != block_state::none;
+}
 
 void pg_connection::begin(const begin_options& options) {
     require_usable("BEGIN");
@@ -39,8 +41,6 @@ void pg_connection::begin(const begin_options& options) {
     const bool timed = options.statement_timeout && options.statement_timeout->count() > 0;
     lock_wait_ = std::chrono::milliseconds(0);
     readonly_ = options.readonly;
-    autocommit_ = options.autocommit;
-    aborted_ = false;
     try {
         if (options.autocommit) {
             {
@@ -54,7 +54,7 @@ void pg_connection::begin(const begin_options& options) {
                     sql += ", set_config('statement_timeout', '" + ms_text(*options.statement_timeout) +
                            "', false)";
                 }
-                own_settings_ = true;
+                session_ = session_state::autocommit;  // its settings are RESET by end_session()
                 run(sql, sql, statement_kind::normal, true);
             }
         } else {
@@ -63,7 +63,7 @@ void pg_connection::begin(const begin_options& options) {
             static const std::string read_only = "BEGIN READ ONLY";
             // Sent with the first statement (the snapshot is taken there anyway).
             deferred_.assign(1, options.readonly ? read_only : read_write);
-            in_block_ = true;
+            block_ = block_state::deferred;
             only_reads_ = true;
             if (timed) {
                 // Transaction-local: it ends with the transaction and cannot
@@ -72,21 +72,22 @@ void pg_connection::begin(const begin_options& options) {
             }
         }
     } catch (const std::exception&) {
-        if (in_block_ && !broken_) {
+        if (block_ != block_state::none && !broken_) {
             try {
                 run("ROLLBACK", "ROLLBACK", statement_kind::normal);
             } catch (const std::exception&) {
                 mark_broken();
             }
         }
-        in_block_ = false;
+        block_ = block_state::none;
         end_session();
         throw;
     } catch (...) {
         mark_broken();
+        session_ = session_state::none;  // no session began (a broken connection needs no RESET)
         throw;
     }
-    session_ = true;
+    session_ = options.autocommit ? session_state::autocommit : session_state::transaction;
     timeout_ = timed ? options.statement_timeout : std::nullopt;
 }
 
@@ -95,7 +96,7 @@ void pg_connection::end_session() noexcept {
     // the session even if the connection is used again without the pool.
     // Skipped during stack unwinding (no waiting there): the pool's reset()
     // discards the connection instead.
-    if (own_settings_ && h_ && !broken_) {
+    if (session_ == session_state::autocommit && h_ && !broken_) {
         if (std::uncaught_exceptions() > 0) {
             mark_broken();
         } else {
@@ -107,21 +108,16 @@ void pg_connection::end_session() noexcept {
             }
         }
     }
-    own_settings_ = false;
-    session_ = false;
-    autocommit_ = false;
+    session_ = session_state::none;
     readonly_ = false;
     timeout_.reset();
-    if (!in_block_) {
-        aborted_ = false;
-        deferred_.clear();
-    }
+    if (block_ == block_state::none) deferred_.clear();
 }
 
 void pg_connection::commit() {
     if (!h_) throw_misuse("the PostgreSQL connection is closed", "COMMIT", "08003");
     if (broken_) {
-        const bool had_work = session_ || in_block_;
+        const bool had_work = in_transaction();
         end_session();
         if (!had_work) return;
         // Nothing was sent: the server rolled back when the connection went.
@@ -131,13 +127,13 @@ void pg_connection::commit() {
                                     "back [SQLSTATE 08003]",
                                 error_category::retryable, "08003", 0, "COMMIT");
     }
-    if (in_block_ && !deferred_.empty()) {
+    if (block_ == block_state::deferred) {
         // No statement ran: the block never reached the server.
         deferred_.clear();
-        in_block_ = false;
+        block_ = block_state::none;
     }
-    if (in_block_) {
-        if (aborted_) {
+    if (block_ != block_state::none) {
+        if (block_ == block_state::aborted) {
             const error_category category = aborted_category_;
             const std::string code = aborted_code_;
             const std::string message = aborted_message_;
@@ -146,7 +142,7 @@ void pg_connection::commit() {
             } catch (const std::exception&) {
                 mark_broken();
             }
-            in_block_ = false;
+            block_ = block_state::none;
             end_session();
             std::rethrow_exception(make_pg_error(
                 category, code,
@@ -162,9 +158,9 @@ void pg_connection::commit() {
             // the same. A pooled connection does not even send it yet: the
             // pool sends it at release, unless the connection goes straight
             // to a waiter, whose first round trip then carries it.
-            if (checked_out_from_) commit_unsent_ = true;
+            if (checked_out_from_) pending_commit_ = pending_commit::unsent;
             else send_unsent_commit(true);
-            in_block_ = false;
+            block_ = block_state::none;
             end_session();
             return;
         }
@@ -172,15 +168,14 @@ void pg_connection::commit() {
             run("COMMIT", "COMMIT", statement_kind::decisive);
         } catch (const std::exception&) {
             // Committed or not, the block is over (a failed COMMIT rolls back).
-            in_block_ = false;
-            aborted_ = false;
+            block_ = block_state::none;
             end_session();
             throw;
         } catch (...) {
             mark_broken();
             throw;
         }
-        in_block_ = false;
+        block_ = block_state::none;
     }
     end_session();
 }
@@ -188,34 +183,35 @@ void pg_connection::commit() {
 void pg_connection::rollback() {
     if (!h_ || broken_) {
         // Closed or lost: the server already rolled back.
-        in_block_ = false;
+        block_ = block_state::none;
         deferred_.clear();
         end_session();
         return;
     }
-    if (in_block_ && !deferred_.empty()) {
+    if (block_ == block_state::deferred) {
         deferred_.clear();  // nothing was sent
-        in_block_ = false;
+        block_ = block_state::none;
     }
-    if (in_block_) {
+    if (block_ != block_state::none) {
         try {
             run("ROLLBACK", "ROLLBACK", statement_kind::normal);
         } catch (const std::exception&) {
-            in_block_ = false;
+            block_ = block_state::none;
             end_session();
             throw;
         } catch (...) {
             mark_broken();
             throw;
         }
-        in_block_ = false;
+        block_ = block_state::none;
     }
     end_session();
 }
 
 bool pg_connection::reset() noexcept {
     if (!h_ || broken_) return false;
-    const bool needs_io = (in_block_ && deferred_.empty()) || own_settings_ || session_dirty_;
+    const bool needs_io = block_ == block_state::open || block_ == block_state::aborted ||
+                          session_ == session_state::autocommit || session_dirty_;
     if (needs_io && std::uncaught_exceptions() > 0) {
         // Called while an exception unwinds the stack (a destructor): do not
         // wait for the server there. Closing the connection rolls back.
@@ -223,7 +219,7 @@ bool pg_connection::reset() noexcept {
         return false;
     }
     try {
-        if (in_block_) rollback();
+        if (block_ != block_state::none) rollback();
         else end_session();
         if (session_dirty_ && !broken_) {
             prepared_.clear();  // DISCARD ALL deallocates them
@@ -252,7 +248,7 @@ void pg_connection::release_savepoint(std::string_view name) {
 void pg_connection::rollback_to_savepoint(std::string_view name) {
     const std::string sql = "ROLLBACK TO SAVEPOINT " + quote_name(name);
     require_block(sql);
-    execute(sql);  // clears aborted_ on success (track_statement)
+    execute(sql);  // reopens an aborted block on success (track_statement)
 }
 
 }  // namespace atrium::db

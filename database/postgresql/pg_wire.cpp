@@ -56,10 +56,10 @@ void pg_connection::wait_readable(int fd) {
 }
 
 void pg_connection::send_unsent_commit(bool force) noexcept {
-    if (!force && !commit_unsent_) return;
-    commit_unsent_ = false;
+    if (!force && pending_commit_ != pending_commit::unsent) return;
+    if (pending_commit_ == pending_commit::unsent) pending_commit_ = pending_commit::none;
     if (!h_ || broken_) return;
-    if (PQsendQuery(h_->pg, "COMMIT")) unread_commit_ = true;
+    if (PQsendQuery(h_->pg, "COMMIT")) pending_commit_ = pending_commit::unread;
     else mark_broken();
 }
 
@@ -72,7 +72,7 @@ bool pg_connection::watched_here() const noexcept { return watch_ && watch_->usa
 // is all in. A failed wait (or an unwound fiber) breaks the connection and
 // propagates.
 bool pg_connection::absorb_unread_commit(bool may_wait) {
-    if (!unread_commit_) return true;
+    if (pending_commit_ != pending_commit::unread) return true;
     PGconn* pg = h_->pg;
     try {
         for (;;) {
@@ -82,7 +82,7 @@ bool pg_connection::absorb_unread_commit(bool may_wait) {
             }
             if (PQisBusy(pg)) return false;  // not all in yet (without waiting)
             if (!result_ptr(PQgetResult(pg))) {
-                unread_commit_ = false;
+                pending_commit_ = pending_commit::none;
                 return true;
             }
         }
@@ -99,14 +99,16 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
     // happens, it has been sent.
     const std::vector<std::string> before = std::move(deferred_);
     deferred_.clear();
+    const bool was_deferred = block_ == block_state::deferred;
+    if (was_deferred) block_ = block_state::open;
     PGconn* pg = h_->pg;
     // The last read-only COMMIT, not sent yet, rides with a deferred BEGIN;
     // without one it goes on its own (a statement such as DISCARD ALL or
     // CREATE DATABASE cannot share a query string).
-    const bool commit_first = commit_unsent_ && !before.empty();
-    if (commit_unsent_ && !commit_first) send_unsent_commit(true);
-    commit_unsent_ = false;
-    if (unread_commit_ && !absorb_unread_commit(true)) {
+    const bool commit_first = pending_commit_ == pending_commit::unsent && !before.empty();
+    if (pending_commit_ == pending_commit::unsent && !commit_first) send_unsent_commit(true);
+    if (pending_commit_ == pending_commit::unsent) pending_commit_ = pending_commit::none;
+    if (pending_commit_ == pending_commit::unread && !absorb_unread_commit(true)) {
         // Lost before this statement was sent: it did not run (retryable,
         // never in doubt).
         fail_lost("the connection was lost after the last read-only COMMIT", "08006", shown,
@@ -190,6 +192,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                     fail_server(batch[i].get(), shown, kind);
                 }
                 deferred_ = before;
+                if (was_deferred) block_ = block_state::deferred;
                 *outcome = prepare_outcome::failed;
                 return {};
             }
@@ -205,7 +208,7 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
 
 void pg_connection::fail_lost(std::string_view why, std::string state, std::string_view shown,
                               statement_kind kind) {
-    const bool was_in_block = in_block_;
+    const bool was_in_block = block_ != block_state::none;
     mark_broken();
     std::string reason(why);
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
@@ -239,9 +242,9 @@ void pg_connection::fail_server(const PGresult* failed, std::string_view shown, 
         // Reported by libpq itself, not by the server: the protocol state is unknown.
         fail_lost(message, "08006", shown, kind);
     }
-    if (in_block_) {
-        if (!aborted_) {
-            aborted_ = true;
+    if (block_ != block_state::none) {
+        if (block_ != block_state::aborted) {
+            block_ = block_state::aborted;
             aborted_category_ = pg_category(state);
             aborted_code_ = state;
             aborted_message_ = message;
