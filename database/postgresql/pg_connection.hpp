@@ -64,6 +64,8 @@
 // * Not thread-safe: one fiber uses a connection at a time. Connecting is a
 //   blocking libpq call (about 3 ms on loopback); the server issue moves it to
 //   a worker pool.
+// * Implemented across several files, one purpose each (listed in
+//   pg_connection_parts.hpp).
 
 #include "database/database.hpp"
 #include "database/errors.hpp"
@@ -185,7 +187,7 @@ public:
     void set_idle_since(std::chrono::steady_clock::time_point when) noexcept { idle_since_ = when; }
     /// A read-only COMMIT is still to be sent (commit() of a pooled
     /// connection leaves it for the next round trip or for the pool).
-    bool has_unsent_commit() const noexcept { return commit_unsent_; }
+    bool has_unsent_commit() const noexcept { return pending_commit_ == pending_commit::unsent; }
     /// Sends that COMMIT now, without waiting for its reply (the pool, before
     /// a connection goes idle: an idle connection must not keep a transaction
     /// open on the server).
@@ -243,26 +245,53 @@ private:
     std::string label_;
     int pid_ = 0;
 
-    bool session_ = false;        // begin() called, commit()/rollback() not yet
-    bool autocommit_ = false;
-    bool readonly_ = false;
-    bool in_block_ = false;       // a transaction block is open (or opens with the next statement)
-    // BEGIN (and SET LOCAL) not sent yet: they go in one round trip with the
-    // transaction's first statement; a transaction without one sends nothing.
+    // What begin() started, until commit()/rollback() (end_session()).
+    enum class session_state {
+        none,
+        transaction,  // a transaction block (block_ follows it)
+        autocommit,   // statements on their own, under session settings that end_session() RESETs
+    };
+    // The transaction block on the server, as far as this connection knows.
+    // Not the session: an autocommit session has no block unless the user
+    // executes BEGIN, and a block opened by executing BEGIN has no session.
+    enum class block_state {
+        none,
+        deferred,  // begin() ran; BEGIN (and SET LOCAL) wait in deferred_ for the first statement
+        open,      // sent: the block is open on the server
+        aborted,   // ...and an error aborted it (only ROLLBACK [TO SAVEPOINT] gets out)
+    };
+    // The last read-only COMMIT, whose reply no caller waits for. Not part of
+    // block_: it outlives its transaction (block_ is none, or already the next
+    // user's deferred block, with whose first round trip it goes).
+    enum class pending_commit {
+        none,
+        unsent,  // not sent yet (commit() of a pooled connection)
+        unread,  // sent, its reply not read yet
+    };
+    session_state session_ = session_state::none;
+    block_state block_ = block_state::none;
+    pending_commit pending_commit_ = pending_commit::none;
+    // BEGIN (and SET LOCAL) not sent yet (block_ deferred): they go in one
+    // round trip with the transaction's first statement; a transaction
+    // without one sends nothing.
     std::vector<std::string> deferred_;
-    bool aborted_ = false;        // ...and an error aborted it
-    bool only_reads_ = true;      // ...and every statement in it was a plain read
-    // A read-only COMMIT was sent and its reply not read yet (commit()).
-    bool unread_commit_ = false;
-    // A read-only COMMIT not sent yet (commit() of a pooled connection).
-    bool commit_unsent_ = false;
+    // Flags that are no state of the machines above, each for its own reason:
+    // * readonly_: a mode of the session, transaction and autocommit alike.
+    // * only_reads_: every statement since begin() was a plain read (a
+    //   read-only COMMIT then goes unconfirmed); it follows statements, not
+    //   the block (an autocommit session's statements clear it too).
+    // * session_dirty_: user session state (DISCARD ALL on reset()), which
+    //   outlives transactions and sessions alike.
+    // * broken_: the connection was lost; final, whatever the states above
+    //   say (they are reset to none; close() keeps it).
+    bool readonly_ = false;
+    bool only_reads_ = true;
     // Prepared statements of this session: key (SQL text + parameter types)
     // -> name, or "" when it could not be prepared.
     static constexpr std::size_t k_max_prepared = 256;
     std::unordered_map<std::string, std::string> prepared_;
     std::uint64_t prepared_count_ = 0;
-    bool own_settings_ = false;   // autocommit session settings to RESET
-    bool session_dirty_ = false;  // user session state: DISCARD ALL on reset()
+    bool session_dirty_ = false;
     bool broken_ = false;
     std::chrono::milliseconds lock_wait_{0};  // set_lock_wait(); back to 0 at begin()
     std::optional<std::chrono::milliseconds> timeout_;
