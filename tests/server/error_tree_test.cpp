@@ -95,7 +95,7 @@ TEST_CASE("every error class is an atrium::error of its category") {
     CHECK(category_of(server::service_unavailable("s", 1)) == error_category::http);
     CHECK(category_of(server::method_not_found("m")) == error_category::not_found);
     CHECK(category_of(server::config_error("c")) == error_category::other);
-    CHECK(category_of(server::smtp_error("s", 550)) == error_category::other);
+    CHECK(category_of(mail::smtp_error("s", 550)) == error_category::other);
     CHECK(category_of(server::json_read_error("j")) == error_category::other);
     CHECK(category_of(server::special_value_error("s")) == error_category::other);
 }
@@ -187,7 +187,7 @@ TEST_CASE("codec: database errors that reach it unconverted are internal errors 
         auto reply = c.envelope();
         CHECK(reply.status == 200);
         CHECK(json::parse(reply.body) ==
-              json::parse(R"({"id": 1, "error": ["Internal error (request r1)", ""]})"));
+              json::parse(R"j({"id": 1, "error": ["Internal error (request r1)", ""]})j"));
         CHECK(c.bare().status == 500);
         reply = c.v2();
         CHECK(reply.status == 200);

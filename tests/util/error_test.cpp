@@ -27,7 +27,7 @@ TEST_CASE("error: the default wire shape of each category (SPEC §8.4)") {
         int code;
         int status;
     };
-    for (const auto& [category, name, code, status] : {
+    for (const expected& row : {
              expected{error_category::user, "UserError", -32001, 400},
              expected{error_category::access, "AccessError", -32005, 400},
              expected{error_category::user_warning, "UserWarning", -32002, 409},
@@ -48,11 +48,11 @@ TEST_CASE("error: the default wire shape of each category (SPEC §8.4)") {
              expected{error_category::needs_fix, "", -32603, 500},
              expected{error_category::transient, "", -32603, 500},
          }) {
-        CAPTURE(to_string(category));
-        const auto shape = error("x", category).wire();
-        CHECK(shape.name == name);
-        CHECK(shape.jsonrpc_code == code);
-        CHECK(shape.http_status == status);
+        CAPTURE(to_string(row.category));
+        const auto shape = error("x", row.category).wire();
+        CHECK(shape.name == row.name);
+        CHECK(shape.jsonrpc_code == row.code);
+        CHECK(shape.http_status == row.status);
         CHECK_FALSE(shape.retry_after);
         CHECK_FALSE(shape.retryable);
     }
