@@ -3,43 +3,34 @@
 // code (SQLSTATE for PostgreSQL, the extended result code for SQLite) and a
 // backend-neutral category. Retry loops decide on the category alone.
 
-#include <stdexcept>
+#include "util/error.hpp"
+
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace atrium::db {
 
-enum class error_category {
-    retryable,    ///< serialization failure, deadlock, lock not available, busy, connection lost
-    in_doubt,     ///< outcome unknown (connection lost during COMMIT): never retried
-    integrity,    ///< constraint violations
-    programming,  ///< bad SQL, misuse (e.g. a write in a read-only transaction)
-    timeout,      ///< statement timeout (SQLSTATE 57014): answered with HTTP 408, not retried
-    unavailable,  ///< the server or its storage cannot serve now (disk full, out of memory, too many
-                  ///< connections): not retried in the loop, answered with HTTP 503 and Retry-After
-    other,        ///< anything else the backend reports
-};
-
-std::string_view to_string(error_category category);
+/// The database's categories are those of the root (util/error.hpp): retryable,
+/// in_doubt, integrity, programming, timeout, unavailable, other.
+using error_category = atrium::error_category;
+using atrium::to_string;
 
 /// Base of every error raised by the database layer.
-class database_error : public std::runtime_error {
+class database_error : public atrium::error {
 public:
     /// `code` is the SQLSTATE ("40001") or the SQLite code name ("SQLITE_BUSY");
     /// `native_code` is the SQLite extended result code, 0 for PostgreSQL.
     database_error(std::string message, error_category category, std::string code,
                    int native_code = 0, std::string query = {});
 
-    error_category category() const noexcept { return category_; }
     const std::string& code() const noexcept { return code_; }
     const std::string& sqlstate() const noexcept { return code_; }
     int native_code() const noexcept { return native_code_; }
     const std::string& query() const noexcept { return query_; }
-    bool is_retryable() const noexcept { return category_ == error_category::retryable; }
+    bool is_retryable() const noexcept { return category() == error_category::retryable; }
 
 private:
-    error_category category_;
     std::string code_;
     int native_code_;
     std::string query_;
@@ -62,8 +53,8 @@ public:
         : operational_error(std::move(message), error_category::other, "3D000") {}
 };
 
-/// A statement ran longer than the transaction's timeout. Test for it before
-/// operational_error: it derives from it but is never retried.
+/// A statement ran longer than the transaction's timeout (category timeout):
+/// an operational_error, but never retried.
 class timeout_error : public operational_error {
 public:
     using operational_error::operational_error;

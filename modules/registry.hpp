@@ -8,6 +8,7 @@
 #include "database/database.hpp"
 #include "modules/model.hpp"
 #include "modules/rpc.hpp"
+#include "util/error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -37,14 +38,14 @@ struct module_def {
 };
 
 /// A module name nobody registered (or a dependency on one).
-class unknown_module : public std::runtime_error {
+class unknown_module : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit unknown_module(const std::string& message) : error(message, error_category::other) {}
 };
 /// Modules that depend on each other in a circle.
-class dependency_cycle : public std::runtime_error {
+class dependency_cycle : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit dependency_cycle(const std::string& message) : error(message, error_category::other) {}
 };
 
 class module_registry {

@@ -31,6 +31,8 @@
 /// - `files.staging` [`./var/staging`]: the file manager's staging directory
 ///   (empty: none).
 
+#include "util/error.hpp"
+
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -41,9 +43,9 @@
 namespace atrium::server {
 
 /// A configuration problem: unknown key, bad value, unreadable file.
-class config_error : public std::runtime_error {
+class config_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit config_error(const std::string& message) : error(message, error_category::other) {}
 };
 
 /// `[database]`.

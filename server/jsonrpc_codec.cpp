@@ -1,10 +1,9 @@
 #include "server/jsonrpc_codec.hpp"
 
-#include "modules/errors.hpp"
 #include "server/jsonrpc_values.hpp"
 #include "server/worker_pool.hpp"
-#include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
+#include "util/error.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -22,94 +21,81 @@ using json = nlohmann::json;
 /// A call's failure, with everything each dialect needs to encode it.
 struct failure {
     enum class kind { http, unavailable, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
-    int http_status = 500;            ///< kind::http, rate_limit
-    std::optional<int> retry_after;   ///< kind::http
+    int http_status = 500;            ///< kind::http, unavailable, rate_limit
+    std::optional<int> retry_after;   ///< kind::http, unavailable
     std::string message;
     json payload;                     ///< the Tryton error array
     int bare_status = 500;            ///< Tryton bare mode
-    int code = -32603;                ///< JSON-RPC 2.0
+    int code = -32603;                ///< JSON-RPC 2.0 (the error's wire shape)
     std::string outcome;              ///< for the log
 };
 
-failure tryton_failure(const modules::tryton_error& error, int bare_status, int code, std::string outcome) {
+/// The failure of an atrium::error its category and wire shape describe, or
+/// nothing for the categories the client sees as an internal error.
+std::optional<failure> client_failure(const error& e) {
+    const wire_shape wire = e.wire();
     failure f;
-    f.what = failure::kind::tryton;
-    f.message = error.what();
-    f.payload = error.payload();
-    f.bare_status = bare_status;
-    f.code = code;
-    f.outcome = std::move(outcome);
+    f.message = e.what();
+    f.code = wire.jsonrpc_code;
+    f.bare_status = wire.http_status;
+    switch (e.category()) {
+    case error_category::http:
+        // A retryable one (503) has a JSON-RPC 2.0 body of its own.
+        f.what = wire.retryable ? failure::kind::unavailable : failure::kind::http;
+        f.http_status = wire.http_status;
+        f.retry_after = wire.retry_after;
+        f.outcome = "HTTP " + std::to_string(wire.http_status);
+        return f;
+    case error_category::rate_limited:
+        f.what = failure::kind::rate_limit;
+        f.http_status = wire.http_status;
+        f.payload = e.payload();
+        f.outcome = wire.name;
+        return f;
+    case error_category::user:
+    case error_category::user_warning:
+    case error_category::access:
+    case error_category::login:
+    case error_category::concurrency:
+        f.what = failure::kind::tryton;
+        f.payload = e.payload();
+        f.outcome = wire.name;
+        return f;
+    case error_category::not_found:
+        f.what = failure::kind::not_found;
+        f.outcome = "method not found";
+        return f;
+    case error_category::invalid_argument:
+        f.what = failure::kind::invalid_params;
+        f.outcome = "invalid params";
+        return f;
+    default:
+        return std::nullopt;
+    }
+}
+
+/// An unexpected error: logged in full, described to the client in dev mode only.
+failure internal_failure(const std::exception_ptr& error, const rpc_request& request, const codec_options& options) {
+    const std::string description = describe_exception(error);
+    // The whole story goes to the log only; the client sees it in dev mode.
+    log_error("rpc " + request.request_id + " " + request.method + " failed: " + description);
+    failure f;
+    f.what = failure::kind::internal;
+    f.message = options.dev ? description : "Internal error (request " + request.request_id + ")";
+    f.payload = json::array({f.message, options.dev ? description : std::string()});
+    f.outcome = "internal error";
     return f;
 }
 
 failure classify(const std::exception_ptr& error, const rpc_request& request, const codec_options& options) {
     try {
         std::rethrow_exception(error);
-    } catch (const service_unavailable& e) {
-        failure f;
-        f.what = failure::kind::unavailable;
-        f.http_status = e.status();
-        f.retry_after = e.retry_after_seconds();
-        f.message = e.what();
-        f.code = -32050;
-        f.outcome = "HTTP 503";
-        return f;
-    } catch (const http_error& e) {
-        failure f;
-        f.what = failure::kind::http;
-        f.http_status = e.status();
-        f.retry_after = e.retry_after_seconds();
-        f.message = e.what();
-        f.outcome = "HTTP " + std::to_string(e.status());
-        return f;
-    } catch (const modules::rate_limit_exception& e) {
-        failure f = tryton_failure(e, 429, -32029, "RateLimitException");
-        f.what = failure::kind::rate_limit;
-        f.http_status = 429;
-        return f;
-    } catch (const modules::access_error& e) {
-        return tryton_failure(e, 400, -32005, "AccessError");
-    } catch (const modules::user_error& e) {
-        return tryton_failure(e, 400, -32001, "UserError");
-    } catch (const modules::user_warning& e) {
-        return tryton_failure(e, 409, -32002, "UserWarning");
-    } catch (const modules::login_exception& e) {
-        return tryton_failure(e, 403, -32003, "LoginException");
-    } catch (const modules::concurrency_exception& e) {
-        return tryton_failure(e, 423, -32004, "ConcurrencyException");
-    } catch (const modules::tryton_error& e) {
-        return tryton_failure(e, 400, -32000, "TrytonError");
-    } catch (const method_not_found& e) {
-        failure f;
-        f.what = failure::kind::not_found;
-        f.message = e.method();
-        f.outcome = "method not found";
-        return f;
-    } catch (const value_error& e) {
-        failure f;
-        f.what = failure::kind::invalid_params;
-        f.message = e.what();
-        f.code = -32602;
-        f.outcome = "invalid params";
-        return f;
-    } catch (const type_error& e) {
-        failure f;
-        f.what = failure::kind::invalid_params;
-        f.message = e.what();
-        f.code = -32602;
-        f.outcome = "invalid params";
-        return f;
+    } catch (const atrium::error& e) {
+        if (auto f = client_failure(e)) return std::move(*f);
+        return internal_failure(error, request, options);
     } catch (...) {
         if (is_forced_unwind(std::current_exception())) throw;
-        const std::string description = describe_exception(std::current_exception());
-        // The whole story goes to the log only; the client sees it in dev mode.
-        log_error("rpc " + request.request_id + " " + request.method + " failed: " + description);
-        failure f;
-        f.what = failure::kind::internal;
-        f.message = options.dev ? description : "Internal error (request " + request.request_id + ")";
-        f.payload = json::array({f.message, options.dev ? description : std::string()});
-        f.outcome = "internal error";
-        return f;
+        return internal_failure(error, request, options);
     }
 }
 
@@ -209,8 +195,7 @@ rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outc
     }
     const json error = tryton_error_array(f, request);
     if (request.dialect == rpc_dialect::tryton_envelope) return json_reply(200, {{"id", request.id}, {"error", error}});
-    const int status = f.what == failure::kind::tryton ? f.bare_status : 500;
-    return json_reply(status, error);
+    return json_reply(f.bare_status, error);
 }
 
 /// `body` is consumed: "id" and "params" are moved into the call.
@@ -329,7 +314,7 @@ member_reply jsonrpc_member(const json& member, const rpc_call_context& context,
         if (!in_batch) {
             out.http = http_failure_reply(f, request);
         } else {
-            out.response = response_error(id, error_object(-32000, f.message, json{{"status", f.http_status}}));
+            out.response = response_error(id, error_object(f.code, f.message, json{{"status", f.http_status}}));
         }
         break;
     case failure::kind::unavailable: {
@@ -353,13 +338,13 @@ member_reply jsonrpc_member(const json& member, const rpc_call_context& context,
         out.response = response_error(id, error_object(f.code, f.message, f.payload));
         break;
     case failure::kind::not_found:
-        out.response = response_error(id, error_object(-32601, "Method not found", request.method));
+        out.response = response_error(id, error_object(f.code, "Method not found", request.method));
         break;
     case failure::kind::invalid_params:
-        out.response = response_error(id, error_object(-32602, "Invalid params", f.message));
+        out.response = response_error(id, error_object(f.code, "Invalid params", f.message));
         break;
     case failure::kind::internal:
-        out.response = response_error(id, error_object(-32603, "Internal error", f.payload));
+        out.response = response_error(id, error_object(f.code, "Internal error", f.payload));
         break;
     }
     return out;

@@ -5,6 +5,8 @@
 /// `__class__` values validated) and ASCII-only writing (no NaN/Infinity
 /// tokens, bytes as MIME base64 lines).
 
+#include "util/error.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -17,15 +19,15 @@
 namespace atrium::server {
 
 /// The body is not JSON (syntax, invalid UTF-8, nesting too deep).
-class json_read_error : public std::runtime_error {
+class json_read_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit json_read_error(const std::string& message) : error(message, error_category::other) {}
 };
 
 /// A `__class__` object that is malformed (missing field, bad Decimal text, bad base64…).
-class special_value_error : public std::runtime_error {
+class special_value_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit special_value_error(const std::string& message) : error(message, error_category::other) {}
 };
 
 /// Deepest array/object nesting accepted (a deeper body is a json_read_error;

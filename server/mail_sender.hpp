@@ -13,6 +13,8 @@
 //
 // Blocking: runs in its own process or thread, never on a request fiber.
 
+#include "util/error.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -42,9 +44,9 @@ struct delivery_report {
 };
 
 /// An SMTP conversation failed (a refused command, a timeout, a broken connection).
-class smtp_error : public std::runtime_error {
+class smtp_error : public error {
 public:
-    smtp_error(const std::string& message, int code = 0) : std::runtime_error(message), code_(code) {}
+    smtp_error(const std::string& message, int code = 0) : error(message, error_category::other), code_(code) {}
     /// The SMTP reply code (0: no reply).
     int code() const noexcept { return code_; }
 

@@ -12,11 +12,13 @@
 /// (server/worker_pool.hpp), database waits suspend the fiber.
 ///
 /// Outcome: `handle()` returns an `rpc_result` on success; on failure it
-/// THROWS and the transport maps the exception to the wire:
+/// THROWS and the transport maps the exception to the wire. It reads the
+/// `atrium::error`'s category (util/error.hpp) and its `wire()` shape (name,
+/// JSON-RPC 2.0 code, bare-mode or HTTP status, Retry-After), not its class:
 ///
 /// | thrown | Tryton envelope | Tryton bare | JSON-RPC 2.0 |
 /// | --- | --- | --- | --- |
-/// | `http_error` (401/403/404/408/429/501…) | that HTTP status, plain | same | same (in a batch: member error -32000, `data.status`) |
+/// | `http_error` (category http: 401/403/404/408/429/501…) | that HTTP status, plain | same | same (in a batch: member error -32000, `data.status`) |
 /// | `service_unavailable` (transient: database down, disk full, locks busy after every retry) | HTTP 503 + `Retry-After`, plain | same | HTTP 503 + `Retry-After`, error -32050 with `data` = `{"retryable": true, "retry_after": s, "status": 503}` (in a batch: that member error, HTTP 200) |
 /// | `modules::user_error` / `access_error` | 200, `error` = payload() | 400 | -32001 / -32005 |
 /// | `modules::user_warning` | 200, payload() | 409 | -32002 |
@@ -24,14 +26,16 @@
 /// | `modules::concurrency_exception` | 200, payload() | 423 | -32004 |
 /// | `modules::rate_limit_exception` | HTTP 429 | 429 | HTTP 429 (in a batch: member error -32029) |
 /// | other `modules::tryton_error` | 200, payload() | 400 | -32000 |
-/// | `method_not_found` | on `/`: 200, `["'<name>'", ""]`; with a database: HTTP 403 | same | -32601 |
-/// | `atrium::value_error` / `atrium::type_error` (argument conversion) | 200, `[message, ""]` | 500 | -32602 |
-/// | anything else | 200, `[text, traceback]` | 500 | -32603 |
+/// | `method_not_found` (category not_found) | on `/`: 200, `["'<name>'", ""]`; with a database: HTTP 403 | same | -32601 |
+/// | `atrium::value_error` / `atrium::type_error` (category invalid_argument: argument conversion) | 200, `[message, ""]` | 500 | -32602 |
+/// | any other error or exception | 200, `[text, traceback]` | 500 | -32603 |
 ///
 /// "text" of an unexpected exception is "Internal error (request <id>)" unless the
 /// server runs with `--dev`, where it is the exception's type and message
 /// (the traceback slot then carries the same description). The full
 /// description is always logged, never sent in production mode.
+
+#include "util/error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -96,13 +100,14 @@ struct rpc_result {
 /// plain-text body. 401 gets `WWW-Authenticate: Basic realm="Tryton"` unless the
 /// request has `X-Requested-With: XMLHttpRequest`; 429/503 get `Retry-After`
 /// when `retry_after_seconds` is set.
-class http_error : public std::runtime_error {
+class http_error : public error {
 public:
     explicit http_error(int status, std::string message = {}, std::optional<int> retry_after_seconds = {})
-        : std::runtime_error(message.empty() ? "HTTP " + std::to_string(status) : message),
+        : error(message.empty() ? "HTTP " + std::to_string(status) : message, error_category::http),
           status_(status), retry_after_(retry_after_seconds) {}
     int status() const noexcept { return status_; }
     std::optional<int> retry_after_seconds() const noexcept { return retry_after_; }
+    wire_shape wire() const override { return {"", -32000, status_, retry_after_}; }
 
 private:
     int status_;
@@ -116,13 +121,15 @@ class service_unavailable : public http_error {
 public:
     explicit service_unavailable(std::string message, int retry_after_seconds)
         : http_error(503, std::move(message), retry_after_seconds) {}
+    /// JSON-RPC 2.0 answers it with error -32050 and `data.retryable`.
+    wire_shape wire() const override { return {"", -32050, status(), retry_after_seconds(), true}; }
 };
 
 /// The method does not exist or is not exposed on this route.
-class method_not_found : public std::runtime_error {
+class method_not_found : public error {
 public:
     explicit method_not_found(std::string method)
-        : std::runtime_error("Method not found: " + method), method_(std::move(method)) {}
+        : error("Method not found: " + method, error_category::not_found), method_(std::move(method)) {}
     const std::string& method() const noexcept { return method_; }
 
 private:

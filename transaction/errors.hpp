@@ -1,46 +1,48 @@
 #pragma once
-// Errors of the transaction layer. Python's ValueError/TypeError/KeyError of
-// the references become value_error/type_error/key_error (programming errors,
-// std::logic_error); conditions a caller may recover from are runtime errors.
+// Errors of the transaction layer, all atrium::error (util/error.hpp). Python's
+// ValueError/TypeError/KeyError of the references become value_error/type_error
+// (category invalid_argument: the client sent a bad value) and key_error
+// (programming); each class's category says what a caller may do about it.
+
+#include "util/error.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace atrium {
 
 /// Misuse of an API with a bad value (Python ValueError).
-class value_error : public std::logic_error {
+class value_error : public error {
 public:
-    using std::logic_error::logic_error;
+    explicit value_error(const std::string& message) : error(message, error_category::invalid_argument) {}
 };
 
 /// Wrong kind of object for the operation (Python TypeError).
-class type_error : public std::logic_error {
+class type_error : public error {
 public:
-    using std::logic_error::logic_error;
+    explicit type_error(const std::string& message) : error(message, error_category::invalid_argument) {}
 };
 
 /// Missing key (Python KeyError).
-class key_error : public std::logic_error {
+class key_error : public error {
 public:
-    using std::logic_error::logic_error;
+    explicit key_error(const std::string& message) : error(message, error_category::programming) {}
 };
 
 /// There is no current transaction (current() on an empty stack, explicit mode get()).
-class no_transaction : public std::logic_error {
+class no_transaction : public error {
 public:
-    no_transaction() : std::logic_error("no current transaction") {}
-    using std::logic_error::logic_error;
+    no_transaction() : no_transaction("no current transaction") {}
+    explicit no_transaction(const std::string& message) : error(message, error_category::programming) {}
 };
 
 /// SPEC §4.1: an error that a retry can fix by changing the start-up extras.
-class transaction_error : public std::runtime_error {
+class transaction_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit transaction_error(const std::string& message) : error(message, error_category::needs_fix) {}
     /// Mutates `extras` so that the next start takes what was missing. Fixes accumulate.
     virtual void fix(nlohmann::json& extras) const;
 };
@@ -72,40 +74,41 @@ private:
 // --- Zope-style coordinator errors (SPEC §2–§3) ---
 
 /// begin() in explicit mode while a transaction is current.
-class already_in_transaction : public std::logic_error {
+class already_in_transaction : public error {
 public:
-    already_in_transaction() : std::logic_error("a transaction is already in progress") {}
+    already_in_transaction() : error("a transaction is already in progress", error_category::programming) {}
 };
 
 /// commit() of a doomed transaction.
-class doomed_transaction : public std::runtime_error {
+class doomed_transaction : public error {
 public:
-    doomed_transaction() : std::runtime_error("transaction is doomed; it can only be aborted") {}
+    doomed_transaction() : error("transaction is doomed; it can only be aborted", error_category::other) {}
 };
 
 /// Use of a transaction after a failed commit; only abort() gets out.
-class transaction_failed_error : public std::runtime_error {
+class transaction_failed_error : public error {
 public:
     explicit transaction_failed_error(const std::string& failure)
-        : std::runtime_error("An operation previously failed, with traceback:\n" + failure) {}
+        : error("An operation previously failed, with traceback:\n" + failure, error_category::other) {}
 };
 
 /// rollback() of a savepoint invalidated by a later one (or by commit/abort).
-class invalid_savepoint_rollback_error : public std::runtime_error {
+class invalid_savepoint_rollback_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit invalid_savepoint_rollback_error(const std::string& message)
+        : error(message, error_category::programming) {}
 };
 
 /// Some data managers failed to finish after the decision was durable.
-class heuristic_commit_error : public std::runtime_error {
+class heuristic_commit_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit heuristic_commit_error(const std::string& message) : error(message, error_category::other) {}
 };
 
 /// Marks a failure worth retrying (SPEC §3.8).
-class transient_error : public std::runtime_error {
+class transient_error : public error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit transient_error(const std::string& message) : error(message, error_category::transient) {}
 };
 
 }  // namespace atrium

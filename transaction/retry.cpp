@@ -37,11 +37,14 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             }
             error.fix(state.extras);
             ++state.fixes;
-        } catch (const db::timeout_error& error) {
-            log_warning(std::string("statement timeout: ") + error.what());
-            throw;
         } catch (const db::database_error& error) {
-            if (error.is_retryable() && count < options.retry && !options.readonly) {
+            const error_category category = error.category();
+            if (category == error_category::timeout) {
+                log_warning(std::string("statement timeout: ") + error.what());
+                throw;
+            }
+            const bool retryable = category == error_category::retryable;
+            if (retryable && count < options.retry && !options.readonly) {
                 current_fiber().tasks().clear();
                 ++count;
                 ++state.retries;
@@ -49,8 +52,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
                 continue;
             }
             // Retryable ones left over (busy after every retry) are no bug: the caller answers 503.
-            log_message(error.is_retryable() ? log_level::warning : log_level::error,
-                        std::string("database error: ") + error.what());
+            log_message(retryable ? log_level::warning : log_level::error, std::string("database error: ") + error.what());
             throw;
         } catch (const return_result& result) {
             current_fiber().tasks().clear();

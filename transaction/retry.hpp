@@ -1,8 +1,8 @@
 #pragma once
 // The dispatcher's retry loop (SPEC §4.3), usable by any caller that runs a
-// unit of work in its own transaction: retryable database errors are retried
-// with back-off, TransactionError is fixed and retried (bounded), timeouts
-// and everything else propagate.
+// unit of work in its own transaction: database errors of category retryable
+// are retried with back-off, TransactionError (category needs_fix) is fixed and
+// retried (bounded), timeouts and everything else propagate.
 
 #include "transaction/transaction.hpp"
 

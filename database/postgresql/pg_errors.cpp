@@ -113,9 +113,7 @@ std::exception_ptr make_pg_error(error_category category, std::string_view sqlst
     case error_category::programming:
         return std::make_exception_ptr(
             programming_error(std::move(text), category, std::move(code), 0, std::move(query)));
-    case error_category::retryable:
-    case error_category::unavailable:
-    case error_category::other:
+    default:  // retryable, unavailable, other: operational problems
         break;
     }
     return std::make_exception_ptr(

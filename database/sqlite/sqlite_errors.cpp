@@ -202,10 +202,7 @@ std::exception_ptr make_sqlite_error(int extended_code, std::string_view message
     case error_category::timeout:
         return std::make_exception_ptr(timeout_error(std::move(text), category, std::move(code),
                                                      extended_code, std::move(query)));
-    case error_category::retryable:
-    case error_category::in_doubt:  // never produced by SQLite: a commit is atomic
-    case error_category::unavailable:
-    case error_category::other:
+    default:  // retryable, unavailable, other (in_doubt: never produced by SQLite, a commit is atomic)
         break;
     }
     return std::make_exception_ptr(operational_error(std::move(text), category, std::move(code),

@@ -49,12 +49,12 @@ std::string string_param(const dispatch_request& request, std::size_t index, con
 
 // Transient database failures: worth the client's retry later, not a bug.
 bool transient(const db::database_error& error) {
-    return error.category() == db::error_category::retryable || error.category() == db::error_category::unavailable;
+    return error.category() == error_category::retryable || error.category() == error_category::unavailable;
 }
 
 [[noreturn]] void unavailable(const db::database_error& error) {
     log_warning(std::string("answering 503: ") + error.what());
-    const bool contention = error.category() == db::error_category::retryable;
+    const bool contention = error.category() == error_category::retryable;
     throw service_unavailable(contention ? "Service unavailable: the database is busy, try again"
                                          : "Service unavailable: the database cannot serve now, try again later",
                               contention ? 1 : 10);
@@ -198,10 +198,10 @@ bool dispatcher::authenticated_for_limits(const std::optional<std::string>& data
                                    http.authorization, http.remote_address, http.host, http.scheme};
     try {
         authenticate(open_database(*database), request, /*fresh=*/false, nullptr);  // throws 401
-    } catch (const db::timeout_error&) {
-        throw http_error(408, "Request Timeout");
-    } catch (const modules::rate_limit_exception&) {
-        throw http_error(429, "Too Many Requests");
+    } catch (const error& failure) {
+        if (failure.category() == error_category::timeout) throw http_error(408, "Request Timeout");
+        if (failure.category() == error_category::rate_limited) throw http_error(429, "Too Many Requests");
+        throw;
     }
     return true;
 }
@@ -209,9 +209,8 @@ bool dispatcher::authenticated_for_limits(const std::optional<std::string>& data
 dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);
-    } catch (const db::timeout_error&) {
-        throw http_error(408, "Request Timeout");
     } catch (const db::database_error& error) {
+        if (error.category() == error_category::timeout) throw http_error(408, "Request Timeout");
         if (transient(error)) unavailable(error);
         throw;
     }
