@@ -15,7 +15,6 @@
 #include "database/errors.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
-#include "modules/sale/order_fulfilment.hpp"
 #include "server/config.hpp"
 #include "server/dispatch/dispatcher.hpp"
 #include "server/periodic_recovery.hpp"
@@ -165,12 +164,8 @@ int run(const options& opts) {
     std::shared_ptr<db::database> database;
     // Password hashing (50-70 ms of CPU) runs on the worker pool.
     modules::res::set_hash_runner([](const std::function<void()>& work) { server::run_blocking_void(work); });
-    modules::sale::configure_fulfilment({.warehouse_dsn = cfg.sale.warehouse,
-                                         .maildir = cfg.mail.maildir,
-                                         .staging = cfg.files.staging,
-                                         .orders_dir = cfg.sale.orders_dir,
-                                         .mail_to = cfg.sale.mail_to,
-                                         .mail_from = cfg.sale.mail_from});
+    // The modules read their own sections (and the others) from here.
+    modules::builtin_modules().configure(cfg.sections);
     try {
         backend = db::open_backend(server::backend_uri(cfg), fiber_wait_hooks());
         if (!backend->exists(cfg.database.name)) {
@@ -253,7 +248,7 @@ int run(const options& opts) {
             } catch (const std::exception& e) {
                 std::cerr << "atriumd: no two-phase-commit id for " << cfg.database.name << ": " << e.what() << std::endl;
             }
-            if (!cfg.sale.warehouse.empty()) modules::sale::prepare_warehouse(cfg.sale.warehouse);
+            modules::builtin_modules().start_modules();
             try {
                 const auto rows = touch_meta_table(database, cfg);
                 if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;

@@ -5,12 +5,14 @@
 #include "modules/registry.hpp"
 #include "modules/sale/sale.hpp"
 #include "tests/modules/modules_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/retry.hpp"
 #include "transaction/scopes.hpp"
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -84,6 +86,26 @@ TEST_CASE("sale: confirm numbers through the strict sequence (lock_table, retrie
     CHECK(audit_count(f.db()) == 2);
     // Confirming again is a user error.
     CHECK_THROWS_WITH_AS(confirm_rpc(f.db(), a), doctest::Contains("not a draft"), user_error);
+}
+
+TEST_CASE("sale: confirm reads the module's own configuration section through its pool") {
+    modules_database f;
+    const auto order = make_order(f.db());
+    temp_dir dir("atrium-sale-config-");
+    module_config config;
+    config.set("files", "staging", (dir.path() / "staging").string());
+    config.set("sale", "orders_dir", (dir.path() / "orders").string());
+    builtin_modules().configure(std::move(config));
+    struct unconfigure {
+        ~unconfigure() { builtin_modules().configure({}); }
+    } restore;
+    confirm_rpc(f.db(), order);
+    std::string number;
+    {
+        auto scope = begin(f.db(), root_user, {.readonly = true});
+        number = current_pool()->get("sale.order").browse(order, {"number"}).get<std::string>("number");
+    }
+    CHECK(std::filesystem::exists(dir.path() / "orders" / (number + ".txt")));
 }
 
 TEST_CASE("sale: an order without lines raises a UserError and nothing changes") {
