@@ -2,7 +2,7 @@
 // dispatcher (tests/support/test_handler.hpp), for the tests that need slow,
 // failing and echoing calls. Same command line as atriumd.
 
-#include "server/atriumd_program.hpp"
+#include "server/atriumd.hpp"
 #include "tests/support/test_handler.hpp"
 
 int main(int argc, char** argv) {
