@@ -244,8 +244,8 @@ const field& model::get_field(std::string_view name) const {
     throw key_error("model '" + def_.name + "' has no field '" + std::string(name) + "'");
 }
 
-void model::check_access(std::string_view mode) const {
-    if (!current().check_access()) return;
+void model::require_access(std::string_view mode) const {
+    if (!current().access_checked()) return;
     if (!access_allowed(*pool_, current().user(), def_.name, mode))
         throw access_error("You are not allowed to " + std::string(mode) + " records of \"" + label(*this) + "\".",
                            "Model access rule for model \"" + def_.name + "\" and mode \"" + std::string(mode) +
@@ -369,7 +369,7 @@ void model::check_values(const nlohmann::json& values, bool creating, std::int64
         const field* f = find_field(it.key());
         if (!f) throw user_error("The field \"" + it.key() + "\" does not exist on \"" + label(*this) + "\".");
         if (k_standard.contains(f->name)) throw user_error("The field \"" + f->string + "\" is set by the system.");
-        if (!creating && f->readonly && current().check_access())
+        if (!creating && f->readonly && current().access_checked())
             throw user_error("The field \"" + f->string + "\" of \"" + label(*this) + "\" is read-only.");
     }
     for (const auto& f : def_.fields) {
@@ -517,7 +517,7 @@ std::string model::order_by(const nlohmann::json& order) const {
 // --- generic methods ---
 
 ids model::create(const nlohmann::json& vlist_in) const {
-    check_access("create");
+    require_access("create");
     if (!vlist_in.is_array()) throw user_error("create() takes a list of values for \"" + label(*this) + "\".");
     auto& txn = current();
     auto& conn = txn.connection();
@@ -578,7 +578,7 @@ ids model::create(const nlohmann::json& vlist_in) const {
 }
 
 nlohmann::json model::read(const ids& records, const std::vector<std::string>& names_in) const {
-    check_access("read");
+    require_access("read");
     auto& conn = current().connection();
     std::vector<std::string> names = names_in;
     if (names.empty())
@@ -652,7 +652,7 @@ nlohmann::json model::read(const ids& records, const std::vector<std::string>& n
 }
 
 void model::write(const ids& records_in, const nlohmann::json& values_in) const {
-    check_access("write");
+    require_access("write");
     nlohmann::json values = values_in;
     if (def_.prepare_values) def_.prepare_values(values);
     auto& txn = current();
@@ -692,7 +692,7 @@ void model::write(const ids& records_in, const nlohmann::json& values_in) const 
 }
 
 void model::remove(const ids& records_in) const {
-    check_access("delete");
+    require_access("delete");
     auto& txn = current();
     auto& conn = txn.connection();
     const ids records = unique_ids(records_in);
@@ -753,7 +753,7 @@ void model::remove(const ids& records_in) const {
 }
 
 ids model::search(const nlohmann::json& domain_in, const search_options& options) const {
-    check_access("read");
+    require_access("read");
     auto& conn = current().connection();
     nlohmann::json domain = domain_in.is_null() ? nlohmann::json::array() : domain_in;
     if (has_active() && current().active_records() && !domain_mentions(domain, "active"))
@@ -809,7 +809,7 @@ ids model::copy(const ids& records, const nlohmann::json& defaults) const {
 
 nlohmann::json model::fields_get(const std::vector<std::string>& names) const {
     nlohmann::json out = nlohmann::json::object();
-    const bool checked = current().check_access();
+    const bool checked = current().access_checked();
     for (const auto& f : def_.fields) {
         if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
         if (f.secret && checked) continue;  // as Tryton leaves out fields the caller may not read

@@ -67,7 +67,7 @@ void clear_confirm_listeners() {
 }
 
 void confirm(const model& orders, const ids& records) {
-    orders.check_access("write");
+    orders.require_access("write");
     auto guard = without_check_access();
     const pool& p = orders.owner();
     const auto fulfilment = read_fulfilment_settings(*p.config());

@@ -189,13 +189,13 @@ TEST_CASE("sale: confirm over RPC checks the write right of the caller") {
         p->get("ir.model.access").create(json::array({{{"model", "sale.order"}, {"perm_read", true}}}));
     }
     auto as_clerk = [&](transaction&) {
-        auto checked = check_access();
+        auto checked = checking_access();
         return current_pool()->find_method("model.sale.order.confirm")->call({json::array({json::array({order})}), json::object()});
     };
     CHECK_THROWS_WITH_AS(call_with_retry(f.db(), clerk, {}, as_clerk), doctest::Contains("Sale"), access_error);
     // The lines follow their sale (access delegation): readable, not writable.
     call_with_retry(f.db(), clerk, {}, [&](transaction&) {
-        auto checked = check_access();
+        auto checked = checking_access();
         const model& lines = current_pool()->get("sale.order.line");
         CHECK(lines.search_count(json::array()) == 2);
         CHECK_THROWS_AS(lines.write(lines.search(json::array()), {{"product", "x"}}), access_error);
