@@ -79,7 +79,7 @@ private:
                        f->type != field_type::many2many))
                 bad_domain("'" + head + "' of '" + m.name() + "' is not a relation");
             const model& target = m.owner().get(f->relation);
-            target.check_access("read");
+            target.require_access("read");
             const nlohmann::json sub = nlohmann::json::array({path.substr(dot + 1), op, value});
             const std::string inner = "SELECT \"id\" FROM " + sql::quote(target.table()) + " WHERE " + leaf(target, sub);
             return relation_in(m, *f, inner);
@@ -92,7 +92,7 @@ private:
             // A bare x2many compares the target ids.
             field id_field = fields::integer("id", "ID");
             const model& target = m.owner().get(f->relation);
-            target.check_access("read");
+            target.require_access("read");
             const std::string inner = "SELECT \"id\" FROM " + sql::quote(target.table()) + " WHERE " +
                                       compare(id_field, "\"id\"", op, value);
             return relation_in(m, *f, inner);

@@ -16,14 +16,14 @@ std::string label(const model& m) {
 }  // namespace
 
 void check_field_readable(const model& m, const field& f) {
-    if (!f.secret || !current().check_access()) return;
+    if (!f.secret || !current().access_checked()) return;
     throw access_error("You are not allowed to read the field \"" + (f.string.empty() ? f.name : f.string) +
                            "\" of \"" + label(m) + "\".",
                        "The field \"" + f.name + "\" of \"" + m.name() + "\" is secret.");
 }
 
 void check_path_readable(const model& m, std::string_view path) {
-    if (!current().check_access()) return;
+    if (!current().access_checked()) return;
     const model* at = &m;
     while (true) {
         const auto dot = path.find('.');
@@ -32,7 +32,7 @@ void check_path_readable(const model& m, std::string_view path) {
         check_field_readable(*at, *f);
         if (dot == std::string_view::npos || f->relation.empty()) return;
         at = &at->owner().get(f->relation);
-        at->check_access("read");
+        at->require_access("read");
         path.remove_prefix(dot + 1);
     }
 }

@@ -66,8 +66,8 @@ const field& model::get_field(std::string_view name) const {
     throw key_error("model '" + def_.name + "' has no field '" + std::string(name) + "'");
 }
 
-void model::check_access(std::string_view mode) const {
-    if (!current().check_access()) return;
+void model::require_access(std::string_view mode) const {
+    if (!current().access_checked()) return;
     if (!access_allowed(*pool_, current().user(), def_.name, mode))
         throw access_error("You are not allowed to " + std::string(mode) + " records of \"" + label(*this) + "\".",
                            "Model access rule for model \"" + def_.name + "\" and mode \"" + std::string(mode) +

@@ -114,7 +114,7 @@ public:
     record browse(std::int64_t id, const std::vector<std::string>& names = {}) const;
 
     /// SPEC §7.4: throws access_error when the current user may not `mode` this model.
-    void check_access(std::string_view mode) const;
+    void require_access(std::string_view mode) const;
 
     /// Creates the table, missing columns, indexes and link tables (never drops).
     void sync_schema() const;

@@ -104,7 +104,7 @@ void model::check_values(const nlohmann::json& values, bool creating, std::int64
         const field* f = find_field(it.key());
         if (!f) throw user_error("The field \"" + it.key() + "\" does not exist on \"" + label(*this) + "\".");
         if (k_standard.contains(f->name)) throw user_error("The field \"" + f->string + "\" is set by the system.");
-        if (!creating && f->readonly && current().check_access())
+        if (!creating && f->readonly && current().access_checked())
             throw user_error("The field \"" + f->string + "\" of \"" + label(*this) + "\" is read-only.");
     }
     for (const auto& f : def_.fields) {

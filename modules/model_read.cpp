@@ -57,7 +57,7 @@ std::string model::order_by(const nlohmann::json& order) const {
 }
 
 nlohmann::json model::read(const ids& records, const std::vector<std::string>& names_in) const {
-    check_access("read");
+    require_access("read");
     auto& conn = current().connection();
     std::vector<std::string> names = names_in;
     if (names.empty())
@@ -131,7 +131,7 @@ nlohmann::json model::read(const ids& records, const std::vector<std::string>& n
 }
 
 ids model::search(const nlohmann::json& domain_in, const search_options& options) const {
-    check_access("read");
+    require_access("read");
     auto& conn = current().connection();
     nlohmann::json domain = domain_in.is_null() ? nlohmann::json::array() : domain_in;
     if (has_active() && current().active_records() && !domain_mentions(domain, "active"))
@@ -167,7 +167,7 @@ nlohmann::json model::search_read(const nlohmann::json& domain, const search_opt
 
 nlohmann::json model::fields_get(const std::vector<std::string>& names) const {
     nlohmann::json out = nlohmann::json::object();
-    const bool checked = current().check_access();
+    const bool checked = current().access_checked();
     for (const auto& f : def_.fields) {
         if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
         if (f.secret && checked) continue;  // as Tryton leaves out fields the caller may not read

@@ -91,7 +91,7 @@ void model::write_x2many(const field& f, std::int64_t id, const nlohmann::json& 
 // --- generic methods ---
 
 ids model::create(const nlohmann::json& vlist_in) const {
-    check_access("create");
+    require_access("create");
     if (!vlist_in.is_array()) throw user_error("create() takes a list of values for \"" + label(*this) + "\".");
     auto& txn = current();
     auto& conn = txn.connection();
@@ -152,7 +152,7 @@ ids model::create(const nlohmann::json& vlist_in) const {
 }
 
 void model::write(const ids& records_in, const nlohmann::json& values_in) const {
-    check_access("write");
+    require_access("write");
     nlohmann::json values = values_in;
     if (def_.prepare_values) def_.prepare_values(values);
     auto& txn = current();
@@ -192,7 +192,7 @@ void model::write(const ids& records_in, const nlohmann::json& values_in) const 
 }
 
 void model::remove(const ids& records_in) const {
-    check_access("delete");
+    require_access("delete");
     auto& txn = current();
     auto& conn = txn.connection();
     const ids records = unique_ids(records_in);

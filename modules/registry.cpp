@@ -58,6 +58,23 @@ std::vector<const module_def*> module_registry::resolve(const std::vector<std::s
     return order;
 }
 
+void module_registry::configure(module_config config) {
+    auto shared = std::make_shared<const module_config>(std::move(config));
+    std::lock_guard lock(config_mutex_);
+    config_ = std::move(shared);
+}
+
+std::shared_ptr<const module_config> module_registry::configuration() const {
+    std::lock_guard lock(config_mutex_);
+    return config_;
+}
+
+void module_registry::start_modules() const {
+    const auto config = configuration();
+    for (const auto& [_, m] : modules_)
+        if (m.on_server_start) m.on_server_start(*config);
+}
+
 // --- pool ---
 
 namespace {
@@ -109,7 +126,7 @@ nlohmann::json ids_json(const ids& v) { return nlohmann::json(v); }
 
 }  // namespace
 
-pool::pool(const std::vector<const module_def*>& modules) {
+pool::pool(const std::vector<const module_def*>& modules, const module_registry& registry) : registry_(registry) {
     for (const auto* m : modules) {
         modules_.push_back(m->name);
         for (const auto& def : m->models) {

@@ -3,10 +3,12 @@
 // static-initialisation tricks): a name, its dependencies, its models and an
 // optional activation step; builtin_modules() registers ir, res and sale.
 // A pool holds the models and exposed methods of the modules active in one
-// database, loaded by pool_for() and cached per database name.
+// database, loaded by pool_for() and cached per database name. The registry
+// also holds the configuration its modules read (module_config.hpp).
 
 #include "database/database.hpp"
 #include "modules/model.hpp"
+#include "modules/module_config.hpp"
 #include "modules/rpc.hpp"
 #include "util/error.hpp"
 
@@ -35,6 +37,13 @@ struct module_def {
     /// Runs as root after the module's tables are in place, on every
     /// activation and update: load the module's data (idempotently).
     std::function<void(const pool&)> on_activate;
+    /// The keys of the module's configuration section `[name]`: the server
+    /// accepts them (INI file, ATRIUM_<NAME>__<KEY>) and checks them at start.
+    std::vector<module_setting> settings;
+    /// Runs once when a server starts, outside any transaction, with the
+    /// configuration: prepares what that configuration names outside the
+    /// database (e.g. a table in another database).
+    std::function<void(const module_config&)> on_server_start;
 };
 
 /// A module name nobody registered (or a dependency on one).
@@ -58,8 +67,17 @@ public:
     /// unknown_module or dependency_cycle (naming the modules in the cycle).
     std::vector<const module_def*> resolve(const std::vector<std::string>& wanted) const;
 
+    /// The configuration the modules read from now on (pool::config()); the
+    /// server sets it once it has loaded its configuration. Empty until then.
+    void configure(module_config config);
+    std::shared_ptr<const module_config> configuration() const;
+    /// Runs every registered module's on_server_start with the configuration.
+    void start_modules() const;
+
 private:
     std::map<std::string, module_def, std::less<>> modules_;
+    mutable std::mutex config_mutex_;
+    std::shared_ptr<const module_config> config_ = std::make_shared<const module_config>();
 };
 
 /// All modules known to the process; the built-in ones (ir, res, sale) are registered by this call.
@@ -71,8 +89,8 @@ struct access_perms {
 
 class pool : public std::enable_shared_from_this<pool> {
 public:
-    /// The models and methods of `modules` (in dependency order).
-    explicit pool(const std::vector<const module_def*>& modules);
+    /// The models and methods of `modules` (in dependency order), configured by `registry`.
+    explicit pool(const std::vector<const module_def*>& modules, const module_registry& registry = builtin_modules());
     pool(const pool&) = delete;
     pool& operator=(const pool&) = delete;
 
@@ -80,6 +98,8 @@ public:
     const model* find(std::string_view model_name) const;
     std::vector<std::string> model_names() const;
     const std::vector<std::string>& module_names() const noexcept { return modules_; }
+    /// The configuration as it is now (a module reads its own section from it).
+    std::shared_ptr<const module_config> config() const { return registry_.configuration(); }
 
     const exposed_method* find_method(std::string_view full_name) const;  ///< "model.res.user.read"
     bool has_object(std::string_view type_and_name) const;                 ///< "model.res.user"
@@ -98,6 +118,7 @@ public:
 
 private:
     void expose(const model& m);
+    const module_registry& registry_;
     std::vector<std::string> modules_;
     std::map<std::string, std::unique_ptr<model>, std::less<>> models_;
     std::map<std::string, exposed_method, std::less<>> methods_;

@@ -1,4 +1,4 @@
-// atriumd — the Atrium server process.
+// atriumd — the Atrium server process (server/atriumd.hpp).
 //
 // Reads the configuration, opens the database backend (creating the data
 // directory and the default database if missing), runs one two-phase-commit
@@ -15,7 +15,7 @@
 #include "database/errors.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
-#include "modules/sale/order_fulfilment.hpp"
+#include "server/atriumd.hpp"
 #include "server/config.hpp"
 #include "server/dispatch/dispatcher.hpp"
 #include "server/periodic_recovery.hpp"
@@ -25,7 +25,6 @@
 #include "server/recovery_command.hpp"
 #include "transaction/tpc_identity.hpp"
 #include "server/rpc_handler.hpp"
-#include "server/test_handler.hpp"
 #include "transaction/log_buffer.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
@@ -131,7 +130,7 @@ void initialise_database(const std::shared_ptr<atrium::db::database>& database, 
     std::cout << std::endl;
 }
 
-int run(const options& opts) {
+int run(const options& opts, const atrium::server::atriumd_extensions& extensions) {
     using namespace atrium;
 
     server::config cfg;
@@ -165,12 +164,8 @@ int run(const options& opts) {
     std::shared_ptr<db::database> database;
     // Password hashing (50-70 ms of CPU) runs on the worker pool.
     modules::res::set_hash_runner([](const std::function<void()>& work) { server::run_blocking_void(work); });
-    modules::sale::configure_fulfilment({.warehouse_dsn = cfg.sale.warehouse,
-                                         .maildir = cfg.mail.maildir,
-                                         .staging = cfg.files.staging,
-                                         .orders_dir = cfg.sale.orders_dir,
-                                         .mail_to = cfg.sale.mail_to,
-                                         .mail_from = cfg.sale.mail_from});
+    // The modules read their own sections (and the others) from here.
+    modules::builtin_modules().configure(cfg.sections);
     try {
         backend = db::open_backend(server::backend_uri(cfg), fiber_wait_hooks());
         if (!backend->exists(cfg.database.name)) {
@@ -215,10 +210,8 @@ int run(const options& opts) {
         };
     }
     server::dispatcher dispatcher(backend, settings);
-    // Test-only methods (slow, failing, echoing calls) for the transport's tests.
-    server::test_handler with_test_methods(dispatcher);
-    server::rpc_handler& handler = env_flag("ATRIUM_TEST_METHODS") ? static_cast<server::rpc_handler&>(with_test_methods)
-                                                                    : dispatcher;
+    const auto wrapper = extensions.wrap_handler ? extensions.wrap_handler(dispatcher) : nullptr;
+    server::rpc_handler& handler = wrapper ? *wrapper : static_cast<server::rpc_handler&>(dispatcher);
     auto stop_recovery = std::make_shared<std::atomic<bool>>(false);
     server::http_server http(cfg, handler, server::server_flags{opts.dev, opts.verbose});
     bool serving = false;
@@ -253,7 +246,7 @@ int run(const options& opts) {
             } catch (const std::exception& e) {
                 std::cerr << "atriumd: no two-phase-commit id for " << cfg.database.name << ": " << e.what() << std::endl;
             }
-            if (!cfg.sale.warehouse.empty()) modules::sale::prepare_warehouse(cfg.sale.warehouse);
+            modules::builtin_modules().start_modules();
             try {
                 const auto rows = touch_meta_table(database, cfg);
                 if (opts.verbose) std::clog << "atriumd: atrium_meta has " << rows << " row(s)" << std::endl;
@@ -291,9 +284,7 @@ int run(const options& opts) {
     return exit_code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int program(int argc, char** argv, const atrium::server::atriumd_extensions& extensions) {
     options opts;
     po::options_description visible(
         "Usage: atriumd [options]\n\n"
@@ -338,9 +329,15 @@ int main(int argc, char** argv) {
         // Log lines are batched (one write per 50 ms under load, at once when
         // quiet or for warnings and worse); written out before exit.
         atrium::scoped_log_buffer logs(STDERR_FILENO);
-        return run(opts);
+        return run(opts, extensions);
     } catch (const std::exception& e) {
         std::cerr << "atriumd: " << e.what() << '\n';
         return exit_failure;
     }
+}
+
+}  // namespace
+
+int atrium::server::run_atriumd(int argc, char** argv, const atriumd_extensions& extensions) {
+    return program(argc, argv, extensions);
 }

@@ -1,5 +1,6 @@
 #include "server/config.hpp"
 
+#include "modules/registry.hpp"
 #include "participants/pg_participant.hpp"
 
 #include "util/text.hpp"
@@ -140,39 +141,18 @@ std::string parse_word_list(std::string_view where, const std::string& value) {
     return std::string(text);
 }
 
-/// Empty, or one participant DSN (postgresql://user@host:port/dbname).
-std::string parse_optional_dsn(std::string_view where, const std::string& value) {
-    const auto text = trimmed(value);
-    if (text.empty()) return {};
-    try {
-        (void)db::pg_participant_dsn::parse(std::string(text));
-    } catch (const std::invalid_argument& e) {
-        fail(where, std::string("expected postgresql://user@host:port/dbname: ") + e.what());
-    }
-    return std::string(text);
-}
-
-/// Empty, or a mail address without spaces or control characters.
-std::string parse_mail_address(std::string_view where, const std::string& value) {
-    const auto text = trimmed(value);
-    if (text.empty()) return {};
-    const bool ok = text.find('@') != std::string_view::npos &&
-                    std::none_of(text.begin(), text.end(), [](unsigned char c) { return std::iscntrl(c) || c == ' '; });
-    if (!ok) fail(where, "expected a mail address such as sales@example.com, got '" + std::string(text) + "'");
-    return std::string(text);
-}
-
 using setter = std::function<void(config&, std::string_view where, const std::string& value)>;
 
 struct key_entry {
     std::string_view section;
     std::string_view key;
+    std::string_view default_value;  ///< as etc/atrium.conf states it; what modules read when nothing is set
     setter set;
 };
 
 const std::vector<key_entry>& key_table() {
     static const std::vector<key_entry> table{
-        {"database", "uri",
+        {"database", "uri", "sqlite://./var",
          [](config& cfg, std::string_view where, const std::string& value) {
              const auto scheme_end = value.find("://");
              if (scheme_end == std::string::npos || scheme_end == 0) {
@@ -180,7 +160,7 @@ const std::vector<key_entry>& key_table() {
              }
              cfg.database.uri = value;
          }},
-        {"database", "name",
+        {"database", "name", "atrium",
          [](config& cfg, std::string_view where, const std::string& value) {
              const bool ok = !value.empty() && value.front() != '.' &&
                              value.size() <= 63 &&
@@ -190,15 +170,15 @@ const std::vector<key_entry>& key_table() {
              if (!ok) fail(where, "expected a database name of 1 to 63 letters, digits, '_', '-', got '" + value + "'");
              cfg.database.name = value;
          }},
-        {"database", "retry",
+        {"database", "retry", "5",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.database.retry = parse_int(where, value, 0, 1000);
          }},
-        {"database", "timeout",
+        {"database", "timeout", "1800",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.database.timeout = parse_int(where, value, 1, 7 * 24 * 3600);
          }},
-        {"database", "language",
+        {"database", "language", "en",
          [](config& cfg, std::string_view where, const std::string& value) {
              const bool ok = !value.empty() && std::all_of(value.begin(), value.end(), [](unsigned char c) {
                  return std::isalnum(c) || c == '_' || c == '-' || c == '@';
@@ -206,11 +186,11 @@ const std::vector<key_entry>& key_table() {
              if (!ok) fail(where, "expected a language code such as en or fr_FR, got '" + value + "'");
              cfg.database.language = value;
          }},
-        {"database", "list",
+        {"database", "list", "true",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.database.list = parse_bool(where, value);
          }},
-        {"web", "listen",
+        {"web", "listen", "127.0.0.1:8000",
          [](config& cfg, std::string_view where, const std::string& value) {
              try {
                  parse_listen(value, cfg.web.host, cfg.web.port);
@@ -219,115 +199,99 @@ const std::vector<key_entry>& key_table() {
              }
              cfg.web.listen = value;
          }},
-        {"web", "threads",
+        {"web", "threads", "0",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.threads = parse_int(where, value, 0, 256);
          }},
-        {"web", "workers",
+        {"web", "workers", "4",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.workers = parse_int(where, value, 1, 256);
          }},
-        {"web", "max_connections",
+        {"web", "max_connections", "1000",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_connections = parse_int(where, value, 1, 30000);
          }},
-        {"web", "max_connections_per_network",
+        {"web", "max_connections_per_network", "64",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_connections_per_network = parse_int(where, value, 0, 30000);
          }},
-        {"web", "max_header_size",
+        {"web", "max_header_size", "65536",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_header_size = parse_int(where, value, 1024, 16 * 1024 * 1024);
          }},
-        {"web", "header_timeout",
+        {"web", "header_timeout", "10",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.header_timeout = parse_int(where, value, 1, 3600);
          }},
-        {"web", "keepalive_timeout",
+        {"web", "keepalive_timeout", "30",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.keepalive_timeout = parse_int(where, value, 1, 3600);
          }},
-        {"web", "request_timeout",
+        {"web", "request_timeout", "300",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.request_timeout = parse_int(where, value, 1, 24 * 3600);
          }},
-        {"web", "drain_timeout",
+        {"web", "drain_timeout", "30",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.drain_timeout = parse_int(where, value, 0, 3600);
          }},
-        {"web", "cors",
+        {"web", "cors", "",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.cors = parse_origins(where, value);
          }},
-        {"web", "cache_timeout",
+        {"web", "cache_timeout", "43200",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.cache_timeout = parse_int(where, value, 0, 365 * 24 * 3600);
          }},
-        {"request", "max_size",
+        {"request", "max_size", "2097152",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.request.max_size = parse_size(where, value);
          }},
-        {"request", "max_size_authenticated",
+        {"request", "max_size_authenticated", "2147483648",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.request.max_size_authenticated = parse_size(where, value);
          }},
-        {"session", "max_age",
+        {"session", "max_age", "2592000",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.max_age = parse_int(where, value, 1, 50 * 365 * 24 * 3600);
          }},
-        {"session", "timeout",
+        {"session", "timeout", "300",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.timeout = parse_int(where, value, 1, 365 * 24 * 3600);
          }},
-        {"session", "max_attempt",
+        {"session", "max_attempt", "5",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.max_attempt = parse_int(where, value, 1, 1000000);
          }},
-        {"session", "max_attempt_ip_network",
+        {"session", "max_attempt_ip_network", "300",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.max_attempt_ip_network = parse_int(where, value, 1, 100000000);
          }},
-        {"session", "ip_network_4",
+        {"session", "ip_network_4", "32",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.ip_network_4 = parse_int(where, value, 0, 32);
          }},
-        {"session", "ip_network_6",
+        {"session", "ip_network_6", "56",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.ip_network_6 = parse_int(where, value, 0, 128);
          }},
-        {"session", "authentications",
+        {"session", "authentications", "password",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.session.authentications = parse_word_list(where, value);
          }},
-        {"sale", "warehouse",
-         [](config& cfg, std::string_view where, const std::string& value) {
-             cfg.sale.warehouse = parse_optional_dsn(where, value);
-         }},
-        {"sale", "orders_dir",
-         [](config& cfg, std::string_view where, const std::string& value) {
-             cfg.sale.orders_dir = parse_directory(where, value);
-         }},
-        {"sale", "mail_to",
-         [](config& cfg, std::string_view where, const std::string& value) {
-             cfg.sale.mail_to = parse_mail_address(where, value);
-         }},
-        {"sale", "mail_from",
-         [](config& cfg, std::string_view where, const std::string& value) {
-             cfg.sale.mail_from = parse_mail_address(where, value);
-         }},
-        {"tpc", "participants",
+        {"tpc", "participants", "",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.tpc.participants = parse_participants(where, value);
          }},
-        {"tpc", "recovery_interval",
+        {"tpc", "recovery_interval", "60",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.tpc.recovery_interval = parse_int(where, value, 0, 7 * 24 * 3600);
          }},
-        {"mail", "maildir",
+        {"mail", "maildir", "./var/mail",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.mail.maildir = parse_directory(where, value);
          }},
-        {"files", "staging",
+        {"files", "staging", "./var/staging",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.files.staging = parse_directory(where, value);
          }},
@@ -342,9 +306,60 @@ const key_entry* find_key(std::string_view section, std::string_view key) {
     return nullptr;
 }
 
+/// A key of a module's own section (module_def::settings): the module checks it.
+struct module_key {
+    std::string section;  ///< the module's name
+    modules::module_setting setting;
+};
+
+const std::vector<module_key>& module_keys() {
+    static const std::vector<module_key> keys = [] {
+        std::vector<module_key> out;
+        const auto& registry = modules::builtin_modules();
+        for (const auto& name : registry.names()) {
+            for (const auto& setting : registry.find(name)->settings) {
+                if (find_key(name, setting.key)) {
+                    throw std::logic_error("module '" + name + "' declares the server's key " + name + "." + setting.key);
+                }
+                out.push_back({name, setting});
+            }
+        }
+        return out;
+    }();
+    return keys;
+}
+
+const module_key* find_module_key(std::string_view section, std::string_view key) {
+    for (const auto& entry : module_keys()) {
+        if (entry.section == section && entry.setting.key == key) return &entry;
+    }
+    return nullptr;
+}
+
 bool known_section(std::string_view section) {
     return std::any_of(key_table().begin(), key_table().end(),
-                       [&](const key_entry& entry) { return entry.section == section; });
+                       [&](const key_entry& entry) { return entry.section == section; }) ||
+           std::any_of(module_keys().begin(), module_keys().end(),
+                       [&](const module_key& entry) { return entry.section == section; });
+}
+
+/// Checks and sets `[section] key` (the server's or a module's); false if there is no such key.
+bool set_key(config& cfg, std::string_view section, std::string_view key, std::string_view where,
+             const std::string& value) {
+    if (const auto* entry = find_key(section, key)) {
+        entry->set(cfg, where, value);
+        cfg.sections.set(section, key, std::string(trimmed(value)));
+        return true;
+    }
+    if (const auto* entry = find_module_key(section, key)) {
+        try {
+            cfg.sections.set(section, key, entry->setting.check(value));
+        } catch (const std::invalid_argument& e) {
+            fail(where, e.what());
+        }
+        return true;
+    }
+    return false;
 }
 
 /// Boost's INI parser only knows ';' comments: blank out '#' comment lines
@@ -379,10 +394,18 @@ environment process_environment() {
     return env;
 }
 
+modules::module_config default_sections() {
+    modules::module_config sections;
+    for (const auto& entry : key_table()) sections.set(entry.section, entry.key, std::string(entry.default_value));
+    for (const auto& entry : module_keys()) sections.set(entry.section, entry.setting.key, entry.setting.default_value);
+    return sections;
+}
+
 const std::vector<std::string>& known_config_keys() {
     static const std::vector<std::string> keys = [] {
         std::vector<std::string> out;
         for (const auto& entry : key_table()) out.push_back(std::string(entry.section) + "." + std::string(entry.key));
+        for (const auto& entry : module_keys()) out.push_back(entry.section + "." + entry.setting.key);
         return out;
     }();
     return keys;
@@ -432,9 +455,9 @@ config parse_config(std::string_view ini_text, std::string_view origin) {
         }
         for (const auto& [key, node] : body) {
             const std::string where = std::string(origin) + ": [" + section + "] " + key;
-            const auto* entry = find_key(section, key);
-            if (!entry) fail(where, "unknown key (known keys: " + known_list() + ")");
-            entry->set(cfg, where, node.data());
+            if (!set_key(cfg, section, key, where, node.data())) {
+                fail(where, "unknown key (known keys: " + known_list() + ")");
+            }
         }
     }
     cfg.sources = {std::string(origin)};
@@ -449,12 +472,10 @@ void apply_environment(config& cfg, const environment& env) {
         if (separator == std::string_view::npos) continue;  // ATRIUM_SANITIZE and friends are not config keys
         const std::string section = lower(rest.substr(0, separator));
         const std::string key = lower(rest.substr(separator + env_separator.size()));
-        const auto* entry = find_key(section, key);
-        if (!entry) {
+        if (!set_key(cfg, section, key, "environment " + name, value)) {
             fail("environment " + name, "no configuration key " + section + "." + key + " (known keys: " +
                                             known_list() + ")");
         }
-        entry->set(cfg, "environment " + name, value);
         cfg.sources.push_back(name);
     }
 }

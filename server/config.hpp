@@ -30,6 +30,11 @@
 /// - `mail.maildir` [`./var/mail`]: the mail outbox's maildir (empty: none).
 /// - `files.staging` [`./var/staging`]: the file manager's staging directory
 ///   (empty: none).
+/// - A module's own section (`[sale]`: the keys its module_def::settings
+///   declare, checked by the module). Every key, the server's too, is also
+///   kept as text in config::sections, the view the modules read.
+
+#include "modules/module_config.hpp"
 
 #include "util/error.hpp"
 
@@ -56,6 +61,8 @@ struct database_config {
     int timeout = 1800;  ///< seconds before idle pooled connections are closed
     std::string language = "en";
     bool list = true;  ///< common.db.list answers (false: 403)
+
+    bool operator==(const database_config&) const = default;
 };
 
 /// `[web]`.
@@ -74,12 +81,16 @@ struct web_config {
     int drain_timeout = 30;           ///< seconds in-flight calls get at SIGTERM/SIGINT
     std::vector<std::string> cors;    ///< allowed Origins (SPEC §8.1)
     int cache_timeout = 43200;        ///< Access-Control-Max-Age, seconds
+
+    bool operator==(const web_config&) const = default;
 };
 
 /// `[request]`: body limits (SPEC §9).
 struct request_config {
     std::uint64_t max_size = 2u * 1024 * 1024;                     ///< unauthenticated
     std::uint64_t max_size_authenticated = 2ull * 1024 * 1024 * 1024;  ///< also caps inflated gzip bodies
+
+    bool operator==(const request_config&) const = default;
 };
 
 /// `[tpc]`: two-phase-commit participants recovery must know about.
@@ -88,19 +99,24 @@ struct tpc_config {
     /// without duplicates (two DSNs naming the same participant are refused).
     std::vector<std::string> participants;
     int recovery_interval = 60;  ///< seconds between atriumd's periodic recovery passes; 0: only at start
+
+    bool operator==(const tpc_config&) const = default;
 };
 
 /// `[mail]`.
 struct mail_config {
     std::string maildir = "./var/mail";  ///< relative to the working directory; empty: no outbox
+
+    bool operator==(const mail_config&) const = default;
 };
 
 /// `[files]`.
 struct files_config {
     std::string staging = "./var/staging";  ///< relative to the working directory; empty: none
+
+    bool operator==(const files_config&) const = default;
 };
 
-/// The whole configuration with its defaults.
 /// `[session]` (SPEC §7, §9).
 struct session_config {
     int max_age = 2592000;               ///< seconds a session lives after login
@@ -110,25 +126,25 @@ struct session_config {
     int ip_network_4 = 32;               ///< IPv4 prefix grouping clients
     int ip_network_6 = 56;               ///< IPv6 prefix grouping clients
     std::string authentications = "password";
+
+    bool operator==(const session_config&) const = default;
 };
 
-/// `[sale]`: what confirming an order does outside the main database (the example module).
-struct sale_config {
-    std::string warehouse;                   ///< DSN of the warehouse PostgreSQL database; empty: no reservation
-    std::string orders_dir = "./var/orders"; ///< order files (through files.staging); empty: none
-    std::string mail_to;                     ///< confirmation mail recipient (through mail.maildir); empty: none
-    std::string mail_from = "sales@localhost";
-};
+/// Every known key (the server's and the modules') with its default, as text.
+modules::module_config default_sections();
 
+/// The whole configuration with its defaults.
 struct config {
     database_config database;
     web_config web;
     request_config request;
     session_config session;
-    sale_config sale;
     tpc_config tpc;
     mail_config mail;
     files_config files;
+    /// Every section and key as text, defaults included: what the modules read
+    /// (modules::module_registry::configure); their own sections live only here.
+    modules::module_config sections = default_sections();
     /// Where it came from, for logs: "defaults", the file, plus the overrides applied.
     std::vector<std::string> sources{"defaults"};
 };

@@ -59,7 +59,7 @@ user_guard set_user(transaction& txn, std::int64_t user, bool set_context) {
     return guard;
 }
 
-context_guard check_access(transaction& txn) { return set_context(txn, {{"_check_access", true}}); }
+context_guard checking_access(transaction& txn) { return set_context(txn, {{"_check_access", true}}); }
 context_guard without_check_access(transaction& txn) { return set_context(txn, {{"_check_access", false}}); }
 context_guard active_records(transaction& txn) { return set_context(txn, {{"active_test", true}}); }
 context_guard inactive_records(transaction& txn) { return set_context(txn, {{"active_test", false}}); }
@@ -69,7 +69,7 @@ context_guard set_context(const nlohmann::json& values, const nlohmann::json& ex
 }
 context_guard reset_context() { return reset_context(current()); }
 user_guard set_user(std::int64_t user, bool set_context) { return set_user(current(), user, set_context); }
-context_guard check_access() { return check_access(current()); }
+context_guard checking_access() { return checking_access(current()); }
 context_guard without_check_access() { return without_check_access(current()); }
 context_guard active_records() { return active_records(current()); }
 context_guard inactive_records() { return inactive_records(current()); }

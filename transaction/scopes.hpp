@@ -58,7 +58,7 @@ context_guard reset_context(transaction& txn);
 /// Switches the user; `set_context` (root only) keeps the previous user in context["user"].
 user_guard set_user(transaction& txn, std::int64_t user, bool set_context = false);
 
-context_guard check_access(transaction& txn);          ///< `_check_access` = true
+context_guard checking_access(transaction& txn);       ///< `_check_access` = true
 context_guard without_check_access(transaction& txn);  ///< `_check_access` = false
 context_guard active_records(transaction& txn);        ///< `active_test` = true
 context_guard inactive_records(transaction& txn);      ///< `active_test` = false
@@ -67,15 +67,15 @@ context_guard inactive_records(transaction& txn);      ///< `active_test` = fals
 context_guard set_context(const nlohmann::json& values, const nlohmann::json& extra = nlohmann::json::object());
 context_guard reset_context();
 user_guard set_user(std::int64_t user, bool set_context = false);
-context_guard check_access();
+context_guard checking_access();
 context_guard without_check_access();
 context_guard active_records();
 context_guard inactive_records();
 
 /// Function-wrapper forms: run `fn` inside the scope on the current transaction.
 template <class Fn>
-decltype(auto) with_check_access(Fn&& fn) {
-    auto guard = check_access();
+decltype(auto) with_checking_access(Fn&& fn) {
+    auto guard = checking_access();
     return std::forward<Fn>(fn)();
 }
 template <class Fn>

@@ -100,7 +100,7 @@ std::string transaction::language() const {
     return default_language_;
 }
 
-bool transaction::check_access() const {
+bool transaction::access_checked() const {
     auto it = context_->find("_check_access");
     bool requested = it != context_->end() && it->is_boolean() && it->get<bool>();
     return requested && user_ != root_user;

@@ -93,7 +93,7 @@ public:
 
     // --- derived properties (SPEC §1.4) ---
     std::string language() const;
-    bool check_access() const;
+    bool access_checked() const;  ///< context `_check_access`: model methods check access rights
     bool active_records() const;
 
     /// The client address from the request context (`_request.remote_addr`), with its network.

@@ -74,7 +74,7 @@ void register_module(module_registry& registry) {
         if (pw.is_string() && !pw.get<std::string>().empty()) values["password_hash"] = hash_password(pw.get<std::string>());
         else if (pw.is_null() || pw == false) values["password_hash"] = nullptr;
         else throw user_error("The password must be a text.");
-        if (current().check_access()) {
+        if (current().access_checked()) {
             // The hash is read-only over RPC: set it here, below the check.
         }
     };

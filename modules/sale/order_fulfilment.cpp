@@ -8,16 +8,9 @@
 #include "transaction/transaction.hpp"
 
 #include <filesystem>
-#include <mutex>
 
 namespace atrium::modules::sale {
 namespace {
-
-std::mutex settings_mutex;
-fulfilment_settings& settings_storage() {
-    static fulfilment_settings settings;
-    return settings;
-}
 
 std::string order_text(const order_summary& order) {
     std::string text = "order " + order.number + "\ncustomer " + order.customer + "\n";
@@ -27,18 +20,7 @@ std::string order_text(const order_summary& order) {
 
 }  // namespace
 
-void configure_fulfilment(fulfilment_settings settings) {
-    std::lock_guard lock(settings_mutex);
-    settings_storage() = std::move(settings);
-}
-
-const fulfilment_settings& fulfilment() {
-    std::lock_guard lock(settings_mutex);
-    return settings_storage();
-}
-
-void fulfil(transaction& txn, const order_summary& order) {
-    const auto settings = fulfilment();
+void fulfil(transaction& txn, const order_summary& order, const fulfilment_settings& settings) {
     if (!settings.warehouse_dsn.empty()) {
         auto& warehouse = db::pg_join(settings.warehouse_dsn, txn, {{"reservation", order.number}});
         for (const auto& line : order.lines)

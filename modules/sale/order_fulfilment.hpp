@@ -3,7 +3,8 @@
 // confirming transaction so that it happens together with the confirmation or
 // not at all (two-phase commit, SPEC §5): a stock reservation in the
 // "warehouse" PostgreSQL database, a confirmation mail in the outbox, and the
-// order file. Each part is optional: an empty setting leaves it out.
+// order file. Each part is optional: an empty setting leaves it out. The
+// settings come from the module's configuration section (sale_settings.hpp).
 
 #include <cstdint>
 #include <string>
@@ -24,10 +25,6 @@ struct fulfilment_settings {
     std::string mail_from = "sales@localhost";
 };
 
-/// Process-wide settings, set once at start (atriumd, atrium-admin, tests).
-void configure_fulfilment(fulfilment_settings settings);
-const fulfilment_settings& fulfilment();
-
 struct order_line_summary {
     std::string product;
     std::string quantity;  ///< exact decimal text
@@ -41,8 +38,8 @@ struct order_summary {
     std::vector<order_line_summary> lines;
 };
 
-/// Joins the configured participants to `txn` and stages the work.
-void fulfil(transaction& txn, const order_summary& order);
+/// Joins the participants `settings` names to `txn` and stages the work.
+void fulfil(transaction& txn, const order_summary& order, const fulfilment_settings& settings);
 
 /// Creates the warehouse's reservation table if missing (outside any transaction).
 void prepare_warehouse(const std::string& dsn);

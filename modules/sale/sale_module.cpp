@@ -1,6 +1,7 @@
 #include "modules/sale/sale.hpp"
 
 #include "modules/sale/order_fulfilment.hpp"
+#include "modules/sale/sale_settings.hpp"
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
@@ -66,9 +67,10 @@ void clear_confirm_listeners() {
 }
 
 void confirm(const model& orders, const ids& records) {
-    orders.check_access("write");
+    orders.require_access("write");
     auto guard = without_check_access();
     const pool& p = orders.owner();
+    const auto fulfilment = read_fulfilment_settings(*p.config());
     // Check every order before changing any: a UserError leaves all of them as they were.
     const auto found = orders.browse(records, {"reference", "state", "lines", "total", "customer"});
     for (const auto& order : found) {
@@ -103,7 +105,7 @@ void confirm(const model& orders, const ids& records) {
         const model& line_model = p.get("sale.order.line");
         for (const auto& line : line_model.browse(order.get<ids>("lines"), {"product", "quantity"}))
             summary.lines.push_back({line.get<std::string>("product"), line.get<decimal>("quantity").to_string()});
-        fulfil(current(), summary);
+        fulfil(current(), summary, fulfilment);
     }
     current().atexit([records] {
         std::vector<std::function<void(const ids&)>> copy;
@@ -188,6 +190,10 @@ void register_module(module_registry& registry) {
         const model& seq = p.get("ir.sequence.strict");
         if (seq.search(json::array({leaf("code", "=", "sale.order")})).empty())
             seq.create(json::array({{{"name", "Sale"}, {"code", "sale.order"}, {"prefix", "SO"}, {"padding", 4}}}));
+    };
+    sale.settings = settings();
+    sale.on_server_start = [](const module_config& config) {
+        if (const auto warehouse = config.text("sale", "warehouse"); !warehouse.empty()) prepare_warehouse(warehouse);
     };
     registry.add(std::move(sale));
 }

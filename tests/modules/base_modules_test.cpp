@@ -63,7 +63,7 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
     tags.create(json::array({{{"name", "t"}}}));
     {
         auto as_alice = set_user(alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK(tags.search_count(json::array()) == 1);  // no rows for the model: allowed
     }
     access.create(json::array({{{"model", "test.tag"}, {"perm_read", true}},
@@ -71,7 +71,7 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
                                 {"perm_create", true}}}));
     {
         auto as_alice = set_user(alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK(tags.search_count(json::array()) == 1);
         CHECK_THROWS_WITH_AS(tags.create(json::array({{{"name", "u"}}})), doctest::Contains("create"), access_error);
         // Without _check_access (framework-internal code) nothing is checked.
@@ -79,14 +79,14 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
         CHECK_NOTHROW(tags.create(json::array({{{"name", "u"}}})));
     }
     {
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_NOTHROW(tags.create(json::array({{{"name", "root"}}})));  // root bypasses everything
     }
     // Group membership changes the (cached) rights at once.
     p->get("res.user").write({alice}, {{"groups", json::array({json::array({"add", {group}})})}});
     {
         auto as_alice = set_user(alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_NOTHROW(tags.create(json::array({{{"name", "v"}}})));
         CHECK_THROWS_AS(tags.remove(tags.search(json::array())), access_error);
     }
@@ -94,7 +94,7 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
     access.write(access.search(json::array({leaf("group", "=", group)})), {{"perm_delete", true}});
     {
         auto as_alice = set_user(alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_NOTHROW(tags.remove(tags.search(json::array())));
     }
     // A member of a child group has the rights of the parent group.
@@ -102,19 +102,19 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
     const auto child = p->get("res.group").create(json::array({{{"name", "Junior taggers"}, {"parent", group}}}))[0];
     {
         auto as_carol = set_user(carol);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_THROWS_AS(tags.create(json::array({{{"name", "w"}}})), access_error);
     }
     p->get("res.group").write({child}, {{"users", json::array({json::array({"add", {carol}})})}});
     {
         auto as_carol = set_user(carol);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_NOTHROW(tags.create(json::array({{{"name", "w"}}})));
     }
     // Sessions are for root only over RPC; the hash is never readable.
     {
         auto as_alice = set_user(alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_THROWS_AS(p->get("ir.session").search(json::array()), access_error);
         CHECK_THROWS_AS(p->get("res.user").read({alice}, {"password_hash"}), access_error);
         CHECK_THROWS_AS(p->get("res.user").write({alice}, {{"name", "x"}}), access_error);  // only administrators
@@ -122,7 +122,7 @@ TEST_CASE("modules: access rights per group, with and without root, cached and i
     }
     {
         auto as_admin = set_user(1);
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK_NOTHROW(p->get("res.user").write({alice}, {{"name", "Alice"}}));
     }
 }
@@ -229,7 +229,7 @@ TEST_CASE("modules: user warnings, preferences, exposed methods") {
     }
     {
         auto as_bob = set_user(bob);
-        auto checked = check_access();
+        auto checked = checking_access();
         const auto* prefs = p->find_method("model.res.user.get_preferences");
         REQUIRE(prefs);
         CHECK(prefs->call({json::array({false}), json::object()})["login"] == "bob");

@@ -55,7 +55,7 @@ TEST_CASE("modules: a secret field is unusable in domains, dotted paths, orders 
     const model& types = p->get("test.types");
     {
         auto as_alice = set_user(x.alice);
-        auto checked = check_access();
+        auto checked = checking_access();
         const auto denied = doctest::Contains("not allowed");
         // The attack of the issue: a LIKE prefix at a time through a relation.
         CHECK_THROWS_WITH_AS(orders.search_count(json::array({leaf("salesman.password_hash", "like", "$argon2id$%")})),
@@ -97,7 +97,7 @@ TEST_CASE("modules: a secret field is unusable in domains, dotted paths, orders 
     CHECK(users.fields_get().contains("password_hash"));  // module code sees every field
     {
         // Root, and module code under without_check_access(), keep every field.
-        auto checked = check_access();
+        auto checked = checking_access();
         CHECK(users.search_count(json::array({leaf("password_hash", "like", "$argon2id$%")})) == 2);
         CHECK(orders.search_count(json::array({leaf("salesman.password_hash", "like", "$argon2id$%")})) == 1);
         auto as_alice = set_user(x.alice);
@@ -120,7 +120,7 @@ TEST_CASE("modules: every model a dotted path crosses must be readable") {
     const model& children = p->get("test.child");
     const model& users = p->get("res.user");
     auto as_alice = set_user(x.alice);
-    auto checked = check_access();
+    auto checked = checking_access();
     const auto denied = doctest::Contains("not allowed to read records");
     // many2many and one2many paths into a model alice may not read.
     CHECK_THROWS_WITH_AS(types.search(json::array({leaf("tags.name", "=", "red")})), denied, access_error);
@@ -145,7 +145,7 @@ TEST_CASE("modules: integer fields and ids take any number with an integral valu
     fixture x;
     auto scope = begin(x.f.db(), root_user);
     const model& types = current_pool()->get("test.types");
-    auto checked = check_access();
+    auto checked = checking_access();
     const ids one{x.typed};
     const json id_dec = {{"__class__", "Decimal"}, {"decimal", std::to_string(x.typed) + ".00"}};
     CHECK(types.search(json::array({leaf("id", "=", id_dec)})) == one);

@@ -5,6 +5,7 @@
 
 #include "database/database.hpp"
 #include "modules/sale/order_fulfilment.hpp"
+#include "modules/sale/sale_settings.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_database.hpp"
@@ -13,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 
 using namespace atrium;
@@ -32,20 +34,19 @@ struct fulfilment_fixture {
     std::unique_ptr<db::backend> pg = db::open_backend(test::pg_dsn(), fiber_wait_hooks());
     std::string warehouse = main.server.unique_name("warehouse");
     std::shared_ptr<db::database> warehouse_db;
+    sale::fulfilment_settings settings{.warehouse_dsn = test::pg_dsn() + warehouse,
+                                       .maildir = (dir.path() / "mail").string(),
+                                       .staging = (dir.path() / "staging").string(),
+                                       .orders_dir = (dir.path() / "orders").string(),
+                                       .mail_to = {},
+                                       .mail_from = "sales@example.com"};
 
     fulfilment_fixture() {
         pg->create(warehouse);
         sale::prepare_warehouse(test::pg_dsn() + warehouse);
         warehouse_db = pg->open(warehouse);
-        sale::configure_fulfilment({.warehouse_dsn = test::pg_dsn() + warehouse,
-                                    .maildir = (dir.path() / "mail").string(),
-                                    .staging = (dir.path() / "staging").string(),
-                                    .orders_dir = (dir.path() / "orders").string(),
-                                    .mail_to = {},
-                                    .mail_from = "sales@example.com"});
     }
     ~fulfilment_fixture() {
-        sale::configure_fulfilment({});
         warehouse_db.reset();
         try {
             pg->drop(warehouse);
@@ -85,7 +86,7 @@ TEST_CASE("sale fulfilment: a committed confirmation reserves stock, queues the 
     {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order());
+        sale::fulfil(*scope, f.order(), f.settings);
         scope.close(true);
     }
     CHECK(f.notes() == 1);
@@ -101,7 +102,7 @@ TEST_CASE("sale fulfilment: a warehouse refusal leaves none of the four") {
     CHECK_THROWS([&] {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order("5000"));  // CHECK (quantity <= 1000) fails on the second line
+        sale::fulfil(*scope, f.order("5000"), f.settings);  // CHECK (quantity <= 1000) fails on the second line
         scope.close(true);
     }());
     CHECK(f.notes() == 0);
@@ -116,7 +117,7 @@ TEST_CASE("sale fulfilment: an error after the work was staged leaves none of th
     CHECK_THROWS_AS([&] {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order());
+        sale::fulfil(*scope, f.order(), f.settings);
         throw std::runtime_error("the confirmation fails after fulfilment was staged");
     }(), std::runtime_error);
     CHECK(f.notes() == 0);
@@ -124,4 +125,46 @@ TEST_CASE("sale fulfilment: an error after the work was staged leaves none of th
     CHECK(f.mails() == 0);
     CHECK(f.order_files() == 0);
     CHECK(f.prepared() == 0);
+}
+
+TEST_CASE("sale settings: the module reads [sale], mail.maildir and files.staging from its configuration") {
+    const auto none = sale::read_fulfilment_settings(modules::module_config{});
+    CHECK(none.warehouse_dsn.empty());
+    CHECK(none.maildir.empty());
+    CHECK(none.staging.empty());
+    CHECK(none.orders_dir.empty());
+    CHECK(none.mail_to.empty());
+    CHECK(none.mail_from == "sales@localhost");
+
+    modules::module_config config;
+    config.set("sale", "warehouse", "postgresql://app@db:5432/warehouse");
+    config.set("sale", "orders_dir", "/srv/orders");
+    config.set("sale", "mail_to", "desk@example.com");
+    config.set("sale", "mail_from", "shop@example.com");
+    config.set("mail", "maildir", "/srv/mail");
+    config.set("files", "staging", "/srv/staging");
+    const auto read = sale::read_fulfilment_settings(config);
+    CHECK(read.warehouse_dsn == "postgresql://app@db:5432/warehouse");
+    CHECK(read.orders_dir == "/srv/orders");
+    CHECK(read.mail_to == "desk@example.com");
+    CHECK(read.mail_from == "shop@example.com");
+    CHECK(read.maildir == "/srv/mail");
+    CHECK(read.staging == "/srv/staging");
+}
+
+TEST_CASE("sale settings: the declared [sale] keys, their defaults and checks") {
+    const auto declared = sale::settings();
+    std::map<std::string, const modules::module_setting*> by_key;
+    for (const auto& setting : declared) by_key[setting.key] = &setting;
+    REQUIRE(by_key.size() == 4);
+    CHECK(by_key.at("warehouse")->default_value.empty());
+    CHECK(by_key.at("orders_dir")->default_value == "./var/orders");
+    CHECK(by_key.at("mail_to")->default_value.empty());
+    CHECK(by_key.at("mail_from")->default_value == "sales@localhost");
+    CHECK(by_key.at("mail_to")->check("  desk@example.com ") == "desk@example.com");
+    CHECK_THROWS_WITH_AS(by_key.at("mail_to")->check("not an address"), doctest::Contains("expected a mail address"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(by_key.at("warehouse")->check("host=db"), doctest::Contains("expected postgresql://"),
+                         std::invalid_argument);
+    CHECK(by_key.at("warehouse")->check("") == "");
 }

@@ -5,12 +5,14 @@
 #include "modules/registry.hpp"
 #include "modules/sale/sale.hpp"
 #include "tests/modules/modules_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/retry.hpp"
 #include "transaction/scopes.hpp"
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -84,6 +86,26 @@ TEST_CASE("sale: confirm numbers through the strict sequence (lock_table, retrie
     CHECK(audit_count(f.db()) == 2);
     // Confirming again is a user error.
     CHECK_THROWS_WITH_AS(confirm_rpc(f.db(), a), doctest::Contains("not a draft"), user_error);
+}
+
+TEST_CASE("sale: confirm reads the module's own configuration section through its pool") {
+    modules_database f;
+    const auto order = make_order(f.db());
+    temp_dir dir("atrium-sale-config-");
+    module_config config;
+    config.set("files", "staging", (dir.path() / "staging").string());
+    config.set("sale", "orders_dir", (dir.path() / "orders").string());
+    builtin_modules().configure(std::move(config));
+    struct unconfigure {
+        ~unconfigure() { builtin_modules().configure({}); }
+    } restore;
+    confirm_rpc(f.db(), order);
+    std::string number;
+    {
+        auto scope = begin(f.db(), root_user, {.readonly = true});
+        number = current_pool()->get("sale.order").browse(order, {"number"}).get<std::string>("number");
+    }
+    CHECK(std::filesystem::exists(dir.path() / "orders" / (number + ".txt")));
 }
 
 TEST_CASE("sale: an order without lines raises a UserError and nothing changes") {
@@ -167,13 +189,13 @@ TEST_CASE("sale: confirm over RPC checks the write right of the caller") {
         p->get("ir.model.access").create(json::array({{{"model", "sale.order"}, {"perm_read", true}}}));
     }
     auto as_clerk = [&](transaction&) {
-        auto checked = check_access();
+        auto checked = checking_access();
         return current_pool()->find_method("model.sale.order.confirm")->call({json::array({json::array({order})}), json::object()});
     };
     CHECK_THROWS_WITH_AS(call_with_retry(f.db(), clerk, {}, as_clerk), doctest::Contains("Sale"), access_error);
     // The lines follow their sale (access delegation): readable, not writable.
     call_with_retry(f.db(), clerk, {}, [&](transaction&) {
-        auto checked = check_access();
+        auto checked = checking_access();
         const model& lines = current_pool()->get("sale.order.line");
         CHECK(lines.search_count(json::array()) == 2);
         CHECK_THROWS_AS(lines.write(lines.search(json::array()), {{"product", "x"}}), access_error);

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 
 using namespace atrium::server;
@@ -125,9 +126,9 @@ TEST_CASE("config: the [session] and [sale] keys, database.list and tpc.recovery
     CHECK(defaults.session.authentications == "password");
     CHECK(defaults.database.list);
     CHECK(defaults.tpc.recovery_interval == 60);
-    CHECK(defaults.sale.warehouse.empty());
-    CHECK(defaults.sale.orders_dir == "./var/orders");
-    CHECK(defaults.sale.mail_to.empty());
+    CHECK(defaults.sections.text("sale", "warehouse", "unset").empty());
+    CHECK(defaults.sections.text("sale", "orders_dir") == "./var/orders");
+    CHECK(defaults.sections.text("sale", "mail_to", "unset").empty());
 
     const auto cfg = parse_config(
         "[session]\nmax_attempt = 3\ntimeout = 60\nauthentications = password+totp,password\n"
@@ -138,8 +139,8 @@ TEST_CASE("config: the [session] and [sale] keys, database.list and tpc.recovery
     CHECK(cfg.session.authentications == "password+totp,password");
     CHECK_FALSE(cfg.database.list);
     CHECK(cfg.tpc.recovery_interval == 0);
-    CHECK(cfg.sale.warehouse == "postgresql://app@db:5432/warehouse");
-    CHECK(cfg.sale.mail_to == "desk@example.com");
+    CHECK(cfg.sections.text("sale", "warehouse") == "postgresql://app@db:5432/warehouse");
+    CHECK(cfg.sections.text("sale", "mail_to") == "desk@example.com");
 
     CHECK_THROWS_AS(parse_config("[session]\nmax_attempt = 0\n"), config_error);
     CHECK_THROWS_AS(parse_config("[session]\nip_network_4 = 33\n"), config_error);
@@ -148,4 +149,52 @@ TEST_CASE("config: the [session] and [sale] keys, database.list and tpc.recovery
     CHECK_THROWS_AS(parse_config("[sale]\nwarehouse = host=db\n"), config_error);
     CHECK_THROWS_AS(parse_config("[sale]\nmail_to = not an address\n"), config_error);
     CHECK_THROWS_AS(parse_config("[session]\nnope = 1\n"), config_error);
+}
+
+TEST_CASE("config: the modules' view states every key with the server's values and defaults") {
+    const auto defaults = parse_config("");
+    // The view's default texts, written back as an INI file, give the built-in defaults.
+    std::string ini;
+    for (const auto& [section, keys] : defaults.sections.values()) {
+        ini += "[" + section + "]\n";
+        for (const auto& [key, value] : keys) ini += key + " = " + value + "\n";
+    }
+    const auto again = parse_config(ini);
+    const config built_in;
+    CHECK(again.database == built_in.database);
+    CHECK(again.web == built_in.web);
+    CHECK(again.request == built_in.request);
+    CHECK(again.session == built_in.session);
+    CHECK(again.tpc == built_in.tpc);
+    CHECK(again.mail == built_in.mail);
+    CHECK(again.files == built_in.files);
+    CHECK(again.sections.values() == built_in.sections.values());
+    std::size_t keys = 0;
+    for (const auto& [_, section] : defaults.sections.values()) keys += section.size();
+    CHECK(keys == known_config_keys().size());
+    // The shipped file states the same defaults.
+    CHECK(load_config(ATRIUM_SOURCE_DIR "/etc/atrium.conf", {}).sections.values() == built_in.sections.values());
+
+    auto cfg = parse_config("[mail]\nmaildir =  /srv/mail \n[sale]\norders_dir = /srv/orders\n");
+    CHECK(cfg.sections.text("mail", "maildir") == "/srv/mail");
+    CHECK(cfg.mail.maildir == "/srv/mail");
+    CHECK(cfg.sections.text("sale", "orders_dir") == "/srv/orders");
+    apply_environment(cfg, {{"ATRIUM_SALE__MAIL_TO", "desk@example.com"}});
+    CHECK(cfg.sections.text("sale", "mail_to") == "desk@example.com");
+}
+
+TEST_CASE("config: a module's keys are known and checked with a clear message") {
+    const auto& known = known_config_keys();
+    for (const char* key : {"sale.warehouse", "sale.orders_dir", "sale.mail_to", "sale.mail_from"}) {
+        CHECK(std::find(known.begin(), known.end(), key) != known.end());
+    }
+    CHECK_THROWS_WITH_AS(parse_config("[sale]\nmail_to = not an address\n", "atrium.conf"),
+                         doctest::Contains("atrium.conf: [sale] mail_to: expected a mail address"), config_error);
+    CHECK_THROWS_WITH_AS(parse_config("[sale]\nwarehouse = host=db\n", "atrium.conf"),
+                         doctest::Contains("atrium.conf: [sale] warehouse: expected postgresql://user@host:port/dbname"),
+                         config_error);
+    config cfg;
+    CHECK_THROWS_WITH_AS(apply_environment(cfg, {{"ATRIUM_SALE__MAIL_FROM", "nobody"}}),
+                         doctest::Contains("environment ATRIUM_SALE__MAIL_FROM: expected a mail address"), config_error);
+    CHECK_THROWS_WITH_AS(parse_config("[sale]\nnope = 1\n"), doctest::Contains("[sale] nope: unknown key"), config_error);
 }

@@ -32,7 +32,7 @@ std::string call_body(const std::string& method, const std::string& params = "[]
 TEST_SUITE("http") {
 
 TEST_CASE("atriumd serves common.server.version in both dialects") {
-    atriumd_process server(ATRIUM_ATRIUMD);
+    atriumd_process server(ATRIUM_ATRIUMD_TEST);
     auto response = http_call(server.port(), http_test_client::post("/", version_call));
     CHECK(response.status == 200);
     CHECK(response.header("content-type") == "application/json");
@@ -57,7 +57,7 @@ TEST_CASE("atriumd serves common.server.version in both dialects") {
 }
 
 TEST_CASE("keep-alive, pipelining (two requests in one write), HTTP/1.0") {
-    atriumd_process server(ATRIUM_ATRIUMD);
+    atriumd_process server(ATRIUM_ATRIUMD_TEST);
     http_test_client client(server.port());
     client.send(http_test_client::post("/", call_body("test.echo", "[1]", 1)));
     auto first = client.read_response();
@@ -105,7 +105,7 @@ TEST_CASE("OPTIONS is 204; CORS headers for allowed origins, 403 for others") {
 }
 
 TEST_CASE("body limits: 411 without Content-Length, 413 beyond the limit") {
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_REQUEST__MAX_SIZE", "1000"},
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_REQUEST__MAX_SIZE", "1000"},
                                             {"ATRIUM_REQUEST__MAX_SIZE_AUTHENTICATED", "100000"}});
     auto response = http_call(server.port(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                              "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
@@ -122,7 +122,7 @@ TEST_CASE("body limits: 411 without Content-Length, 413 beyond the limit") {
 }
 
 TEST_CASE("gzip: request bodies only when verified, bombs refused, large responses compressed") {
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_REQUEST__MAX_SIZE_AUTHENTICATED", "1000000"}});
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_REQUEST__MAX_SIZE_AUTHENTICATED", "1000000"}});
     const std::string compressed = atrium::server::gzip_deflate(call_body("test.echo", "[\"zipped\"]"));
     auto response = http_call(server.port(), http_test_client::post("/", compressed, "Content-Encoding: gzip\r\n"));
     CHECK(response.status == 415);
@@ -160,7 +160,7 @@ TEST_CASE("slow headers are cut off; idle keep-alive connections are closed") {
 TEST_CASE("a connection idle past the trim delay still serves (pipelined too) and still times out") {
     // Idle over a second, a connection drops its buffer and stack pages and
     // waits on a 1-byte read: the byte must reach the parser, the timeout stay.
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__HEADER_TIMEOUT", "3"}, {"ATRIUM_WEB__KEEPALIVE_TIMEOUT", "3"}});
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_WEB__HEADER_TIMEOUT", "3"}, {"ATRIUM_WEB__KEEPALIVE_TIMEOUT", "3"}});
     http_test_client client(server.port());
     // Idle for longer than the 1 s trim delay: the passing time is what is tested.
     std::this_thread::sleep_for(1500ms);  // before its first request
@@ -194,7 +194,7 @@ TEST_CASE("a TLS ClientHello on the plain port closes the connection at once") {
 }
 
 TEST_CASE("HTTP-level failures are plain HTTP; oversized headers 431") {
-    atriumd_process server(ATRIUM_ATRIUMD);
+    atriumd_process server(ATRIUM_ATRIUMD_TEST);
     auto response = http_call(server.port(), http_test_client::post("/", call_body("test.raise", "[\"http_401\"]")));
     CHECK(response.status == 401);
     CHECK(response.header("www-authenticate") == "Basic realm=\"Tryton\"");
@@ -210,7 +210,7 @@ TEST_CASE("HTTP-level failures are plain HTTP; oversized headers 431") {
 }
 
 TEST_CASE("beyond web.max_connections: the longest idle closed to make room, 503 with Retry-After when all are busy") {
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__MAX_CONNECTIONS", "2"}});
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_WEB__MAX_CONNECTIONS", "2"}});
     {
         http_test_client a(server.port());
         a.send(http_test_client::post("/", version_call));
@@ -247,7 +247,7 @@ TEST_CASE("beyond web.max_connections: the longest idle closed to make room, 503
 }
 
 TEST_CASE("run_blocking keeps the io thread free") {
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__THREADS", "1"}});
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_WEB__THREADS", "1"}});
     http_test_client slow(server.port());
     slow.send(http_test_client::post("/", call_body("test.blocking_sleep", "[1.5]")));
     REQUIRE(server.wait_for_log("test.blocking_sleep begins"));
@@ -261,7 +261,7 @@ TEST_CASE("run_blocking keeps the io thread free") {
 }
 
 TEST_CASE("SIGTERM: stop accepting, answer the call in flight, exit 0") {
-    atriumd_process server(ATRIUM_ATRIUMD);
+    atriumd_process server(ATRIUM_ATRIUMD_TEST);
     http_test_client idle(server.port());
     idle.send(http_test_client::post("/", version_call));
     REQUIRE(idle.read_response());
@@ -279,7 +279,7 @@ TEST_CASE("SIGTERM: stop accepting, answer the call in flight, exit 0") {
 }
 
 TEST_CASE("SIGTERM: a call longer than web.drain_timeout is cut off, still exit 0") {
-    atriumd_process server(ATRIUM_ATRIUMD, {{"ATRIUM_WEB__DRAIN_TIMEOUT", "1"}});
+    atriumd_process server(ATRIUM_ATRIUMD_TEST, {{"ATRIUM_WEB__DRAIN_TIMEOUT", "1"}});
     http_test_client busy(server.port());
     busy.send(http_test_client::post("/", call_body("test.sleep", "[30]")));
     REQUIRE(server.wait_for_log("test.sleep begins"));  // in flight
@@ -289,7 +289,7 @@ TEST_CASE("SIGTERM: a call longer than web.drain_timeout is cut off, still exit 
 
 
 TEST_CASE("Expect: 100-continue gets an interim response before the body") {
-    atriumd_process server(ATRIUM_ATRIUMD);
+    atriumd_process server(ATRIUM_ATRIUMD_TEST);
     http_test_client client(server.port());
     const std::string body = call_body("test.echo", "[2]");
     client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
@@ -321,6 +321,14 @@ TEST_CASE("garbage on the wire gets 400 or a close, and the server keeps serving
         if (response) CHECK(response->status >= 400);
     }
     CHECK(http_call(server.port(), http_test_client::post("/", version_call)).status == 200);
+}
+
+TEST_CASE("the production atriumd has no test.* methods (atriumd_test adds them)") {
+    atriumd_process server(ATRIUM_ATRIUMD);
+    const auto response = http_call(server.port(), http_test_client::post("/", call_body("test.echo", "[1]")));
+    const auto body = json::parse(response.body);
+    CHECK(body.contains("error"));
+    CHECK_FALSE(body.contains("result"));
 }
 
 TEST_CASE("atriumd -c etc/atrium.conf serves (the environment still overrides the listen address)") {

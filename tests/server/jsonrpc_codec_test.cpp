@@ -3,7 +3,7 @@
 #include "server/jsonrpc_codec.hpp"
 #include "server/jsonrpc_values.hpp"
 #include "server/rpc_handler.hpp"
-#include "server/test_handler.hpp"
+#include "tests/support/test_handler.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,7 +17,7 @@ namespace {
 
 struct codec_fixture {
     builtin_handler builtin{"9.8.7"};
-    test_handler handler{builtin};
+    atrium::test::test_handler handler{builtin};
     std::vector<rpc_call_record> calls;
     codec_options options;
     rpc_call_context context;

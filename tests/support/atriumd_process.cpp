@@ -24,7 +24,6 @@ atriumd_process::atriumd_process(const std::string& binary, std::map<std::string
     environment.emplace("ATRIUM_WEB__LISTEN", "127.0.0.1:0");
     environment.emplace("ATRIUM_MAIL__MAILDIR", "");
     environment.emplace("ATRIUM_FILES__STAGING", "");
-    environment.emplace("ATRIUM_TEST_METHODS", "1");
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe() failed");
     const std::string log_path = (dir_ / "stderr.log").string();

@@ -1,9 +1,10 @@
 #pragma once
 /// @file
-/// @brief Starts the real atriumd binary for a test: its own SQLite directory
+/// @brief Starts the real atriumd binary (or atriumd_test, which adds the
+/// test.* methods) for a test: its own SQLite directory
 /// (a temp_dir, also its working directory), web.listen on a free loopback
 /// port (port 0; the port is read from the ready line), extra environment
-/// (ATRIUM_<SECTION>__<KEY> overrides, ATRIUM_TEST_METHODS=1 by default).
+/// (ATRIUM_<SECTION>__<KEY> overrides).
 /// Stopped with SIGTERM (exit status checked by the test) or killed at the end.
 
 #include "tests/support/temp_dir.hpp"

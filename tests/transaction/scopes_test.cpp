@@ -93,15 +93,15 @@ TEST_CASE("§1.4 access and active scopes set their context keys and restore the
     test_database f;
     auto scope = begin(f.db, 2);
     {
-        auto guard = check_access();
-        CHECK(scope->check_access());
+        auto guard = checking_access();
+        CHECK(scope->access_checked());
         {
             auto inner = without_check_access();
-            CHECK_FALSE(scope->check_access());
+            CHECK_FALSE(scope->access_checked());
         }
-        CHECK(scope->check_access());
+        CHECK(scope->access_checked());
     }
-    CHECK_FALSE(scope->check_access());
+    CHECK_FALSE(scope->access_checked());
     {
         auto guard = inactive_records();
         CHECK_FALSE(scope->active_records());
@@ -114,11 +114,11 @@ TEST_CASE("§1.4 access and active scopes set their context keys and restore the
 TEST_CASE("§1.4 access and active scopes as function wrappers") {
     test_database f;
     auto scope = begin(f.db, 2);
-    CHECK(with_check_access([] { return current().check_access(); }));
-    CHECK_FALSE(with_without_check_access([] { return current().check_access(); }));
+    CHECK(with_checking_access([] { return current().access_checked(); }));
+    CHECK_FALSE(with_without_check_access([] { return current().access_checked(); }));
     CHECK_FALSE(with_inactive_records([] { return current().active_records(); }));
     CHECK(with_active_records([] { return current().active_records(); }));
-    CHECK_FALSE(scope->check_access());
+    CHECK_FALSE(scope->access_checked());
 }
 
 TEST_CASE("§1.4 a guard restores the transaction that created it, whatever is current") {

@@ -440,23 +440,23 @@ TEST_CASE("§1.5 record caches are cleared on commit and rollback; commit resets
     CHECK(cleared == 2);
 }
 
-TEST_CASE("§1.4 derived properties: check_access, active_records, language") {
+TEST_CASE("§1.4 derived properties: access_checked, active_records, language") {
     test_database f;
     {
         auto scope = begin(f.db, 1, {.default_language = "nl"});
-        CHECK_FALSE(scope->check_access());
+        CHECK_FALSE(scope->access_checked());
         CHECK(scope->active_records());
         CHECK(scope->language() == "nl");
     }
     {
         auto scope = begin(f.db, 1, {.context = {{"_check_access", true}, {"active_test", false}, {"language", ""}}});
-        CHECK(scope->check_access());
+        CHECK(scope->access_checked());
         CHECK_FALSE(scope->active_records());
         CHECK(scope->language() == "en");
     }
     {
         auto scope = begin(f.db, root_user, {.context = {{"_check_access", true}}});
-        CHECK_FALSE(scope->check_access());
+        CHECK_FALSE(scope->access_checked());
     }
 }
 

@@ -1,4 +1,4 @@
-#include "server/test_handler.hpp"
+#include "tests/support/test_handler.hpp"
 
 #include "modules/errors.hpp"
 #include "server/worker_pool.hpp"
@@ -9,7 +9,9 @@
 #include <chrono>
 #include <thread>
 
-namespace atrium::server {
+namespace atrium::test {
+
+using namespace atrium::server;
 
 namespace {
 
@@ -84,4 +86,4 @@ rpc_result test_handler::handle(const rpc_request& request) {
     return next_.handle(request);
 }
 
-}  // namespace atrium::server
+}  // namespace atrium::test

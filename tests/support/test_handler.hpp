@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// @brief Test-only methods, served by atriumd when ATRIUM_TEST_METHODS=1 is
-/// in its environment (the transport's tests need slow, failing and echoing
-/// calls that no real module provides). Everything else goes to `next`.
+/// @brief Test-only methods, served by the tests' atriumd_test (atriumd plus
+/// these, tests/support/atriumd_test_main.cpp) and used in-process by the codec
+/// tests: the transport's tests need slow, failing and echoing calls that no
+/// real module provides. Everything else goes to `next`.
 ///
 /// - `test.echo(value)` → value; `test.echo_kwargs()` → the named params
 /// - `test.info()` → database, dialect, id, notification, http fields
@@ -14,18 +15,18 @@
 
 #include "server/rpc_handler.hpp"
 
-namespace atrium::server {
+namespace atrium::test {
 
-class test_handler : public rpc_handler {
+class test_handler : public server::rpc_handler {
 public:
-    explicit test_handler(rpc_handler& next) : next_(next) {}
-    rpc_result handle(const rpc_request& request) override;
-    bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) override {
+    explicit test_handler(server::rpc_handler& next) : next_(next) {}
+    server::rpc_result handle(const server::rpc_request& request) override;
+    bool authenticated_for_limits(const std::optional<std::string>& database, const server::rpc_http_info& http) override {
         return next_.authenticated_for_limits(database, http);
     }
 
 private:
-    rpc_handler& next_;
+    server::rpc_handler& next_;
 };
 
-}  // namespace atrium::server
+}  // namespace atrium::test

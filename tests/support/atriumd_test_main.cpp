@@ -1,0 +1,14 @@
+// atriumd_test — atriumd with the test-only `test.*` methods in front of the
+// dispatcher (tests/support/test_handler.hpp), for the tests that need slow,
+// failing and echoing calls. Same command line as atriumd.
+
+#include "server/atriumd.hpp"
+#include "tests/support/test_handler.hpp"
+
+int main(int argc, char** argv) {
+    atrium::server::atriumd_extensions extensions;
+    extensions.wrap_handler = [](atrium::server::rpc_handler& next) -> std::unique_ptr<atrium::server::rpc_handler> {
+        return std::make_unique<atrium::test::test_handler>(next);
+    };
+    return atrium::server::run_atriumd(argc, argv, extensions);
+}
