@@ -1,6 +1,6 @@
 #include "server/http_server.hpp"
 
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 #include "server/gzip.hpp"
 #include "server/http_rules.hpp"
 #include "server/jsonrpc_codec.hpp"
@@ -51,7 +51,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t gzip_threshold = 1400;
-constexpr std::size_t connection_stack_size = default_fiber_stack_size;  // guarded, see fiber_runtime.hpp
+constexpr std::size_t connection_stack_size = fiber::default_fiber_stack_size;  // guarded, see fiber_runtime.hpp
 constexpr unsigned char tls_handshake_record = 0x16;
 
 /// A connection idle this long gives its buffer and the unused part of its
@@ -497,7 +497,7 @@ struct http_server::impl {
         }
         // A shared_ptr keeps the socket copyable for std::function.
         auto held = std::make_shared<tcp::socket>(std::move(socket));
-        spawn_fiber(
+        fiber::spawn_fiber(
             io,
             [this, held, control] {
                 struct on_exit {
@@ -515,7 +515,7 @@ struct http_server::impl {
                 } exit_guard{*this, control};
                 serve(std::move(*held), *control);
             },
-            [](std::exception_ptr error) { log_fiber_exception(error, "connection"); }, connection_stack_size);
+            [](std::exception_ptr error) { fiber::log_fiber_exception(error, "connection"); }, connection_stack_size);
     }
 
     /// Registers a new connection unless a cap refuses it. A network at
@@ -631,7 +631,7 @@ struct http_server::impl {
 
     /// One connection: requests answered in order until close, error or timeout.
     void serve(tcp::socket socket, connection_control& control) {
-        const fiber_yield& yield = *current_yield();
+        const fiber::fiber_yield& yield = *fiber::current_yield();
         beast::tcp_stream stream(std::move(socket));
         control.stream = &stream;
         const std::string& remote_address = control.address;
@@ -662,7 +662,7 @@ struct http_server::impl {
     /// Idle for idle_trim_delay, the connection drops its buffer and the stack
     /// pages request handling touched, then waits on with a 1-byte read.
     bool wait_for_request(beast::tcp_stream& stream, read_buffer& buffer, connection_control& control,
-                          bool first, const fiber_yield& yield) {
+                          bool first, const fiber::fiber_yield& yield) {
         const auto timeout = std::chrono::seconds(first ? cfg.web.header_timeout : cfg.web.keepalive_timeout);
         boost::system::error_code ec;
         control.idle = true;
@@ -684,7 +684,7 @@ struct http_server::impl {
         const auto left = control.idle_since + timeout - std::chrono::steady_clock::now();
         if (left <= std::chrono::steady_clock::duration::zero()) return false;
         buffer.shrink_to_fit();
-        release_unused_fiber_stack();
+        fiber::release_unused_fiber_stack();
         char first_byte = 0;
         stream.expires_after(left);
         n = stream.async_read_some(asio::buffer(&first_byte, 1), yield[ec]);
@@ -698,7 +698,7 @@ struct http_server::impl {
     /// Closing with unread request bytes would reset the connection, and the
     /// client could lose the error response just sent (413, 415…): send FIN,
     /// then discard what the client still sends, for a second at most.
-    void linger_close(beast::tcp_stream& stream, const fiber_yield& yield) {
+    void linger_close(beast::tcp_stream& stream, const fiber::fiber_yield& yield) {
         boost::system::error_code ec;
         if (!stream.socket().is_open()) return;
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -716,7 +716,7 @@ struct http_server::impl {
 
     /// Reads, handles and answers one request; false: close the connection.
     bool serve_one(beast::tcp_stream& stream, read_buffer& buffer, connection_control& control,
-                   const fiber_yield& yield) {
+                   const fiber::fiber_yield& yield) {
         const std::string& remote_address = control.address;
         boost::system::error_code ec;
         http::request_parser<http::string_body> parser;
@@ -812,8 +812,6 @@ struct http_server::impl {
             std::optional<rpc_http_reply> refusal;
             try {
                 authenticated = handler.authenticated_for_limits(route->database, info);
-            } catch (const boost::context::detail::forced_unwind&) {
-                throw;
             } catch (const http_error& error) {
                 refusal = plain_http_reply(error.status(), error.what(), info, error.retry_after_seconds());
             } catch (const std::exception& error) {
@@ -887,7 +885,7 @@ struct http_server::impl {
 
     bool write_reply(beast::tcp_stream& stream, unsigned version, const rpc_http_reply& reply,
                      const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
-                     const std::string& request_id, const fiber_yield& yield) {
+                     const std::string& request_id, const fiber::fiber_yield& yield) {
         reply_head head;
         head.set("Server", "Atrium");
         head.set("X-Request-Id", request_id);
@@ -931,7 +929,7 @@ struct http_server::impl {
     }
 
     void write_plain(beast::tcp_stream& stream, unsigned version, int status, std::string_view message,
-                     const rpc_http_info& info, bool keep_alive, const fiber_yield& yield) {
+                     const rpc_http_info& info, bool keep_alive, const fiber::fiber_yield& yield) {
         write_reply(stream, version, plain_http_reply(status, message, info), {}, keep_alive, false,
                     "r" + std::to_string(++request_counter), yield);
     }

@@ -1,5 +1,6 @@
 #include "server/jsonrpc_codec.hpp"
 
+#include "fiber/unwind.hpp"
 #include "modules/errors.hpp"
 #include "server/jsonrpc_values.hpp"
 #include "server/worker_pool.hpp"
@@ -100,7 +101,7 @@ failure classify(const std::exception_ptr& error, const rpc_request& request, co
         f.outcome = "invalid params";
         return f;
     } catch (...) {
-        if (is_forced_unwind(std::current_exception())) throw;
+        fiber::rethrow_if_unwinding();
         const std::string description = describe_exception(std::current_exception());
         // The whole story goes to the log only; the client sees it in dev mode.
         log_error("rpc " + request.request_id + " " + request.method + " failed: " + description);
@@ -125,7 +126,7 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
         outcome.result = handler.handle(request);
         encode_special_values(outcome.result->value);
     } catch (...) {
-        if (is_forced_unwind(std::current_exception())) throw;
+        fiber::rethrow_if_unwinding();
         outcome.error = classify(std::current_exception(), request, options);
     }
     const double duration_ms =

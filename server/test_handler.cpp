@@ -67,7 +67,7 @@ rpc_result test_handler::handle(const rpc_request& request) {
                      {"request_id", request.request_id}}};
     }
     if (method == "test.sleep") {
-        current_fiber().sleep_for(seconds_param(request));
+        fiber::current().sleep_for(seconds_param(request));
         return {"slept"};
     }
     if (method == "test.blocking_sleep") {

@@ -11,6 +11,7 @@
 #include "database/database.hpp"
 #include "database/errors.hpp"
 #include "database/postgresql/pg_connection.hpp"
+#include "fiber/unwind.hpp"
 #include "participants/pg_participant.hpp"
 #include "participants/pg_participant_store.hpp"
 #include "tests/support/pg_cluster.hpp"
@@ -21,7 +22,6 @@
 #include "transaction/recovery.hpp"
 #include "transaction/transaction.hpp"
 
-#include <boost/context/detail/exception.hpp>
 #include <doctest/doctest.h>
 
 #include <libpq-fe.h>
@@ -58,9 +58,8 @@ db::result run(db::database& database, const std::string& sql, const std::vector
         conn->commit();
         database.release(std::move(conn));
         return out;
-    } catch (const boost::context::detail::forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         database.release(std::move(conn), true);
         throw;
     }

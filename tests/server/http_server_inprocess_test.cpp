@@ -29,7 +29,7 @@ class recording_handler : public rpc_handler {
 public:
     rpc_result handle(const rpc_request& request) override {
         ++calls;
-        if (request.method == "sleep") atrium::current_fiber().sleep_for(std::chrono::milliseconds(1500));
+        if (request.method == "sleep") atrium::fiber::current().sleep_for(std::chrono::milliseconds(1500));
         request.notes.user = "tester";
         request.notes.retries = 1;
         return {json{{"database", request.database.value_or("")},

@@ -1,7 +1,8 @@
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 
-#include "server/socket_watch.hpp"
-#include "transaction/logging.hpp"
+#include "fiber/report.hpp"
+#include "fiber/socket_watch.hpp"
+#include "fiber/unwind.hpp"
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -51,7 +52,7 @@ fiber_activation_record*& fiber_activation_record::current() noexcept {
 }  // namespace boost::context::detail
 #endif
 
-namespace atrium::server {
+namespace atrium::fiber {
 
 namespace {
 
@@ -64,7 +65,7 @@ using fiber_timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
 /// with the fiber, also when the fiber is unwound.
 struct fiber_state {
     asio_fiber_waiter waiter;
-    fiber_context context{&waiter};
+    fiber::context context{&waiter};
     std::function<void()> body;
 };
 
@@ -87,17 +88,14 @@ private:
 void run_body(fiber_state& state, const fiber_yield& yield) {
     state.waiter.bind(yield);
     state.body();
-    if (const auto left = state.context.stack().size(); left != 0) {
-        throw std::logic_error("fiber body returned with " + std::to_string(left) +
-                               " transaction reference(s) still on its stack");
-    }
+    state.context.check_body_finished();
 }
 
 void check_own_fiber(const asio_fiber_waiter* waiter, const char* operation) {
     if (waiter->yield_context() == nullptr) {
         throw std::logic_error(std::string("asio_fiber_waiter::") + operation + ": the fiber has not started");
     }
-    if (current_fiber().waiter() != waiter) {
+    if (current().waiter() != waiter) {
         throw std::logic_error(std::string("asio_fiber_waiter::") + operation +
                                ": called from outside the fiber it belongs to");
     }
@@ -132,7 +130,7 @@ void asio_fiber_waiter::wait_readable(int fd) {
     if (error) throw boost::system::system_error(error, "waiting for a database socket");
 }
 
-std::unique_ptr<db::socket_watch> asio_fiber_waiter::watch_socket(int fd) {
+std::unique_ptr<socket_watch> asio_fiber_waiter::watch_socket(int fd) {
     check_own_fiber(this, "watch_socket");
     return make_socket_watch(yield_->get_executor().inner().context(), fd);
 }
@@ -148,7 +146,7 @@ bool asio_fiber_waiter::run_later(std::chrono::nanoseconds delay, std::function<
         try {
             task();
         } catch (const std::exception& e) {
-            log_error(std::string("deferred task failed: ") + e.what());
+            report_error(std::string("deferred task failed: ") + e.what());
         }
     });
     return true;
@@ -168,12 +166,12 @@ __attribute__((noinline)) void asio_fiber_waiter::release_unused_stack() noexcep
 }
 
 void release_unused_fiber_stack() noexcept {
-    if (auto* waiter = dynamic_cast<asio_fiber_waiter*>(current_fiber().waiter())) waiter->release_unused_stack();
+    if (auto* waiter = dynamic_cast<asio_fiber_waiter*>(current().waiter())) waiter->release_unused_stack();
 }
 
 namespace {
 
-class fiber_waker final : public db::waker, public std::enable_shared_from_this<fiber_waker> {
+class fiber_waker final : public waker, public std::enable_shared_from_this<fiber_waker> {
 public:
     explicit fiber_waker(const fiber_yield& yield) : yield_(yield), io_(yield.get_executor().inner()) {}
 
@@ -218,7 +216,7 @@ public:
                 if (self->timer_) self->timer_->cancel();
             });
         } catch (const std::exception& e) {
-            log_error(std::string("fiber waker: cannot post the wake-up: ") + e.what());
+            report_error(std::string("fiber waker: cannot post the wake-up: ") + e.what());
         }
     }
 
@@ -232,13 +230,13 @@ private:
 
 }  // namespace
 
-std::shared_ptr<db::waker> asio_fiber_waiter::make_waker() {
+std::shared_ptr<waker> asio_fiber_waiter::make_waker() {
     check_own_fiber(this, "make_waker");
     return std::make_shared<fiber_waker>(*yield_);
 }
 
 const fiber_yield* current_yield() noexcept {
-    const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current_fiber().waiter());
+    const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current().waiter());
     return waiter ? waiter->yield_context() : nullptr;
 }
 
@@ -246,8 +244,8 @@ void log_fiber_exception(std::exception_ptr error, std::string_view what) {
     if (!error) return;
     std::string message = "fiber ";
     if (!what.empty()) message.append(what).append(" ");
-    message += "failed: " + describe_exception(error);
-    log_error(message);
+    message += "failed: " + describe(error);
+    report_error(message);
 }
 
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
@@ -267,9 +265,8 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
             }
             try {
                 on_complete(error);
-            } catch (const boost::context::detail::forced_unwind&) {
-                throw;
             } catch (...) {
+                fiber::rethrow_if_unwinding();
                 log_fiber_exception(std::current_exception(), "completion handler");
             }
         });
@@ -280,4 +277,4 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, std::s
         io, std::move(body), [](std::exception_ptr error) { log_fiber_exception(error, ""); }, stack_size);
 }
 
-}  // namespace atrium::server
+}  // namespace atrium::fiber
