@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -60,10 +61,29 @@ using fiber_timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
                                                       boost::asio::wait_traits<std::chrono::steady_clock>,
                                                       fiber_executor>;
 
+/// How many fibers of an io_context have not ended (drain() waits for them).
+/// Services are destroyed only after every service has shut down, so a fiber
+/// unwound by the io_context's destruction still finds its counter.
+class fiber_count final : public boost::asio::execution_context::service {
+public:
+    static inline boost::asio::execution_context::id id;
+    explicit fiber_count(boost::asio::io_context& io) : boost::asio::execution_context::service(io) {}
+    std::atomic<std::size_t> live{0};
+
+private:
+    void shutdown() override {}
+};
+
 /// Everything a fiber owns. Allocated before the spawn (the executor needs the
 /// context's address) and owned by the fiber's function object, so it dies
 /// with the fiber, also when the fiber is unwound.
 struct fiber_state {
+    explicit fiber_state(fiber_count& count) : counted(count) { ++counted.live; }
+    ~fiber_state() { --counted.live; }
+    fiber_state(const fiber_state&) = delete;
+    fiber_state& operator=(const fiber_state&) = delete;
+
+    fiber_count& counted;
     asio_fiber_waiter waiter;
     fiber::context context{&waiter};
     std::function<void()> body;
@@ -251,7 +271,7 @@ void log_fiber_exception(std::exception_ptr error, std::string_view what) {
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
                  std::size_t stack_size) {
     if (!body) throw std::invalid_argument("spawn_fiber: empty body");
-    auto state = std::make_unique<fiber_state>();
+    auto state = std::make_unique<fiber_state>(boost::asio::use_service<fiber_count>(io));
     state->body = std::move(body);
     const fiber_executor executor(io.get_executor(), &state->context);
     recorded_stack stack(stack_size, state->waiter);
@@ -270,6 +290,20 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
                 log_fiber_exception(std::current_exception(), "completion handler");
             }
         });
+}
+
+std::size_t live_fibers(boost::asio::io_context& io) {
+    return boost::asio::use_service<fiber_count>(io).live.load();
+}
+
+std::size_t drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    io.restart();
+    while (live_fibers(io) != 0) {
+        // 0: out of work (a fiber left waits for nothing), stopped, or the deadline.
+        if (io.run_one_until(deadline) == 0) break;
+    }
+    return live_fibers(io);
 }
 
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, std::size_t stack_size) {

@@ -240,6 +240,16 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body,
                  std::size_t stack_size = default_fiber_stack_size);
 
+/// How many fibers spawned on `io` have not ended (finished or unwound).
+std::size_t live_fibers(boost::asio::io_context& io);
+
+/// @brief Runs `io` on the calling thread until every fiber spawned on it has
+/// ended, or until `limit` has passed; returns how many are still alive. Call
+/// it before destroying an io_context (no other thread running it): a fiber
+/// still suspended then is destroyed with the io_context, unwound with
+/// forced_unwind while the io_context's services are shutting down.
+std::size_t drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit);
+
 /// Reports "fiber <what> failed: <type>: <message>" (error level) when `error` is set.
 void log_fiber_exception(std::exception_ptr error, std::string_view what);
 
