@@ -1,11 +1,11 @@
-// server/socket_watch: a database socket registered once with an io_context's
+// fiber/socket_watch: a database socket registered once with an io_context's
 // epoll and waited on many times; the registration is a dup of the socket,
 // so the owner's fd is never closed by it, and it is dropped cleanly whether
 // the watch or the io_context goes first, on any thread.
 
 #include "fiber/runtime.hpp"
 #include "fiber/socket_watch.hpp"
-#include "transaction/fiber_context.hpp"
+#include "fiber/context.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
@@ -108,7 +108,7 @@ TEST_CASE("a socket watch returns at once for data already there, also data left
 TEST_CASE("a socket watch outlives its owner's fd, and closing it leaves a reused fd number alone") {
     boost::asio::io_context io(1);
     auto sockets = std::make_unique<socket_pair>();
-    std::unique_ptr<db::socket_watch> watch;
+    std::unique_ptr<fiber::socket_watch> watch;
     fiber::spawn_fiber(io, [&] { watch = fiber::current().watch_socket(sockets->reader()); });
     io.run();
     REQUIRE(watch != nullptr);
@@ -127,7 +127,7 @@ TEST_CASE("a socket watch is usable only on its own io_context's thread, and may
     boost::asio::io_context first(1);
     boost::asio::io_context second(1);
     socket_pair sockets;
-    std::unique_ptr<db::socket_watch> watch;
+    std::unique_ptr<fiber::socket_watch> watch;
     bool usable_on_first = false;
     bool usable_on_second = true;
     fiber::spawn_fiber(first, [&] {
@@ -152,7 +152,7 @@ TEST_CASE("a socket watch is usable only on its own io_context's thread, and may
 
 TEST_CASE("an io_context destroyed first closes its watches; a fiber waiting on one is unwound") {
     socket_pair sockets;
-    std::unique_ptr<db::socket_watch> idle_watch;
+    std::unique_ptr<fiber::socket_watch> idle_watch;
     bool unwound = false;
     {
         boost::asio::io_context io(1);

@@ -35,7 +35,7 @@ struct default_installed {
 
 TEST_SUITE("fiber_context") {
 
-TEST_CASE("current_fiber returns the same thread default context outside fibers") {
+TEST_CASE("fiber::current returns the same thread default context outside fibers") {
     default_installed none;
     fiber::context& first = fiber::current();
     fiber::context& second = fiber::current();
