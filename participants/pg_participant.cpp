@@ -9,7 +9,6 @@
 #include "transaction/transaction.hpp"
 #include "util/percent.hpp"
 
-
 #include <algorithm>
 #include <charconv>
 #include <mutex>
@@ -19,7 +18,6 @@
 namespace atrium::db {
 
 namespace {
-
 
 [[noreturn]] void misuse(std::string message, std::string_view sql = {}, const char* sqlstate = "25000") {
     message += " [SQLSTATE ";

@@ -15,7 +15,6 @@
 
 namespace atrium::tpc {
 
-
 namespace detail {
 
 struct savepoint_entry {

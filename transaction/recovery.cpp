@@ -7,7 +7,6 @@
 #include "transaction/logging.hpp"
 #include "transaction/tpc_identity.hpp"
 
-
 #include <sys/random.h>
 
 #include <algorithm>

@@ -6,7 +6,6 @@
 #include "transaction/fiber_context.hpp"
 #include "transaction/recovery.hpp"
 
-
 #include "util/hex.hpp"
 
 #include <algorithm>
@@ -18,7 +17,6 @@
 namespace atrium::tpc {
 
 namespace {
-
 
 constexpr std::size_t k_id_digits = 32;
 

@@ -8,7 +8,6 @@
 #include "transaction/recovery.hpp"
 #include "transaction/tpc_identity.hpp"
 
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,7 +15,6 @@
 namespace atrium {
 
 namespace {
-
 
 std::vector<std::shared_ptr<transaction>>& fiber_stack() { return fiber_state().stack(); }
 
