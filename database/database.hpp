@@ -5,7 +5,7 @@
 
 #include "database/shared_counter.hpp"
 #include "database/value.hpp"
-#include "database/waker.hpp"
+#include "fiber/waiter.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -26,19 +26,10 @@ struct begin_options {
     std::optional<std::chrono::milliseconds> statement_timeout;
 };
 
-/// A socket kept registered with the event loop of the thread that made it,
-/// for as long as the watch lives: repeated waits on it register nothing.
-/// Made by wait_hooks::watch_socket; may be destroyed from any thread.
-class socket_watch {
-public:
-    virtual ~socket_watch() = default;
-    /// True when the calling fiber may wait on it: it runs on the watch's
-    /// event loop, and that loop has not shut down.
-    virtual bool usable_here() const noexcept = 0;
-    /// Suspends the calling fiber until the socket is readable (at once if it
-    /// already is). Only where usable_here().
-    virtual void wait_readable() = 0;
-};
+/// How the database layer waits: the fiber layer's interfaces (fiber/waiter.hpp).
+using fiber::make_thread_waker;
+using fiber::socket_watch;
+using fiber::waker;
 
 /// How the database layer waits without blocking an I/O thread. The
 /// transaction layer installs fiber-aware versions; the defaults block the

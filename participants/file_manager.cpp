@@ -1,11 +1,10 @@
 #include "participants/file_manager.hpp"
 
+#include "fiber/unwind.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio): every
-// catch (...) below rethrows boost::context::detail::forced_unwind first.
-#include <boost/context/detail/exception.hpp>
+// Every catch (...) below rethrows forced_unwind first (fiber::rethrow_if_unwinding).
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +20,6 @@
 namespace atrium {
 
 namespace fs = std::filesystem;
-using boost::context::detail::forced_unwind;
 
 namespace durable {
 
@@ -355,9 +353,8 @@ void file_manager_dm::discard() {
     if (state_ == state::voting || state_ == state::voted) {
         try {
             remove_staged(ops_, manifest_path());
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // What is left is found and removed by recovery (no decision record ⇒ rollback).
             log_error("file_manager: cannot remove the staged files of " + gid_ + ": " +
                       describe_exception(std::current_exception()));

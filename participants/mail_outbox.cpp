@@ -1,14 +1,13 @@
 #include "participants/mail_outbox.hpp"
 
+#include "fiber/unwind.hpp"
 #include "participants/file_manager.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
 #include "util/base64.hpp"
 #include "util/text.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio): every
-// catch (...) below rethrows boost::context::detail::forced_unwind first.
-#include <boost/context/detail/exception.hpp>
+// Every catch (...) below rethrows forced_unwind first (fiber::rethrow_if_unwinding).
 
 #include <algorithm>
 #include <cerrno>
@@ -21,7 +20,6 @@
 namespace atrium {
 
 namespace fs = std::filesystem;
-using boost::context::detail::forced_unwind;
 
 namespace {
 
@@ -390,9 +388,8 @@ void mail_outbox_dm::discard() {
     if (state_ == state::voting || state_ == state::voted) {
         try {
             for (std::size_t n = 1; n <= staged_; ++n) durable::remove_file(maildir_ / "tmp" / file_name(n));
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // What is left is found and removed by recovery (no decision record ⇒ rollback).
             log_error("mail_outbox: cannot remove the staged messages of " + gid_ + ": " +
                       describe_exception(std::current_exception()));

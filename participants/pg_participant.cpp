@@ -2,12 +2,11 @@
 
 #include "database/errors.hpp"
 #include "database/postgresql/pg_sql.hpp"
+#include "fiber/unwind.hpp"
 #include "transaction/coordinator.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/transaction.hpp"
-
-#include <boost/context/detail/exception.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -18,8 +17,6 @@
 namespace atrium::db {
 
 namespace {
-
-using forced_unwind = boost::context::detail::forced_unwind;
 
 [[noreturn]] void misuse(std::string message, std::string_view sql = {}, const char* sqlstate = "25000") {
     message += " [SQLSTATE ";
@@ -265,9 +262,8 @@ void pg_data_manager::tpc_finish(tpc::coordinator&) {
         if (!finish_prepared(true)) {
             log_warning("participant " + participant_id_ + ": " + gid_ + " was already committed (by recovery)");
         }
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         complete();
         throw;
     }
@@ -284,9 +280,8 @@ void pg_data_manager::tpc_abort(tpc::coordinator&) {
         phase_ = phase::aborted;
         try {
             if (conn_) conn_->rollback();
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             complete();
             throw;
         }
@@ -297,9 +292,8 @@ void pg_data_manager::tpc_abort(tpc::coordinator&) {
         phase_ = phase::aborted;
         try {
             finish_prepared(false);
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // No decision record: recovery rolls it back.
             complete();
             throw;
@@ -331,9 +325,8 @@ void pg_data_manager::send_notifications() {
         } else {
             throw std::runtime_error("the connection is not usable");
         }
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         log_error("participant " + participant_id_ + ": the notifications after the commit of " + gid_ +
                   " could not be sent: " + describe_exception(std::current_exception()));
     }
@@ -358,7 +351,7 @@ bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit
             // a recovery pass may meet here): wait, it then no longer exists.
             if (error.code() != "55000" || std::chrono::steady_clock::now() >= deadline) throw;
         }
-        current_fiber().sleep_for(pause);
+        fiber::current().sleep_for(pause);
         pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
     }
 }

@@ -20,7 +20,7 @@
 #include "server/dispatch/dispatcher.hpp"
 #include "server/periodic_recovery.hpp"
 #include "server/worker_pool.hpp"
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 #include "server/http_server.hpp"
 #include "server/recovery_command.hpp"
 #include "transaction/tpc_identity.hpp"
@@ -198,7 +198,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                         .authentications = cfg.session.authentications,
                         // SPEC §7.2's delay after a failed login sleeps the request's fiber, not its thread.
                         .failure_delay = [](double seconds) {
-                            current_fiber().sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            fiber::current().sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::duration<double>(seconds)));
                         }};
     if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
@@ -206,7 +206,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
         settings.postgresql_uri = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
         if (settings.postgresql_uri.back() != '/') settings.postgresql_uri += '/';
         settings.spawn_background = [&io](std::function<void()> body) {
-            boost::asio::post(io, [&io, body = std::move(body)]() mutable { server::spawn_fiber(io, std::move(body)); });
+            boost::asio::post(io, [&io, body = std::move(body)]() mutable { fiber::spawn_fiber(io, std::move(body)); });
         };
     }
     server::dispatcher dispatcher(backend, settings);
@@ -225,7 +225,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
         io.stop();
     });
 
-    server::spawn_fiber(
+    fiber::spawn_fiber(
         io,
         [&] {
             // Transactions a previous process left in doubt are finished before

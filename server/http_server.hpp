@@ -5,7 +5,7 @@
 ///
 /// Threads: one io_context per thread (`web.threads`, default = cores); one
 /// acceptor hands sockets round-robin to them; every connection is a fiber
-/// (spawn_fiber, guarded 256 KiB stack) that never leaves its thread. Keep-alive
+/// (fiber::spawn_fiber, guarded 256 KiB stack) that never leaves its thread. Keep-alive
 /// and pipelining (requests are answered in order), HTTP/1.0, OPTIONS ⇒ 204,
 /// CORS (SPEC §8.1), limits (header size and time, idle time, body size 411/413:
 /// the large limit and gzip bodies only for credentials the handler verified

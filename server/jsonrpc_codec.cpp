@@ -1,5 +1,6 @@
 #include "server/jsonrpc_codec.hpp"
 
+#include "fiber/unwind.hpp"
 #include "server/jsonrpc_values.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
@@ -94,7 +95,7 @@ failure classify(const std::exception_ptr& error, const rpc_request& request, co
         if (auto f = client_failure(e)) return std::move(*f);
         return internal_failure(error, request, options);
     } catch (...) {
-        if (is_forced_unwind(std::current_exception())) throw;
+        fiber::rethrow_if_unwinding();
         return internal_failure(error, request, options);
     }
 }
@@ -111,7 +112,7 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
         outcome.result = handler.handle(request);
         encode_special_values(outcome.result->value);
     } catch (...) {
-        if (is_forced_unwind(std::current_exception())) throw;
+        fiber::rethrow_if_unwinding();
         outcome.error = classify(std::current_exception(), request, options);
     }
     const double duration_ms =

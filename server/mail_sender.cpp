@@ -1,15 +1,15 @@
 #include "server/mail_sender.hpp"
 
+#include "fiber/unwind.hpp"
 #include "participants/file_manager.hpp"
-#include "transaction/logging.hpp"
 #include "participants/mail_outbox.hpp"
+#include "transaction/logging.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/context/detail/exception.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,7 +20,6 @@ namespace atrium::mail {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
-using boost::context::detail::forced_unwind;
 
 namespace {
 
@@ -179,11 +178,10 @@ delivery_report deliver_maildir(const fs::path& maildir, const std::string& smtp
             durable::rename_file(file, maildir / "cur" / file.filename());
             durable::fsync_directory(maildir / "cur");
             ++report.delivered;
-        } catch (const forced_unwind&) {
-            throw;
         } catch (const smtp_error& error) {
             report.failures.push_back({file, error.what(), error.code()});
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // Unreadable file, failed move… (forced_unwind was rethrown above).
             report.failures.push_back({file, describe_exception(std::current_exception()), 0});
         }

@@ -1,6 +1,6 @@
 #include "server/periodic_recovery.hpp"
 
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 #include "server/recovery_command.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
@@ -15,12 +15,12 @@ void start_periodic_recovery(boost::asio::io_context& io, std::shared_ptr<db::ba
     auto stores = std::make_shared<std::vector<std::unique_ptr<tpc::participant_store>>>(
         configured_participant_stores(cfg, options.min_age));
     auto databases = std::make_shared<served_databases>(*backend, std::move(main));
-    spawn_fiber(io, [backend = std::move(backend), databases, stores, options = std::move(options), stop] {
+    fiber::spawn_fiber(io, [backend = std::move(backend), databases, stores, options = std::move(options), stop] {
         const auto step = std::min<std::chrono::nanoseconds>(std::chrono::seconds(1), options.interval);
         while (!stop->load()) {
             auto waited = std::chrono::nanoseconds(0);
             while (waited < options.interval && !stop->load()) {
-                current_fiber().sleep_for(step);
+                fiber::current().sleep_for(step);
                 waited += step;
             }
             if (stop->load()) break;

@@ -1,6 +1,6 @@
 #include "server/worker_pool.hpp"
 
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -27,7 +27,7 @@ void worker_pool::join() { impl_->pool.join(); }
 
 void worker_pool::run(const std::function<void()>& fn) {
     std::exception_ptr error;
-    const fiber_yield* yield = current_yield();
+    const fiber::fiber_yield* yield = fiber::current_yield();
     if (yield == nullptr) {
         // Not on a fiber: an ordinary blocking hand-over.
         std::promise<void> done;
@@ -43,7 +43,7 @@ void worker_pool::run(const std::function<void()>& fn) {
         done.get_future().get();
         return;
     }
-    boost::asio::async_initiate<const fiber_yield&, void()>(
+    boost::asio::async_initiate<const fiber::fiber_yield&, void()>(
         [&](auto handler) {
             // Keeps the fiber's io_context running while the job is away.
             auto home = boost::asio::prefer(yield->get_executor(), boost::asio::execution::outstanding_work.tracked);

@@ -1,13 +1,12 @@
 #include "transaction/coordinator.hpp"
 
+#include "fiber/unwind.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio). Every
-// catch (...) in this file is preceded by a handler that rethrows
-// boost::context::detail::forced_unwind, so a fiber being destroyed while it
-// runs a commit unwinds instead of being swallowed by a failure path.
-#include <boost/context/detail/exception.hpp>
+// Every catch (...) in this file starts with fiber::rethrow_if_unwinding(),
+// so a fiber being destroyed while it runs a commit unwinds instead of being
+// swallowed by a failure path.
 
 #include <algorithm>
 #include <cxxabi.h>
@@ -15,8 +14,6 @@
 #include <typeinfo>
 
 namespace atrium::tpc {
-
-using boost::context::detail::forced_unwind;
 
 namespace detail {
 
@@ -49,9 +46,8 @@ std::string describe_dm(const data_manager& dm) {
     try {
         std::string key = dm.sort_key();
         if (!key.empty()) text.append(" '").append(key).append("'");
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // sort_key() failed: the type alone describes it (forced_unwind rethrown above).
     }
     return text;
@@ -75,9 +71,8 @@ std::exception_ptr guarded(log_level level, Describe&& describe, Fn&& fn) {
     try {
         fn();
         return nullptr;
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // Log and continue (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
         log_message(level, describe() + ": " + describe_exception(error));
@@ -270,9 +265,8 @@ std::exception_ptr coordinator::run_after_abort_hooks(bool& ran) {
     clear_on_exit<after_abort_hook> guard{after_abort_};
     try {
         drain(after_abort_, [](after_abort_hook& hook) { hook(); });
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // The first error skips the remaining hooks; the caller rethrows it
         // (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
@@ -353,9 +347,8 @@ void coordinator::commit(last_resource* main) {
             voted.push_back(dm.get());
         }
         if (main) main->commit_last_resource();
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // Nothing is durable yet (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
         const auto& targets = ordered.empty() ? resources_ : ordered;  // the sort itself may have failed
@@ -510,9 +503,8 @@ tpc::savepoint coordinator::savepoint(bool optimistic) {
                 throw type_error("Savepoints unsupported: " + describe_dm(*dm));
             }
         }
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // Commit-failure clean-up (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
         cleanup_resources(std::vector<std::shared_ptr<data_manager>>(resources_), {});
@@ -570,9 +562,8 @@ void coordinator::rollback_savepoint(detail::savepoint_state& state) {
                     break;
             }
         }
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // Mark the transaction failed (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
         save_failure("savepoint rollback", error);

@@ -1,6 +1,6 @@
 #include "transaction/lock_queue.hpp"
 
-#include "database/waker.hpp"
+#include "fiber/waker.hpp"
 #include "transaction/fiber_context.hpp"
 
 #include <algorithm>
@@ -14,7 +14,7 @@ namespace {
 
 struct queue_state {
     bool held = false;
-    std::deque<std::shared_ptr<db::waker>> waiters;  // front is next
+    std::deque<std::shared_ptr<fiber::waker>> waiters;  // front is next
 };
 
 std::mutex queues_mutex;
@@ -27,7 +27,7 @@ class turn final : public lock_turn {
 public:
     explicit turn(std::string key) : key_(std::move(key)) {}
     ~turn() override {
-        std::shared_ptr<db::waker> next;
+        std::shared_ptr<fiber::waker> next;
         {
             std::lock_guard lock(queues_mutex);
             auto found = queues().find(key_);
@@ -50,7 +50,7 @@ private:
 }  // namespace
 
 std::unique_ptr<lock_turn> wait_for_lock_turn(const std::string& key, std::chrono::nanoseconds wait) {
-    std::shared_ptr<db::waker> me;
+    std::shared_ptr<fiber::waker> me;
     {
         std::lock_guard lock(queues_mutex);
         auto& state = queues()[key];
@@ -58,7 +58,7 @@ std::unique_ptr<lock_turn> wait_for_lock_turn(const std::string& key, std::chron
             state.held = true;
             return std::make_unique<turn>(key);
         }
-        me = current_fiber().make_waker();
+        me = fiber::current().make_waker();
         state.waiters.push_back(me);
     }
     bool woken = false;

@@ -1,20 +1,11 @@
 #include "transaction/logging.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio).
-// boost::context::detail::forced_unwind policy of the catch (...) below:
-// call_guarded() rethrows it so a fiber being destroyed unwinds normally;
-// describe_exception() and is_forced_unwind() only classify a stored
-// exception_ptr (nothing is unwinding there); log_message() is noexcept and a
-// sink must never suspend the fiber, so no forced_unwind can reach it.
-#include <boost/context/detail/exception.hpp>
+#include "fiber/report.hpp"
+#include "fiber/unwind.hpp"
 
-#include <cxxabi.h>
-
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <typeinfo>
 #include <utility>
 
 namespace atrium {
@@ -24,12 +15,10 @@ namespace {
 std::mutex sink_mutex;
 std::shared_ptr<const log_sink> installed_sink;  // null = std::clog
 
-std::string demangle(const char* name) {
-    int status = 0;
-    std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(name, nullptr, nullptr, &status),
-                                                     std::free);
-    return status == 0 && demangled ? std::string(demangled.get()) : std::string(name);
-}
+void report_fiber_error(std::string_view message) noexcept { log_error(message); }
+
+// The fiber runtime below this layer reports its failures through this facade.
+[[maybe_unused]] const bool fiber_reports_installed = (fiber::set_error_reporter(&report_fiber_error), true);
 
 }  // namespace
 
@@ -81,40 +70,14 @@ void log_error(std::string_view message) noexcept { log_message(log_level::error
 void log_warning(std::string_view message) noexcept { log_message(log_level::warning, message); }
 void log_info(std::string_view message) noexcept { log_message(log_level::info, message); }
 
-std::string describe_exception(const std::exception_ptr& error) {
-    if (!error) return "no exception";
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-        return demangle(typeid(e).name()) + ": " + e.what();
-    } catch (const boost::context::detail::forced_unwind&) {
-        return "boost::context::detail::forced_unwind";
-    } catch (...) {
-        // forced_unwind is caught just above: describing never unwinds a fiber.
-        if (const std::type_info* type = abi::__cxa_current_exception_type())
-            return demangle(type->name()) + ": unknown exception";
-        return "unknown exception";
-    }
-}
-
-bool is_forced_unwind(const std::exception_ptr& error) noexcept {
-    if (!error) return false;
-    try {
-        std::rethrow_exception(error);
-    } catch (const boost::context::detail::forced_unwind&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
+std::string describe_exception(const std::exception_ptr& error) { return fiber::describe(error); }
 
 std::exception_ptr call_guarded(log_level level, std::string_view what, const std::function<void()>& fn) {
     try {
         fn();
         return nullptr;
-    } catch (const boost::context::detail::forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         std::exception_ptr error = std::current_exception();
         std::string message(what);
         message.append(": ").append(describe_exception(error));

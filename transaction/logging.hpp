@@ -6,7 +6,8 @@
 // Also the failure-path helpers every layer needs: describe an exception for a
 // log line or a saved failure description, and call something "guarded" (log
 // and continue). Guarded calls never swallow boost::context's forced_unwind
-// (the exception that unwinds a fiber being destroyed): it is rethrown.
+// (the exception that unwinds a fiber being destroyed): it is rethrown
+// (fiber/unwind.hpp).
 
 #include <exception>
 #include <functional>
@@ -46,10 +47,6 @@ private:
 
 /// "<demangled dynamic type>: <what()>" for std::exception, "unknown exception" otherwise.
 std::string describe_exception(const std::exception_ptr& error);
-
-/// True if `error` holds boost::context::detail::forced_unwind (lets header
-/// templates that cannot name the type rethrow it from a catch (...)).
-bool is_forced_unwind(const std::exception_ptr& error) noexcept;
 
 /// Calls `fn`; an exception is logged at `level` as "<what>: <description>"
 /// and returned (nullptr when `fn` succeeded). forced_unwind is rethrown, never logged.

@@ -1,12 +1,12 @@
 #include "transaction/manager.hpp"
 
+#include "fiber/unwind.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "util/text.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio): the
-// catch (...) in manager_scope's destructor rethrows forced_unwind first.
-#include <boost/context/detail/exception.hpp>
+// The catch (...) in manager_scope's destructor rethrows forced_unwind first
+// (fiber::rethrow_if_unwinding).
 
 #include <exception>
 #include <sstream>
@@ -180,9 +180,8 @@ manager_scope::~manager_scope() noexcept(false) {
         // Leaving by an exception: abort; the original exception propagates.
         try {
             manager_.abort();
-        } catch (const boost::context::detail::forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // Logged, not thrown: we are already unwinding (forced_unwind rethrown above).
             log_error("abort at the end of a transaction scope left by an exception failed: " +
                       describe_exception(std::current_exception()));
@@ -194,6 +193,6 @@ manager_scope::~manager_scope() noexcept(false) {
 
 // ---------------------------------------------------------------------------
 
-transaction_manager& current_manager() { return current_fiber().manager(); }
+transaction_manager& current_manager() { return fiber_state().manager(); }
 
 }  // namespace atrium::tpc

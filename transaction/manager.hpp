@@ -3,7 +3,7 @@
 // facade::zope plus the metadata and side data of §2.3) and
 // tpc::transaction_manager (begin/get/commit/abort, explicit mode,
 // synchronizers, RAII scope). Each fiber has a default manager:
-// tpc::current_manager() (the fiber_context's, SPEC §2.1).
+// tpc::current_manager() (the fiber::context's, SPEC §2.1).
 
 #include "transaction/coordinator.hpp"
 
@@ -156,7 +156,7 @@ private:
     bool closed_ = false;
 };
 
-/// The calling fiber's default manager (atrium::current_fiber().manager()).
+/// The calling fiber's default manager (fiber_state().manager()).
 transaction_manager& current_manager();
 
 }  // namespace atrium::tpc

@@ -2,11 +2,10 @@
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
+#include "fiber/unwind.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/tpc_identity.hpp"
-
-#include <boost/context/detail/exception.hpp>
 
 #include <sys/random.h>
 
@@ -21,7 +20,6 @@ namespace atrium::tpc {
 
 namespace {
 
-using forced_unwind = boost::context::detail::forced_unwind;
 using std::chrono::steady_clock;
 
 constexpr std::size_t k_gid_hex_digits = 32;
@@ -91,11 +89,9 @@ public:
     void rollback_quietly() {
         try {
             if (conn_->in_transaction()) conn_->rollback();
-        } catch (const forced_unwind&) {
-            failed_ = true;
-            throw;
         } catch (...) {
             failed_ = true;
+            fiber::rethrow_if_unwinding();
         }
     }
 
@@ -121,7 +117,7 @@ void remember_table(const std::string& key) {
     g_tables.insert(key);
 }
 
-void sleep_for(std::chrono::nanoseconds d) { current_fiber().sleep_for(d); }
+void sleep_for(std::chrono::nanoseconds d) { fiber::current().sleep_for(d); }
 
 /// decide() without ensure_table(): the recorded outcome, or `wanted` recorded now.
 outcome decide_now(db::database& main, const std::string& gid, const std::string& participant,
@@ -289,9 +285,8 @@ void overrule(db::database& main, const std::string& gid, const std::string& par
         conn->execute("INSERT INTO atrium_tpc_decision (gid, participant, outcome, created) VALUES (?, ?, ?, ?)",
                       {gid, participant, std::string(to_text(forced)), unix_now()});
         conn->commit();
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         conn.rollback_quietly();
         throw;
     }
@@ -348,9 +343,8 @@ std::size_t forget_finished(db::database& main, const std::vector<std::string>& 
         }
         conn->commit();
         return doomed.size();
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         conn.rollback_quietly();
         throw;
     }
@@ -422,9 +416,8 @@ recovery_report recover(decision_directory& directory, const std::vector<partici
                 deciders.insert(decider);
                 entry.branches.push_back({std::move(gid), decider});
             }
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // Not listed: its decision records must stay.
             log_error("recovery: cannot list the transactions in doubt of " +
                       (entry.participant.empty() ? std::string("a participant") : entry.participant) + ": " +
@@ -451,9 +444,8 @@ recovery_report recover(decision_directory& directory, const std::vector<partici
                     ++report.rolled_back;
                     log_info("recovery: rolled back " + gid + " in " + entry.participant);
                 }
-            } catch (const forced_unwind&) {
-                throw;
             } catch (...) {
+                fiber::rethrow_if_unwinding();
                 log_error("recovery: " + gid + " in " + entry.participant + " stays in doubt: " +
                           describe_exception(std::current_exception()));
                 ++report.failed;
@@ -468,9 +460,8 @@ recovery_report recover(decision_directory& directory, const std::vector<partici
         for (db::database* database : directory.all()) {
             try {
                 report.forgotten += decisions::forget_finished(*database, still_in_doubt, keep_abort_markers, options);
-            } catch (const forced_unwind&) {
-                throw;
             } catch (...) {
+                fiber::rethrow_if_unwinding();
                 log_error("recovery: cannot remove finished decision records of " + database->name() + ": " +
                           describe_exception(std::current_exception()));
             }

@@ -15,7 +15,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
     state = retry_report{};
     int count = 0;
     for (;;) {
-        if (count > 0) current_fiber().sleep_for(options.backoff * count);
+        if (count > 0) fiber::current().sleep_for(options.backoff * count);
         transaction_options start = options.start;
         start.readonly = options.readonly;
         start.context = options.context;
@@ -29,7 +29,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             return result;
         } catch (const transaction_error& error) {
             // The scope has rolled back; fix the extras and start again.
-            current_fiber().tasks().clear();
+            fiber_state().tasks().clear();
             if (state.fixes >= options.max_fixes) {
                 log_error(std::string("giving up after ") + std::to_string(state.fixes) +
                           " transaction fixes: " + error.what());
@@ -45,7 +45,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             }
             const bool retryable = category == error_category::retryable;
             if (retryable && count < options.retry && !options.readonly) {
-                current_fiber().tasks().clear();
+                fiber_state().tasks().clear();
                 ++count;
                 ++state.retries;
                 log_info(std::string("retrying after a retryable database error: ") + error.what());
@@ -55,14 +55,14 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             log_message(retryable ? log_level::warning : log_level::error, std::string("database error: ") + error.what());
             throw;
         } catch (const return_result& result) {
-            current_fiber().tasks().clear();
+            fiber_state().tasks().clear();
             return result.value();
         }
     }
 }
 
 void drain_tasks(const std::function<void(std::int64_t)>& run_task) {
-    auto& tasks = current_fiber().tasks();
+    auto& tasks = fiber_state().tasks();
     while (!tasks.empty()) {
         auto task = tasks.back();
         tasks.pop_back();

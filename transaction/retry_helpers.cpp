@@ -1,14 +1,12 @@
 #include "transaction/retry_helpers.hpp"
 
+#include "fiber/unwind.hpp"
 #include "transaction/logging.hpp"
 
-// Only the tiny forced_unwind header of Boost.Context (no Asio): every
-// catch (...) here rethrows forced_unwind first; it is never retried.
-#include <boost/context/detail/exception.hpp>
+// Every catch (...) here rethrows forced_unwind first (fiber::rethrow_if_unwinding);
+// it is never retried.
 
 namespace atrium::tpc {
-
-using boost::context::detail::forced_unwind;
 
 namespace {
 
@@ -17,8 +15,6 @@ bool is_normal_error(const std::exception_ptr& error) noexcept {
         std::rethrow_exception(error);
     } catch (const std::exception&) {
         return true;
-    } catch (const forced_unwind&) {
-        return false;  // classifying a stored error, not unwinding: fatal
     } catch (...) {
         // Not a std::exception (including forced_unwind): fatal, never retried.
         return false;
@@ -33,8 +29,6 @@ bool is_transient(const std::exception_ptr& error) noexcept {
         std::rethrow_exception(error);
     } catch (const transient_error&) {
         return true;
-    } catch (const forced_unwind&) {
-        return false;  // classifying a stored error, not unwinding
     } catch (...) {
         // Anything else, forced_unwind included, is not transient.
         return false;
@@ -64,9 +58,8 @@ bool attempt::run(const std::function<void(transaction&)>& body) {
     try {
         body(*txn);
         manager_->commit();
-    } catch (const forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         // Body or commit failed (forced_unwind was rethrown above).
         std::exception_ptr error = std::current_exception();
         const bool retry = !is_last() && is_retryable(*manager_, error);  // before aborting
@@ -102,9 +95,8 @@ void run_tries(transaction_manager& manager, int tries, std::string_view name, s
             call(*txn);
             txn->commit();
             return;
-        } catch (const forced_unwind&) {
-            throw;
         } catch (...) {
+            fiber::rethrow_if_unwinding();
             // Any error: abort; retry only normal, retryable errors while tries remain
             // (forced_unwind was rethrown above).
             std::exception_ptr error = std::current_exception();

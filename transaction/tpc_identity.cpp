@@ -2,10 +2,9 @@
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
+#include "fiber/unwind.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/recovery.hpp"
-
-#include <boost/context/detail/exception.hpp>
 
 #include "util/hex.hpp"
 
@@ -18,8 +17,6 @@
 namespace atrium::tpc {
 
 namespace {
-
-using forced_unwind = boost::context::detail::forced_unwind;
 
 constexpr std::size_t k_id_digits = 32;
 
@@ -76,10 +73,11 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
         bool broken = false;
         try {
             if (conn->in_transaction()) conn->rollback();
-        } catch (const forced_unwind&) {
-            database.release(std::move(conn), true);
-            throw;
         } catch (...) {
+            if (fiber::is_unwinding(std::current_exception())) {
+                database.release(std::move(conn), true);
+                throw;
+            }
             broken = true;
         }
         database.release(std::move(conn), broken);
@@ -126,7 +124,7 @@ std::string ensure_database_id(db::database& database) {
             const bool race = error.category() == db::error_category::integrity || error.code() == "42P07" ||
                               error.code() == "42710" || error.is_retryable();
             if (!race || attempt >= 5) throw;
-            current_fiber().sleep_for(std::chrono::milliseconds(5 << attempt));
+            fiber::current().sleep_for(std::chrono::milliseconds(5 << attempt));
         }
     }
 }

@@ -2,12 +2,11 @@
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
+#include "fiber/unwind.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
 #include "transaction/tpc_identity.hpp"
-
-#include <boost/context/detail/exception.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -17,9 +16,7 @@ namespace atrium {
 
 namespace {
 
-using forced_unwind = boost::context::detail::forced_unwind;
-
-std::vector<std::shared_ptr<transaction>>& fiber_stack() { return current_fiber().stack(); }
+std::vector<std::shared_ptr<transaction>>& fiber_stack() { return fiber_state().stack(); }
 
 // Removes the topmost occurrence of `txn` (SPEC §1.1.4).
 void pop_reference(const transaction* txn) noexcept {
@@ -151,8 +148,6 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
         // takes SQLite's write lock: no other connection could commit it then.
         try {
             (void)tpc::database_id(database_);
-        } catch (const forced_unwind&) {
-            throw;
         } catch (const std::exception& error) {
             log_info(std::string("no two-phase-commit id for database ") + database_->name() + " yet: " +
                      error.what());
@@ -172,7 +167,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 if (count >= retries) throw;
                 log_info(std::string("start-up lock not available, retrying: ") + error.what());
                 connection_->rollback();
-                current_fiber().sleep_for(options.lock_backoff * (retries - count));
+                fiber::current().sleep_for(options.lock_backoff * (retries - count));
                 connection_->begin(db_options(readonly_, autocommit_, timeout_));
                 // The retries wait for it, lock_retry_wait in all (bounded: the call's own retries multiply it).
                 connection_->set_lock_wait(options.lock_retry_wait / std::max(1, retries));
@@ -183,9 +178,8 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
         if (connection_) {
             try {
                 if (connection_->in_transaction()) connection_->rollback();
-            } catch (const forced_unwind&) {
-                throw;
             } catch (...) {
+                fiber::rethrow_if_unwinding();
                 // the connection is discarded below
             }
             database_->release(std::move(connection_), true);
@@ -346,11 +340,12 @@ void transaction::stop(bool commit) {
     bool clean = true;
     try {
         if (started_) end_db_transaction(commit);
-    } catch (const forced_unwind&) {
-        pop_reference(this);
-        throw;
     } catch (...) {
         error = std::current_exception();
+        if (fiber::is_unwinding(error)) {
+            pop_reference(this);
+            throw;
+        }
         clean = false;
     }
     if (connection_) {
@@ -362,11 +357,12 @@ void transaction::stop(bool commit) {
     if (clean) {
         try {
             for (auto& callback : callbacks) callback();
-        } catch (const forced_unwind&) {
-            pop_reference(this);
-            throw;
         } catch (...) {
             error = std::current_exception();
+            if (fiber::is_unwinding(error)) {
+                pop_reference(this);
+                throw;
+            }
         }
     }
     pop_reference(this);
@@ -427,12 +423,11 @@ transaction_scope::~transaction_scope() {
     bool commit = std::uncaught_exceptions() <= uncaught_at_entry_;
     try {
         txn_->stop(commit);
-    } catch (const forced_unwind&) {
-        // A destructor cannot rethrow while unwinding; the fiber is going away.
     } catch (const std::exception& error) {
         log_error(std::string("transaction ended with an error: ") + error.what());
     } catch (...) {
-        log_error("transaction ended with an unknown error");
+        // A destructor cannot rethrow while unwinding; the fiber is going away.
+        if (!fiber::is_unwinding(std::current_exception())) log_error("transaction ended with an unknown error");
     }
 }
 
@@ -478,11 +473,10 @@ reference_scope::~reference_scope() {
     if (!txn_) return;
     try {
         txn_->stop(std::uncaught_exceptions() <= uncaught_at_entry_);
-    } catch (const forced_unwind&) {
     } catch (const std::exception& error) {
         log_error(std::string("transaction ended with an error: ") + error.what());
     } catch (...) {
-        log_error("transaction ended with an unknown error");
+        if (!fiber::is_unwinding(std::current_exception())) log_error("transaction ended with an unknown error");
     }
 }
 

@@ -9,14 +9,14 @@
 // used. Three variants, each on its own connection:
 //   raw      pqxx::nontransaction::exec("SELECT 1")          (blocking libpq)
 //   atrium   pg_connection::execute("SELECT 1"), default hooks (poll())
-//   fiber    the same inside a fiber (server::spawn_fiber, fiber_wait_hooks():
+//   fiber    the same inside a fiber (atrium::fiber::spawn_fiber, fiber_wait_hooks():
 //            the wait is an Asio async_wait on the socket, as in the server)
 // Each round runs every variant `calls` times, in a rotating order. Reported:
 // median and p99 over all calls, the best round's median, and ratios to raw.
 
 #include "database/database.hpp"
 #include "database/postgresql/pg_connection.hpp"
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 #include "transaction/fiber_context.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
                         }, {}, {}});
     variants.push_back({"atrium execute (fiber)", [&](int n, std::vector<double>& s) {
                             boost::asio::io_context io(1);
-                            atrium::server::spawn_fiber(io, [&] {
+                            atrium::fiber::spawn_fiber(io, [&] {
                                 timed(n, s, [&] { fiber_conn->execute("SELECT 1"); });
                             });
                             io.run();

@@ -1,7 +1,7 @@
 #pragma once
 // A dedicated PostgreSQL connection that LISTENs on one channel, for
 // cross-process cache invalidation (DESIGN §6). No Asio here: the caller
-// waits for socket() to be readable (on a fiber: current_fiber().wait_readable)
+// waits for socket() to be readable (on a fiber: fiber::current().wait_readable)
 // and then calls drain().
 
 #include <memory>

@@ -7,7 +7,7 @@
 // straight to the next (a wake-up, no sleep). Writers of other processes still
 // meet SQLITE_BUSY and the back-off.
 
-#include "database/waker.hpp"
+#include "fiber/waker.hpp"
 
 #include <chrono>
 #include <functional>
@@ -19,7 +19,7 @@ namespace atrium::db {
 
 class sqlite_write_gate {
 public:
-    using make_waker_fn = std::function<std::shared_ptr<waker>()>;
+    using make_waker_fn = std::function<std::shared_ptr<fiber::waker>()>;
 
     /// Takes the turn, waiting behind the writers queued before for at most
     /// `timeout` (through a waker from `make_waker`). False on timeout. If the
@@ -38,7 +38,7 @@ public:
 
 private:
     struct waiter {
-        std::shared_ptr<waker> wake_up;
+        std::shared_ptr<fiber::waker> wake_up;
         bool granted = false;
     };
 

@@ -158,7 +158,7 @@ void dispatcher::listen_for_session_changes(const std::string& name) {
             db::pg_listener listener(dsn, modules::res::session_channel);
             sessions_.enable(name);
             for (;;) {
-                current_fiber().wait_readable(listener.socket());
+                fiber::current().wait_readable(listener.socket());
                 for (const auto& payload : listener.drain()) {
                     std::int64_t user = 0;
                     auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
@@ -174,7 +174,7 @@ void dispatcher::listen_for_session_changes(const std::string& name) {
             sessions_.disable(name);
             log_warning(std::string("session cache of ") + name + " off until LISTEN is back: " + error.what());
         }
-        current_fiber().sleep_for(std::chrono::seconds(1));
+        fiber::current().sleep_for(std::chrono::seconds(1));
     }
 }
 

@@ -12,8 +12,8 @@
 #include "database/postgresql/pg_connection.hpp"
 #include "database/postgresql/pg_errors.hpp"
 #include "database/postgresql/pg_sql.hpp"
-#include "server/fiber_runtime.hpp"
-#include "server/socket_watch.hpp"
+#include "fiber/runtime.hpp"
+#include "fiber/socket_watch.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/run_in_fiber.hpp"
 #include "transaction/errors.hpp"
@@ -170,7 +170,7 @@ void run_fibers(const std::vector<std::function<void()>>& bodies) {
     std::exception_ptr first;
     int finished = 0;
     for (const auto& body : bodies) {
-        atrium::server::spawn_fiber(io, body, [&](std::exception_ptr e) {
+        atrium::fiber::spawn_fiber(io, body, [&](std::exception_ptr e) {
             ++finished;
             if (e && !first) first = e;
         });
@@ -826,7 +826,7 @@ TEST_CASE("postgresql: a deadlock is classified 40P01, retryable (two fibers, on
             conn->begin({});
             conn->execute("SET LOCAL deadlock_timeout = '50ms'");
             conn->execute("UPDATE counter SET n = n + 1 WHERE id = ?", {first});
-            atrium::current_fiber().sleep_for(50ms);  // the other fiber takes its first row
+            atrium::fiber::current().sleep_for(50ms);  // the other fiber takes its first row
             try {
                 conn->execute("UPDATE counter SET n = n + 1 WHERE id = ?", {second});
                 conn->commit();
@@ -1050,9 +1050,9 @@ TEST_CASE("postgresql: an exhausted pool suspends the waiting fiber until a conn
             holder_pid = pid_of(*b);
             // While this fiber sleeps, the other one waits for a connection;
             // if its wait blocked the thread, this release would never happen.
-            atrium::current_fiber().sleep_for(100ms);
+            atrium::fiber::current().sleep_for(100ms);
             f.db->release(std::move(b));
-            atrium::current_fiber().sleep_for(50ms);
+            atrium::fiber::current().sleep_for(50ms);
             f.db->release(std::move(a));
         },
         [&] {
@@ -1092,19 +1092,19 @@ TEST_CASE("postgresql: waiters for an exhausted pool are served first come, firs
         [&] {
             auto c = f.db->acquire();
             first_pid = pid_of(*c);
-            atrium::current_fiber().sleep_for(100ms);  // the three others queue meanwhile
+            atrium::fiber::current().sleep_for(100ms);  // the three others queue meanwhile
             released = steady_clock::now();
             f.db->release(std::move(c));
         },
     };
     for (int i = 0; i < 3; ++i) {
         bodies.push_back([&, i] {
-            atrium::current_fiber().sleep_for(10ms * (i + 1));  // queue in a known order: 1, 2, 3
+            atrium::fiber::current().sleep_for(10ms * (i + 1));  // queue in a known order: 1, 2, 3
             auto c = f.db->acquire();
             if (order.empty()) hand_over = steady_clock::now() - released;
             order.push_back(i + 1);
             pids.push_back(pid_of(*c));
-            atrium::current_fiber().sleep_for(5ms);
+            atrium::fiber::current().sleep_for(5ms);
             f.db->release(std::move(c));
         });
     }
@@ -1128,7 +1128,7 @@ TEST_CASE("postgresql: a connection closed on release passes its place to the fi
         [&] {
             auto c = f.db->acquire();
             first_pid = pid_of(*c);
-            atrium::current_fiber().sleep_for(50ms);
+            atrium::fiber::current().sleep_for(50ms);
             f.db->release(std::move(c), /*close=*/true);
         },
         [&] {
@@ -1152,7 +1152,7 @@ TEST_CASE("postgresql: a waiter that times out leaves the queue; the next releas
     run_fibers({
         [&] {
             auto c = f.db->acquire();
-            atrium::current_fiber().sleep_for(100ms);  // the first waiter gives up meanwhile
+            atrium::fiber::current().sleep_for(100ms);  // the first waiter gives up meanwhile
             f.db->release(std::move(c));
         },
         [&] {
@@ -1164,7 +1164,7 @@ TEST_CASE("postgresql: a waiter that times out leaves the queue; the next releas
             }
         },
         [&] {
-            atrium::current_fiber().sleep_for(30ms);
+            atrium::fiber::current().sleep_for(30ms);
             f.pg().set_pool_wait(1000ms);
             auto c = f.db->acquire();
             second_served = true;
@@ -1387,7 +1387,7 @@ void run_on_own_thread(boost::asio::io_context& io, std::function<void()> body) 
     std::exception_ptr failure;
     std::thread runner([&] {
         io.restart();
-        atrium::server::spawn_fiber(io, std::move(body), [&](std::exception_ptr error) { failure = error; });
+        atrium::fiber::spawn_fiber(io, std::move(body), [&](std::exception_ptr error) { failure = error; });
         io.run();
     });
     runner.join();
@@ -1441,18 +1441,18 @@ TEST_CASE("postgresql: a connection's socket stays registered with the fiber's e
             for (int i = 0; i < 3; ++i) wait_for_server(*c);
             CHECK(c->watched_here());
             first_pid = c->backend_pid();
-            watches_in_use = atrium::server::open_socket_watches(io);
+            watches_in_use = atrium::fiber::open_socket_watches(io);
         }
         lease again(f.db);
         wait_for_server(*again);
         second_pid = again->backend_pid();
-        watches_idle = atrium::server::open_socket_watches(io);
+        watches_idle = atrium::fiber::open_socket_watches(io);
     });
     CHECK(first_pid == second_pid);
     CHECK(watches_in_use == 1);  // one registration for all the waits of both uses
     CHECK(watches_idle == 1);
     dynamic_cast<pg_database&>(*f.db).close_idle();
-    CHECK(atrium::server::open_socket_watches(io) == 0);  // closing the connection drops it
+    CHECK(atrium::fiber::open_socket_watches(io) == 0);  // closing the connection drops it
 }
 
 TEST_CASE("postgresql: the pool gives a thread the idle connection its event loop watches, not just the latest") {
@@ -1494,8 +1494,8 @@ TEST_CASE("postgresql: the pool gives a thread the idle connection its event loo
         on_b_again = c->backend_pid();
     });
     CHECK(on_b_again == pid_x);
-    CHECK(atrium::server::open_socket_watches(a) == 1);
-    CHECK(atrium::server::open_socket_watches(b) == 1);
+    CHECK(atrium::fiber::open_socket_watches(a) == 1);
+    CHECK(atrium::fiber::open_socket_watches(b) == 1);
 }
 
 TEST_CASE("postgresql: a pooled connection whose event loop is gone is watched afresh where it is used next") {
@@ -1519,7 +1519,7 @@ TEST_CASE("postgresql: a pooled connection whose event loop is gone is watched a
         next_pid = c->backend_pid();
     });
     CHECK(next_pid == first_pid);
-    CHECK(atrium::server::open_socket_watches(next) == 1);
+    CHECK(atrium::fiber::open_socket_watches(next) == 1);
 }
 
 TEST_CASE("postgresql: a release serves a waiter on its own thread a little early, never one waiter over and over") {
@@ -1572,9 +1572,9 @@ TEST_CASE("postgresql: a read-only COMMIT goes when its connection goes idle, or
             CHECK(c->has_unsent_commit());
         }
         state_when_idle = activity_state(*other, pid);
-        atrium::current_fiber().sleep_for(50ms);  // the flush runs on this event loop meanwhile
+        atrium::fiber::current().sleep_for(50ms);  // the flush runs on this event loop meanwhile
         for (int i = 0; i < 200 && (state_after_flush = activity_state(*other, pid)) != "idle"; ++i) {
-            atrium::current_fiber().sleep_for(5ms);
+            atrium::fiber::current().sleep_for(5ms);
         }
     });
     CHECK(state_when_idle == "idle in transaction");
@@ -1594,17 +1594,17 @@ TEST_CASE("postgresql: a read-only COMMIT goes when its connection goes idle, or
     bool waiter_saw_unsent = false;
     std::string state_at_handover;
     value waiter_count;
-    atrium::server::spawn_fiber(io, [&] {
+    atrium::fiber::spawn_fiber(io, [&] {
         lease c(f.db);
         c->begin(ro);
         c->execute("SELECT count(*) FROM note");
         c->commit();
         // The waiter queues while this fiber holds the only connection.
-        atrium::current_fiber().sleep_for(20ms);
+        atrium::fiber::current().sleep_for(20ms);
         REQUIRE(f.db->in_use() == 1);
     });
-    atrium::server::spawn_fiber(io, [&] {
-        atrium::current_fiber().sleep_for(5ms);
+    atrium::fiber::spawn_fiber(io, [&] {
+        atrium::fiber::current().sleep_for(5ms);
         lease c(f.db);  // queued until the first fiber releases
         waiter_saw_unsent = c->has_unsent_commit();
         state_at_handover = activity_state(*other, pid);

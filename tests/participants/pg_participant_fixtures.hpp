@@ -6,6 +6,7 @@
 #include "database/database.hpp"
 #include "database/errors.hpp"
 #include "database/postgresql/pg_connection.hpp"
+#include "fiber/unwind.hpp"
 #include "participants/pg_participant.hpp"
 #include "participants/pg_participant_store.hpp"
 #include "tests/support/pg_cluster.hpp"
@@ -16,7 +17,6 @@
 #include "transaction/recovery.hpp"
 #include "transaction/transaction.hpp"
 
-#include <boost/context/detail/exception.hpp>
 #include <doctest/doctest.h>
 
 #include <libpq-fe.h>
@@ -52,9 +52,8 @@ inline db::result run(db::database& database, const std::string& sql, const std:
         conn->commit();
         database.release(std::move(conn));
         return out;
-    } catch (const boost::context::detail::forced_unwind&) {
-        throw;
     } catch (...) {
+        fiber::rethrow_if_unwinding();
         database.release(std::move(conn), true);
         throw;
     }

@@ -6,14 +6,14 @@
 // its own context) when its io_context is destroyed.
 
 #include "database/database.hpp"
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
+#include "fiber/unwind.hpp"
 #include "tests/support/run_in_fiber.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
 
-#include <boost/context/detail/exception.hpp>
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -31,7 +31,7 @@
 #include <vector>
 
 using namespace atrium;
-using server::spawn_fiber;
+using fiber::spawn_fiber;
 
 namespace {
 
@@ -44,7 +44,7 @@ struct shared_database {
 
     explicit shared_database(int items) {
         db::wait_hooks hooks;
-        hooks.sleep_for = [](std::chrono::nanoseconds duration) { current_fiber().sleep_for(duration); };
+        hooks.sleep_for = [](std::chrono::nanoseconds duration) { fiber::current().sleep_for(duration); };
         backend = db::open_backend("sqlite://" + dir.string(), std::move(hooks));
         backend->create("isolation");
         db = backend->open("isolation");
@@ -72,10 +72,10 @@ std::int64_t owner_of(std::int64_t id) {
 }
 
 /// The default context of the thread the caller runs on (read afresh, not cached).
-fiber_context& running_thread_default() {
-    fiber_context* installed = exchange_current_fiber(nullptr);
-    fiber_context& thread_default = current_fiber();
-    exchange_current_fiber(installed);
+fiber::context& running_thread_default() {
+    fiber::context* installed = fiber::exchange_current(nullptr);
+    fiber::context& thread_default = fiber::current();
+    fiber::exchange_current(installed);
     return thread_default;
 }
 
@@ -86,8 +86,8 @@ TEST_SUITE("fiber_isolation") {
 TEST_CASE("two fibers interleaved on one thread never see each other's transaction or user or context or stack") {
     shared_database database(2);
     boost::asio::io_context io(1);
-    fiber_context& thread_default = current_fiber();
-    REQUIRE(thread_default.stack().empty());
+    fiber::context& thread_default = fiber::current();
+    REQUIRE(fiber_state(thread_default).stack().empty());
 
     constexpr int steps = 6;
     std::vector<int> order;  // which fiber reached each step, in time order
@@ -95,7 +95,7 @@ TEST_CASE("two fibers interleaved on one thread never see each other's transacti
     std::array<bool, 2> finished{};
 
     for (int i = 0; i < 2; ++i) {
-        spawn_fiber(
+        fiber::spawn_fiber(
             io,
             [&, i] {
                 const std::int64_t user = 10 + i;
@@ -105,40 +105,40 @@ TEST_CASE("two fibers interleaved on one thread never see each other's transacti
                 options.readonly = i == 1;
                 auto scope = begin(database.db, user, std::move(options));
                 if (i == 0) current().connection().execute("INSERT INTO item VALUES (?, ?)", {std::int64_t{100}, user});
-                fiber_context* const mine = &current_fiber();
+                fiber::context* const mine = &fiber::current();
                 CHECK(mine != &thread_default);
 
                 const auto expect = [&](std::int64_t expected_user, std::size_t depth) {
-                    CHECK(&current_fiber() == mine);
+                    CHECK(&fiber::current() == mine);
                     CHECK(current().user() == expected_user);
                     CHECK(current().context().value("fiber", -1) == i);
-                    CHECK(current_fiber().stack().size() == depth);
-                    CHECK(thread_default.stack().empty());
+                    CHECK(fiber_state().stack().size() == depth);
+                    CHECK(fiber_state(thread_default).stack().empty());
                 };
 
                 expect(user, 1);
                 for (int step = 0; step < steps; ++step) {
                     order.push_back(i);
-                    current_fiber().yield();
+                    fiber::current().yield();
                     expect(user, 1);
                     {
                         auto context = set_context({{"step", step}, {"owner", i}});
-                        current_fiber().yield();
+                        fiber::current().yield();
                         expect(user, 1);
                         CHECK(current().context().value("step", -1) == step);
                         CHECK(current().context().value("owner", -1) == i);
 
                         auto as_other_user = set_user(user + 1000);
-                        current_fiber().yield();
+                        fiber::current().yield();
                         expect(user + 1000, 1);
                         CHECK(current().context().value("step", -1) == step);
 
                         auto second_reference = set_current_transaction(current());
-                        current_fiber().sleep_for(std::chrono::microseconds(200));
+                        fiber::current().sleep_for(std::chrono::microseconds(200));
                         expect(user + 1000, 2);
                         CHECK(owner_of(i) == i);
                     }
-                    current_fiber().yield();
+                    fiber::current().yield();
                     expect(user, 1);
                     CHECK_FALSE(current().context().contains("step"));
                     CHECK_FALSE(current().context().contains("owner"));
@@ -147,7 +147,7 @@ TEST_CASE("two fibers interleaved on one thread never see each other's transacti
                 CHECK(owner_of(100) == (i == 0 ? user : -1));  // fiber 1's snapshot predates the commit
                 scope.close(true);
                 CHECK(current_or_null() == nullptr);
-                CHECK(current_fiber().stack().empty());
+                CHECK(fiber_state().stack().empty());
                 finished[i] = true;
             },
             [&errors, i](std::exception_ptr error) { errors[i] = error; });
@@ -159,8 +159,8 @@ TEST_CASE("two fibers interleaved on one thread never see each other's transacti
     }
     CHECK(finished[0]);
     CHECK(finished[1]);
-    CHECK(&current_fiber() == &thread_default);
-    CHECK(thread_default.stack().empty());
+    CHECK(&fiber::current() == &thread_default);
+    CHECK(fiber_state(thread_default).stack().empty());
     CHECK(database.db->in_use() == 0);
     CHECK(test::run_in_fiber([&] {
         auto scope = begin(database.db, 1, readonly_with_fiber(2));
@@ -182,7 +182,7 @@ TEST_CASE("1000 fibers on two threads with random yields and sleeps see only the
     shared_database database(fibers);
 
     std::array<boost::asio::io_context, threads> ios{boost::asio::io_context(1), boost::asio::io_context(1)};
-    std::array<fiber_context*, threads> thread_defaults{};
+    std::array<fiber::context*, threads> thread_defaults{};
     std::array<bool, threads> default_clean_after_run{};
 
     std::atomic<int> mixups{0};
@@ -200,20 +200,20 @@ TEST_CASE("1000 fibers on two threads with random yields and sleeps see only the
 
     for (int f = 0; f < fibers; ++f) {
         const int home = f % threads;  // round-robin, as the server hands out connections
-        spawn_fiber(
+        fiber::spawn_fiber(
             ios[home],
             [&, f, home] {
                 std::mt19937 rng(static_cast<std::uint32_t>(f) * 7919u + 17u);
                 const auto suspend = [&] {
                     if (rng() % 2 == 0) {
-                        current_fiber().yield();
+                        fiber::current().yield();
                     } else {
-                        current_fiber().sleep_for(std::chrono::microseconds(rng() % 1000));
+                        fiber::current().sleep_for(std::chrono::microseconds(rng() % 1000));
                     }
                 };
                 const std::int64_t user = 100 + f;
                 auto scope = begin(database.db, user, readonly_with_fiber(f));
-                fiber_context* const mine = &current_fiber();
+                fiber::context* const mine = &fiber::current();
                 const int now_live = ++live;
                 for (int seen = max_live.load(); now_live > seen && !max_live.compare_exchange_weak(seen, now_live);) {
                 }
@@ -221,21 +221,21 @@ TEST_CASE("1000 fibers on two threads with random yields and sleeps see only the
                 const auto verify = [&](const char* where, int step, std::int64_t expected_user, std::size_t depth,
                                         bool expect_step) {
                     ++checks;
-                    fiber_context& thread_default = *thread_defaults[home];
+                    fiber::context& thread_default = *thread_defaults[home];
                     const transaction* txn = current_or_null();
-                    const bool ok = &current_fiber() == mine && &running_thread_default() == &thread_default &&
+                    const bool ok = &fiber::current() == mine && &running_thread_default() == &thread_default &&
                                     txn != nullptr && txn->user() == expected_user &&
                                     txn->context().value("fiber", -1) == f &&
                                     (!expect_step || txn->context().value("step", -1) == step) &&
                                     (expect_step || !txn->context().contains("step")) &&
-                                    current_fiber().stack().size() == depth && thread_default.stack().empty() &&
-                                    thread_default.tasks().empty();
+                                    fiber_state().stack().size() == depth && fiber_state(thread_default).stack().empty() &&
+                                    fiber_state(thread_default).tasks().empty();
                     if (!ok) {
                         ++mixups;
                         report("fiber " + std::to_string(f) + " step " + std::to_string(step) + " at " + where +
                                ": user " + (txn ? std::to_string(txn->user()) : "none") + ", context " +
                                (txn ? txn->context().dump() : "none") + ", stack " +
-                               std::to_string(current_fiber().stack().size()));
+                               std::to_string(fiber_state().stack().size()));
                     }
                 };
 
@@ -263,7 +263,7 @@ TEST_CASE("1000 fibers on two threads with random yields and sleeps see only the
                 }
                 --live;
                 scope.close(true);
-                if (current_or_null() != nullptr || &current_fiber() != mine) {
+                if (current_or_null() != nullptr || &fiber::current() != mine) {
                     ++mixups;
                     report("fiber " + std::to_string(f) + ": stack not empty after its transaction ended");
                 }
@@ -277,10 +277,11 @@ TEST_CASE("1000 fibers on two threads with random yields and sleeps see only the
     std::vector<std::thread> runners;
     for (int t = 0; t < threads; ++t) {
         runners.emplace_back([&, t] {
-            thread_defaults[t] = &current_fiber();  // nothing installed outside handlers
+            thread_defaults[t] = &fiber::current();  // nothing installed outside handlers
             ios[t].run();
-            default_clean_after_run[t] = &current_fiber() == thread_defaults[t] &&
-                                         thread_defaults[t]->stack().empty() && thread_defaults[t]->tasks().empty();
+            default_clean_after_run[t] = &fiber::current() == thread_defaults[t] &&
+                                         fiber_state(*thread_defaults[t]).stack().empty() &&
+                                         fiber_state(*thread_defaults[t]).tasks().empty();
         });
     }
     for (auto& runner : runners) runner.join();
@@ -303,12 +304,12 @@ TEST_CASE("a fiber's sleep suspends only that fiber and not its thread") {
     std::chrono::steady_clock::duration sleeper_done{};
     std::chrono::steady_clock::duration worker_done{};
     int worker_turns = 0;
-    spawn_fiber(io, [&] {
-        current_fiber().sleep_for(std::chrono::milliseconds(50));
+    fiber::spawn_fiber(io, [&] {
+        fiber::current().sleep_for(std::chrono::milliseconds(50));
         sleeper_done = std::chrono::steady_clock::now() - start;
     });
-    spawn_fiber(io, [&] {
-        for (; worker_turns < 100; ++worker_turns) current_fiber().yield();
+    fiber::spawn_fiber(io, [&] {
+        for (; worker_turns < 100; ++worker_turns) fiber::current().yield();
         worker_done = std::chrono::steady_clock::now() - start;
     });
     io.run();
@@ -321,10 +322,10 @@ TEST_CASE("an exception thrown by a fiber body reaches its completion handler") 
     boost::asio::io_context io(1);
     std::exception_ptr caught;
     int calls = 0;
-    spawn_fiber(
+    fiber::spawn_fiber(
         io,
         [] {
-            current_fiber().yield();
+            fiber::current().yield();
             throw std::runtime_error("boom in fiber");
         },
         [&](std::exception_ptr error) {
@@ -345,8 +346,8 @@ TEST_CASE("the default fiber completion logs the exception instead of swallowing
         logged.emplace_back(message);
     });
     boost::asio::io_context io(1);
-    spawn_fiber(io, [] {
-        current_fiber().sleep_for(std::chrono::milliseconds(1));
+    fiber::spawn_fiber(io, [] {
+        fiber::current().sleep_for(std::chrono::milliseconds(1));
         throw std::runtime_error("lost exception");
     });
     CHECK_NOTHROW(io.run());
@@ -356,26 +357,26 @@ TEST_CASE("the default fiber completion logs the exception instead of swallowing
 }
 
 TEST_CASE("run_in_fiber runs the body in its own fiber and rethrows its exception into the test") {
-    fiber_context& thread_default = current_fiber();
-    CHECK(server::current_yield() == nullptr);
+    fiber::context& thread_default = fiber::current();
+    CHECK(fiber::current_yield() == nullptr);
     const bool own_context = test::run_in_fiber([&] {
-        return &current_fiber() != &thread_default && server::current_yield() != nullptr;
+        return &fiber::current() != &thread_default && fiber::current_yield() != nullptr;
     });
     CHECK(own_context);
     CHECK(test::run_in_fiber([] { return 7; }) == 7);
     CHECK_THROWS_WITH_AS(test::run_in_fiber([] { throw std::invalid_argument("from the fiber"); }), "from the fiber",
                          std::invalid_argument);
-    CHECK(&current_fiber() == &thread_default);
+    CHECK(&fiber::current() == &thread_default);
 }
 
 TEST_CASE("a fiber body that returns with a transaction reference left on its stack fails") {
-    CHECK_THROWS_AS(test::run_in_fiber([] { current_fiber().stack().push_back(std::make_shared<transaction>()); }),
+    CHECK_THROWS_AS(test::run_in_fiber([] { fiber_state().stack().push_back(std::make_shared<transaction>()); }),
                     std::logic_error);
 }
 
 TEST_CASE("destroying an io_context with a suspended fiber unwinds it inside its own context without aborting") {
     shared_database database(1);
-    fiber_context& thread_default = current_fiber();
+    fiber::context& thread_default = fiber::current();
     const void* mine = nullptr;
     const void* context_at_unwind = nullptr;
     std::size_t stack_at_unwind = 99;
@@ -384,7 +385,7 @@ TEST_CASE("destroying an io_context with a suspended fiber unwinds it inside its
     bool completion_called = false;
     {
         auto io = std::make_unique<boost::asio::io_context>(1);
-        spawn_fiber(
+        fiber::spawn_fiber(
             *io,
             [&] {
                 struct guard {
@@ -393,13 +394,13 @@ TEST_CASE("destroying an io_context with a suspended fiber unwinds it inside its
                     std::size_t& stack;
                     ~guard() {
                         ran = true;
-                        context = &current_fiber();
-                        stack = current_fiber().stack().size();
+                        context = &fiber::current();
+                        stack = fiber_state().stack().size();
                     }
                 } on_unwind{guard_ran, context_at_unwind, stack_at_unwind};
                 auto scope = begin(database.db, 1, readonly_with_fiber(0));
-                mine = &current_fiber();
-                current_fiber().sleep_for(std::chrono::hours(1));
+                mine = &fiber::current();
+                fiber::current().sleep_for(std::chrono::hours(1));
                 resumed = true;
             },
             [&](std::exception_ptr) { completion_called = true; });
@@ -413,8 +414,8 @@ TEST_CASE("destroying an io_context with a suspended fiber unwinds it inside its
     CHECK_FALSE(completion_called);  // unwinding is not completion
     CHECK(context_at_unwind == mine);  // destructors on the unwinding fiber see its context...
     CHECK(stack_at_unwind == 0);        // ...so the transaction scope popped its own stack
-    CHECK(&current_fiber() == &thread_default);
-    CHECK(thread_default.stack().empty());
+    CHECK(&fiber::current() == &thread_default);
+    CHECK(fiber_state(thread_default).stack().empty());
     CHECK(database.db->in_use() == 0);  // the transaction was rolled back and its connection returned
 }
 
@@ -423,14 +424,13 @@ TEST_CASE("a suspended fiber being destroyed sees forced_unwind at its suspensio
     bool swallowed = false;
     {
         boost::asio::io_context io(1);
-        spawn_fiber(io, [&] {
+        fiber::spawn_fiber(io, [&] {
             // The pattern every catch (...) on a fiber path must follow.
             try {
-                current_fiber().sleep_for(std::chrono::hours(1));
-            } catch (const boost::context::detail::forced_unwind&) {
-                saw_forced_unwind = true;
-                throw;
+                fiber::current().sleep_for(std::chrono::hours(1));
             } catch (...) {
+                saw_forced_unwind = fiber::is_unwinding(std::current_exception());
+                fiber::rethrow_if_unwinding();
                 swallowed = true;
             }
         });
@@ -447,16 +447,16 @@ TEST_CASE("waiting for a readable socket suspends only that fiber; the fd is not
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     std::vector<std::string> order;
-    spawn_fiber(io, [&] {
-        current_fiber().wait_readable(fds[0]);
+    fiber::spawn_fiber(io, [&] {
+        fiber::current().wait_readable(fds[0]);
         order.push_back("readable");
         char byte = 0;
         CHECK(::read(fds[0], &byte, 1) == 1);
         CHECK(byte == 'x');
     });
-    spawn_fiber(io, [&] {
+    fiber::spawn_fiber(io, [&] {
         order.push_back("writer runs while the reader waits");
-        current_fiber().sleep_for(std::chrono::milliseconds(5));
+        fiber::current().sleep_for(std::chrono::milliseconds(5));
         CHECK(::write(fds[1], "x", 1) == 1);
     });
     io.run();
@@ -473,7 +473,7 @@ TEST_CASE("outside fibers wait_readable polls the thread") {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     CHECK(::write(fds[1], "z", 1) == 1);
-    current_fiber().wait_readable(fds[0]);  // returns at once: data is there
+    fiber::current().wait_readable(fds[0]);  // returns at once: data is there
     char byte = 0;
     CHECK(::read(fds[0], &byte, 1) == 1);
     ::close(fds[0]);
@@ -488,17 +488,17 @@ TEST_CASE("a fiber waker suspends only its fiber until another thread wakes it, 
     bool timed_out_result = true;
     std::chrono::steady_clock::duration waited{};
     int other_turns = 0;
-    spawn_fiber(io, [&] {
-        waker = current_fiber().make_waker();
+    fiber::spawn_fiber(io, [&] {
+        waker = fiber::current().make_waker();
         made = true;
         const auto start = std::chrono::steady_clock::now();
         woken = waker->wait(std::chrono::seconds(10));
         waited = std::chrono::steady_clock::now() - start;
         // A waker nobody wakes returns false after its timeout.
-        timed_out_result = current_fiber().make_waker()->wait(std::chrono::milliseconds(5));
+        timed_out_result = fiber::current().make_waker()->wait(std::chrono::milliseconds(5));
     });
-    spawn_fiber(io, [&] {
-        for (; other_turns < 50; ++other_turns) current_fiber().yield();
+    fiber::spawn_fiber(io, [&] {
+        for (; other_turns < 50; ++other_turns) fiber::current().yield();
     });
     std::thread other([&] {
         while (!made) std::this_thread::yield();
@@ -515,8 +515,8 @@ TEST_CASE("a fiber waker suspends only its fiber until another thread wakes it, 
     CHECK_FALSE(timed_out_result);
     // Woken before waiting: the wait returns at once.
     bool early = false;
-    spawn_fiber(io, [&] {
-        auto w = current_fiber().make_waker();
+    fiber::spawn_fiber(io, [&] {
+        auto w = fiber::current().make_waker();
         w->wake();
         early = w->wait(std::chrono::seconds(10));
     });
@@ -537,16 +537,16 @@ TEST_CASE("an SQLite writer that hands the write lock to a fiber of its own thre
     }
     boost::asio::io_context io(1);
     std::vector<std::string> events;
-    spawn_fiber(io, [&] {
+    fiber::spawn_fiber(io, [&] {
         auto conn = db->acquire();
         conn->begin({});
         conn->execute("INSERT INTO t (who) VALUES ('first')");
-        current_fiber().yield();  // the second writer queues for the lock meanwhile
+        fiber::current().yield();  // the second writer queues for the lock meanwhile
         conn->commit();
         events.emplace_back("first: after commit");
         db->release(std::move(conn));
     });
-    spawn_fiber(io, [&] {
+    fiber::spawn_fiber(io, [&] {
         auto conn = db->acquire();
         conn->begin({});  // waits for the first writer's turn
         events.emplace_back("second: began");

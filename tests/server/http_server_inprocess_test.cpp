@@ -32,7 +32,7 @@ public:
         ++calls;
         if (request.method == "sleep") {
             ++sleeping;  // the test waits for it: the call is in flight
-            atrium::current_fiber().sleep_for(std::chrono::milliseconds(1500));
+            atrium::fiber::current().sleep_for(std::chrono::milliseconds(1500));
         }
         request.notes.user = "tester";
         request.notes.retries = 1;

@@ -95,7 +95,7 @@ TEST_CASE("worker pool: run_blocking suspends the fiber, not its thread") {
     } restore_on_exit{previous};
     const auto caller = std::this_thread::get_id();
     atrium::test::run_in_fiber([&] {
-        const auto context = &atrium::current_fiber();
+        const auto context = &atrium::fiber::current();
         std::thread::id worker;
         const int value = run_blocking([&] {
             worker = std::this_thread::get_id();
@@ -103,7 +103,7 @@ TEST_CASE("worker pool: run_blocking suspends the fiber, not its thread") {
         });
         CHECK(value == 42);
         CHECK(worker != caller);
-        CHECK(&atrium::current_fiber() == context);  // resumed in its own context
+        CHECK(&atrium::fiber::current() == context);  // resumed in its own context
         CHECK_THROWS_AS(run_blocking([] { throw std::runtime_error("boom"); }), std::runtime_error);
     });
     // Outside a fiber it simply blocks.

@@ -1,6 +1,6 @@
 #include "tests/support/run_in_fiber.hpp"
 
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 
 #include <exception>
 #include <stdexcept>
@@ -12,7 +12,7 @@ void run_in_fiber(std::function<void()> fn, std::size_t stack_size) {
     bool finished = false;
     {
         boost::asio::io_context io(1);
-        server::spawn_fiber(
+        fiber::spawn_fiber(
             io, std::move(fn),
             [&](std::exception_ptr e) {
                 error = e;

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief run_in_fiber(): runs a test body inside a fiber spawned by the
-/// server's fiber runtime on a fresh io_context, exactly as a request would
+/// fiber runtime (fiber/runtime.hpp) on a fresh io_context, exactly as a request would
 /// run, and rethrows its exception (a failed REQUIRE included) into the test.
 
 #include <cstddef>

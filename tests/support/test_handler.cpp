@@ -71,7 +71,7 @@ rpc_result test_handler::handle(const rpc_request& request) {
     }
     if (method == "test.sleep") {
         log_info(method + " begins");  // tests wait for this line: the call is in flight
-        current_fiber().sleep_for(seconds_param(request));
+        fiber::current().sleep_for(seconds_param(request));
         return {"slept"};
     }
     if (method == "test.blocking_sleep") {

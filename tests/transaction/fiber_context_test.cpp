@@ -1,4 +1,5 @@
-// The fiber context (transaction/fiber_context.hpp) without any fiber runtime:
+// The fiber context (fiber/context.hpp, the transaction state in its slot:
+// transaction/fiber_context.hpp) without any fiber runtime:
 // the thread default, installing and restoring contexts, per-thread defaults,
 // and the state (stack, tasks, manager, waiter) that belongs to a context.
 
@@ -17,7 +18,7 @@ using namespace atrium;
 namespace {
 
 /// Records what the context asks of its waiter.
-struct recording_waiter final : fiber_waiter {
+struct recording_waiter final : fiber::waiter {
     std::vector<std::chrono::nanoseconds> sleeps;
     int yields = 0;
     void sleep_for(std::chrono::nanoseconds duration) override { sleeps.push_back(duration); }
@@ -26,72 +27,72 @@ struct recording_waiter final : fiber_waiter {
 
 /// Installs nothing (the thread default) for the scope, whatever was installed before.
 struct default_installed {
-    fiber_context* previous = exchange_current_fiber(nullptr);
-    ~default_installed() { exchange_current_fiber(previous); }
+    fiber::context* previous = fiber::exchange_current(nullptr);
+    ~default_installed() { fiber::exchange_current(previous); }
 };
 
 }  // namespace
 
 TEST_SUITE("fiber_context") {
 
-TEST_CASE("current_fiber returns the same thread default context outside fibers") {
+TEST_CASE("fiber::current returns the same thread default context outside fibers") {
     default_installed none;
-    fiber_context& first = current_fiber();
-    fiber_context& second = current_fiber();
+    fiber::context& first = fiber::current();
+    fiber::context& second = fiber::current();
     CHECK(&first == &second);
     CHECK(first.waiter() != nullptr);  // the thread default blocks the thread
     // Nothing is installed: exchanging reports nullptr, and installing nullptr keeps the default.
-    CHECK(exchange_current_fiber(nullptr) == nullptr);
-    CHECK(&current_fiber() == &first);
+    CHECK(fiber::exchange_current(nullptr) == nullptr);
+    CHECK(&fiber::current() == &first);
 }
 
-TEST_CASE("fiber_context_scope installs a context and restores the previous one when nested") {
+TEST_CASE("fiber::context_scope installs a context and restores the previous one when nested") {
     default_installed none;
-    fiber_context& thread_default = current_fiber();
-    fiber_context outer_context;
-    fiber_context inner_context;
+    fiber::context& thread_default = fiber::current();
+    fiber::context outer_context;
+    fiber::context inner_context;
     {
-        fiber_context_scope outer(outer_context);
-        CHECK(&current_fiber() == &outer_context);
+        fiber::context_scope outer(outer_context);
+        CHECK(&fiber::current() == &outer_context);
         {
-            fiber_context_scope inner(inner_context);
-            CHECK(&current_fiber() == &inner_context);
+            fiber::context_scope inner(inner_context);
+            CHECK(&fiber::current() == &inner_context);
             {
-                fiber_context_scope again(outer_context);  // re-installing the same context nests too
-                CHECK(&current_fiber() == &outer_context);
+                fiber::context_scope again(outer_context);  // re-installing the same context nests too
+                CHECK(&fiber::current() == &outer_context);
             }
-            CHECK(&current_fiber() == &inner_context);
+            CHECK(&fiber::current() == &inner_context);
         }
-        CHECK(&current_fiber() == &outer_context);
+        CHECK(&fiber::current() == &outer_context);
     }
-    CHECK(&current_fiber() == &thread_default);
+    CHECK(&fiber::current() == &thread_default);
 }
 
-TEST_CASE("exchange_current_fiber returns the previously installed context") {
+TEST_CASE("fiber::exchange_current returns the previously installed context") {
     default_installed none;
-    fiber_context a;
-    fiber_context b;
-    CHECK(exchange_current_fiber(&a) == nullptr);
-    CHECK(&current_fiber() == &a);
-    CHECK(exchange_current_fiber(&b) == &a);
-    CHECK(&current_fiber() == &b);
-    CHECK(exchange_current_fiber(nullptr) == &b);
+    fiber::context a;
+    fiber::context b;
+    CHECK(fiber::exchange_current(&a) == nullptr);
+    CHECK(&fiber::current() == &a);
+    CHECK(fiber::exchange_current(&b) == &a);
+    CHECK(&fiber::current() == &b);
+    CHECK(fiber::exchange_current(nullptr) == &b);
 }
 
 TEST_CASE("two threads have distinct default contexts and do not share their state") {
     default_installed none;
-    fiber_context& main_default = current_fiber();
-    const auto main_tasks_before = main_default.tasks().size();
+    fiber::context& main_default = fiber::current();
+    const auto main_tasks_before = fiber_state(main_default).tasks().size();
 
-    fiber_context* other_default = nullptr;
+    fiber::context* other_default = nullptr;
     bool other_saw_empty_state = false;
     bool other_default_stable = false;
     std::thread other([&] {
-        fiber_context& mine = current_fiber();
+        fiber::context& mine = fiber::current();
         other_default = &mine;
-        other_saw_empty_state = mine.stack().empty() && mine.tasks().empty();
-        mine.tasks().push_back(42);  // must not show up in the main thread's default
-        other_default_stable = &current_fiber() == &mine;
+        other_saw_empty_state = fiber_state(mine).stack().empty() && fiber_state(mine).tasks().empty();
+        fiber_state(mine).tasks().push_back(42);  // must not show up in the main thread's default
+        other_default_stable = &fiber::current() == &mine;
     });
     other.join();
 
@@ -99,72 +100,72 @@ TEST_CASE("two threads have distinct default contexts and do not share their sta
     CHECK(other_default != &main_default);
     CHECK(other_saw_empty_state);
     CHECK(other_default_stable);
-    CHECK(main_default.tasks().size() == main_tasks_before);
+    CHECK(fiber_state(main_default).tasks().size() == main_tasks_before);
 }
 
 TEST_CASE("a context installed on one thread is not current on another thread") {
-    fiber_context installed_here;
-    fiber_context_scope scope(installed_here);
-    fiber_context* seen_there = nullptr;
-    std::thread other([&] { seen_there = &current_fiber(); });
+    fiber::context installed_here;
+    fiber::context_scope scope(installed_here);
+    fiber::context* seen_there = nullptr;
+    std::thread other([&] { seen_there = &fiber::current(); });
     other.join();
     CHECK(seen_there != &installed_here);
-    CHECK(&current_fiber() == &installed_here);
+    CHECK(&fiber::current() == &installed_here);
 }
 
 TEST_CASE("the transaction stack and the task queue belong to the context") {
     default_installed none;
-    fiber_context& thread_default = current_fiber();
-    const auto default_stack = thread_default.stack().size();
-    const auto default_tasks = thread_default.tasks().size();
+    fiber::context& thread_default = fiber::current();
+    const auto default_stack = fiber_state(thread_default).stack().size();
+    const auto default_tasks = fiber_state(thread_default).tasks().size();
 
-    fiber_context a;
-    fiber_context b;
+    fiber::context a;
+    fiber::context b;
     auto txn = std::make_shared<transaction>();  // unstarted: only a stack entry here
     {
-        fiber_context_scope in_a(a);
-        current_fiber().stack().push_back(txn);
-        current_fiber().tasks().push_back(1);
-        current_fiber().tasks().push_back(2);
+        fiber::context_scope in_a(a);
+        fiber_state().stack().push_back(txn);
+        fiber_state().tasks().push_back(1);
+        fiber_state().tasks().push_back(2);
         CHECK(current_or_null() == txn.get());
         {
-            fiber_context_scope in_b(b);
-            CHECK(current_fiber().stack().empty());
-            CHECK(current_fiber().tasks().empty());
+            fiber::context_scope in_b(b);
+            CHECK(fiber_state().stack().empty());
+            CHECK(fiber_state().tasks().empty());
             CHECK(current_or_null() == nullptr);
             CHECK_THROWS(current());
-            current_fiber().tasks().push_back(3);
+            fiber_state().tasks().push_back(3);
         }
         CHECK(current_or_null() == txn.get());
         CHECK(&current() == txn.get());
-        CHECK(current_fiber().tasks() == std::vector<std::int64_t>{1, 2});
+        CHECK(fiber_state().tasks() == std::vector<std::int64_t>{1, 2});
     }
-    CHECK(a.stack().size() == 1);
-    CHECK(b.tasks() == std::vector<std::int64_t>{3});
-    CHECK(thread_default.stack().size() == default_stack);
-    CHECK(thread_default.tasks().size() == default_tasks);
-    CHECK(current_or_null() == (default_stack ? thread_default.stack().back().get() : nullptr));
-    a.stack().clear();
+    CHECK(fiber_state(a).stack().size() == 1);
+    CHECK(fiber_state(b).tasks() == std::vector<std::int64_t>{3});
+    CHECK(fiber_state(thread_default).stack().size() == default_stack);
+    CHECK(fiber_state(thread_default).tasks().size() == default_tasks);
+    CHECK(current_or_null() == (default_stack ? fiber_state(thread_default).stack().back().get() : nullptr));
+    fiber_state(a).stack().clear();
     CHECK(txn.use_count() == 1);
 }
 
 TEST_CASE("each context has its own default transaction manager created once") {
-    fiber_context a;
-    fiber_context b;
-    auto* first = &a.manager();
-    CHECK(&a.manager() == first);
-    CHECK(&b.manager() != first);
+    fiber::context a;
+    fiber::context b;
+    auto* first = &fiber_state(a).manager();
+    CHECK(&fiber_state(a).manager() == first);
+    CHECK(&fiber_state(b).manager() != first);
 }
 
 TEST_CASE("sleep_for and yield go through the context's waiter") {
     recording_waiter waiter;
-    fiber_context context(&waiter);
+    fiber::context context(&waiter);
     CHECK(context.waiter() == &waiter);
     {
-        fiber_context_scope scope(context);
-        current_fiber().sleep_for(std::chrono::milliseconds(5));
-        current_fiber().yield();
-        current_fiber().yield();
+        fiber::context_scope scope(context);
+        fiber::current().sleep_for(std::chrono::milliseconds(5));
+        fiber::current().yield();
+        fiber::current().yield();
     }
     REQUIRE(waiter.sleeps.size() == 1);
     CHECK(waiter.sleeps[0] == std::chrono::milliseconds(5));
@@ -172,7 +173,7 @@ TEST_CASE("sleep_for and yield go through the context's waiter") {
 }
 
 TEST_CASE("a context without a waiter blocks the thread when it sleeps") {
-    fiber_context context;
+    fiber::context context;
     REQUIRE(context.waiter() != nullptr);
     const auto start = std::chrono::steady_clock::now();
     context.sleep_for(std::chrono::milliseconds(20));

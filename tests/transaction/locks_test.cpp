@@ -15,7 +15,7 @@ using nlohmann::json;
 namespace {
 
 /// Records the fiber's sleeps instead of blocking; can run an action on each.
-struct recording_waiter final : fiber_waiter {
+struct recording_waiter final : fiber::waiter {
     std::vector<std::chrono::nanoseconds> sleeps;
     std::function<void()> on_sleep;
     void sleep_for(std::chrono::nanoseconds d) override {
@@ -131,21 +131,21 @@ TEST_CASE("§4.3 TransactionError retries are bounded") {
                                     }),
                     table_lock_required);
     CHECK(calls == 4);
-    CHECK(current_fiber().stack().empty());
+    CHECK(fiber_state().stack().empty());
 }
 
 TEST_CASE("§4.3 retryable database errors are retried with growing back-off, then propagate") {
     test_database f;
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     int calls = 0;
     retry_options options;
     options.retry = 3;
     CHECK_THROWS_AS(call_with_retry(f.db, 1, options,
                                     [&](transaction&) -> json {
                                         ++calls;
-                                        current_fiber().tasks().push_back(calls);
+                                        fiber_state().tasks().push_back(calls);
                                         throw busy_error();
                                     }),
                     db::operational_error);
@@ -153,7 +153,7 @@ TEST_CASE("§4.3 retryable database errors are retried with growing back-off, th
     using std::chrono::milliseconds;
     CHECK(waiter.sleeps == std::vector<std::chrono::nanoseconds>{milliseconds(20), milliseconds(40), milliseconds(60)});
     // Tasks queued by failed attempts are dropped on every retry.
-    CHECK(context.tasks() == std::vector<std::int64_t>{4});
+    CHECK(fiber_state(context).tasks() == std::vector<std::int64_t>{4});
 }
 
 TEST_SUITE(ATRIUM_SQLITE_ONLY) {
@@ -162,8 +162,8 @@ TEST_CASE("§4.3 a retry after a busy start succeeds once the writer is gone") {
     test_database f;
     (void)tpc::database_id(f.db);  // made at the first writing transaction: beforehand, out of the count
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     auto blocker = f.db->acquire();
     blocker->begin({});
     blocker->execute("INSERT INTO note (text) VALUES ('blocker')");
@@ -198,8 +198,8 @@ TEST_SUITE(ATRIUM_POSTGRESQL_ONLY) {
 TEST_CASE("§4.3 a fixed table lock that another connection holds is retried at start until it is released") {
     test_database f;
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     auto blocker = f.db->acquire();
     blocker->begin({});
     blocker->execute("INSERT INTO note (text) VALUES ('blocker')");
@@ -232,8 +232,8 @@ TEST_CASE("§4.3 a fixed table lock that another connection holds is retried at 
 TEST_CASE("§4.2 a start-up record lock that another connection holds fails retryable once the retries are spent") {
     test_database f;
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     f.execute("INSERT INTO note (id, text) VALUES (1, 'locked'), (2, 'free')");
     auto blocker = f.db->acquire();
     blocker->begin({});
@@ -249,7 +249,7 @@ TEST_CASE("§4.2 a start-up record lock that another connection holds fails retr
         CHECK(e.code() == "55P03");
     }
     CHECK(waiter.sleeps.size() == 1);
-    CHECK(current_fiber().stack().empty());
+    CHECK(fiber_state().stack().empty());
     CHECK(f.db->in_use() == 1);  // the blocker only
     // Another id is free; once the blocker is gone, both can be locked.
     {
@@ -368,8 +368,8 @@ struct contended_database final : db::database {
 TEST_CASE("§4.2 a start-up lock that is not available is retried with decreasing back-off") {
     test_database f;
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     auto db = std::make_shared<contended_database>(f.db);
     (void)tpc::database_id(db);  // made at the first writing transaction: beforehand, out of the log
     db->log.clear();
@@ -390,8 +390,8 @@ TEST_CASE("§4.2 a start-up lock that is not available is retried with decreasin
 TEST_CASE("§4.2 when start-up lock retries are exhausted the error propagates and nothing is left") {
     test_database f;
     recording_waiter waiter;
-    fiber_context context(&waiter);
-    fiber_context_scope installed(context);
+    fiber::context context(&waiter);
+    fiber::context_scope installed(context);
     auto db = std::make_shared<contended_database>(f.db);
     db->failures = 100;
     transaction_options options;
@@ -399,16 +399,16 @@ TEST_CASE("§4.2 when start-up lock retries are exhausted the error propagates a
     options.lock_retries = 2;
     CHECK_THROWS_AS(begin(db, 1, options), db::operational_error);
     CHECK(waiter.sleeps.size() == 2);
-    CHECK(context.stack().empty());
+    CHECK(fiber_state(context).stack().empty());
     CHECK(f.db->in_use() == 0);
 }
 
 TEST_CASE("§1.5 tasks are drained last queued first") {
-    fiber_context context;
-    fiber_context_scope installed(context);
-    context.tasks() = {1, 2, 3};
+    fiber::context context;
+    fiber::context_scope installed(context);
+    fiber_state(context).tasks() = {1, 2, 3};
     std::vector<std::int64_t> ran;
     drain_tasks([&](std::int64_t id) { ran.push_back(id); });
     CHECK(ran == std::vector<std::int64_t>{3, 2, 1});
-    CHECK(context.tasks().empty());
+    CHECK(fiber_state(context).tasks().empty());
 }

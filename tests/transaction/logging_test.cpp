@@ -1,5 +1,6 @@
 // The logging facade: levels, sinks, exception descriptions, guarded calls.
 
+#include "fiber/unwind.hpp"
 #include "tests/support/recording_data_manager.hpp"  // log_capture
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
@@ -36,7 +37,7 @@ TEST_CASE("logging facade: levels, sink capture and restore, exception descripti
     }
     CHECK(describe_exception(std::make_exception_ptr(value_error("bad"))) == "atrium::value_error: bad");
     CHECK(describe_exception(std::make_exception_ptr(42)).find("unknown exception") != std::string::npos);
-    CHECK_FALSE(is_forced_unwind(std::make_exception_ptr(std::runtime_error("x"))));
+    CHECK_FALSE(fiber::is_unwinding(std::make_exception_ptr(std::runtime_error("x"))));
     log_capture captured;
     auto error = call_guarded(log_level::warning, "doing things", [] { throw std::runtime_error("oops"); });
     CHECK(error != nullptr);

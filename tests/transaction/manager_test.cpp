@@ -25,19 +25,19 @@ using log_t = std::vector<std::string>;
 
 TEST_CASE("§2.1 a fiber-local default manager is available, one per fiber context") {
     tpc::transaction_manager& thread_default = tpc::current_manager();
-    CHECK(&thread_default == &current_fiber().manager());
+    CHECK(&thread_default == &fiber_state().manager());
     CHECK(&thread_default == &tpc::current_manager());  // created once
     CHECK_FALSE(thread_default.explicit_mode());
 
-    fiber_context first, second;
+    fiber::context first, second;
     tpc::transaction_manager* in_first = nullptr;
     tpc::transaction_manager* in_second = nullptr;
     {
-        fiber_context_scope scope(first);
+        fiber::context_scope scope(first);
         in_first = &tpc::current_manager();
         auto txn = in_first->begin();
         {
-            fiber_context_scope nested(second);
+            fiber::context_scope nested(second);
             in_second = &tpc::current_manager();
             CHECK(in_second->current() == nullptr);  // the other fiber's transaction is invisible
         }
@@ -45,8 +45,8 @@ TEST_CASE("§2.1 a fiber-local default manager is available, one per fiber conte
         CHECK(in_first->current() == txn);
         txn->abort();
     }
-    CHECK(in_first == &first.manager());
-    CHECK(in_second == &second.manager());
+    CHECK(in_first == &fiber_state(first).manager());
+    CHECK(in_second == &fiber_state(second).manager());
     CHECK(in_first != in_second);
     CHECK(in_first != &thread_default);
     CHECK(&tpc::current_manager() == &thread_default);

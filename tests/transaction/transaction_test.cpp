@@ -24,7 +24,7 @@ void insert_note(transaction& txn, const std::string& text) {
     txn.connection().execute("INSERT INTO note (text) VALUES (?)", {text});
 }
 
-std::size_t stack_size() { return current_fiber().stack().size(); }
+std::size_t stack_size() { return fiber_state().stack().size(); }
 
 }  // namespace
 
@@ -132,7 +132,7 @@ TEST_CASE("§1.1.4 removing a reference removes the topmost occurrence") {
     test_database f;
     auto a = begin(f.db, 1, {.readonly = true});
     auto b = new_transaction({.readonly = true});
-    auto& stack = current_fiber().stack();
+    auto& stack = fiber_state().stack();
     {
         auto again = set_current_transaction(a.get());
         REQUIRE(stack.size() == 3);

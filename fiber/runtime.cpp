@@ -1,7 +1,8 @@
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 
-#include "server/socket_watch.hpp"
-#include "transaction/logging.hpp"
+#include "fiber/report.hpp"
+#include "fiber/socket_watch.hpp"
+#include "fiber/unwind.hpp"
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -51,7 +53,7 @@ fiber_activation_record*& fiber_activation_record::current() noexcept {
 }  // namespace boost::context::detail
 #endif
 
-namespace atrium::server {
+namespace atrium::fiber {
 
 namespace {
 
@@ -59,12 +61,31 @@ using fiber_timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
                                                       boost::asio::wait_traits<std::chrono::steady_clock>,
                                                       fiber_executor>;
 
+/// How many fibers of an io_context have not ended (drain() waits for them).
+/// Services are destroyed only after every service has shut down, so a fiber
+/// unwound by the io_context's destruction still finds its counter.
+class fiber_count final : public boost::asio::execution_context::service {
+public:
+    static inline boost::asio::execution_context::id id;
+    explicit fiber_count(boost::asio::io_context& io) : boost::asio::execution_context::service(io) {}
+    std::atomic<std::size_t> live{0};
+
+private:
+    void shutdown() override {}
+};
+
 /// Everything a fiber owns. Allocated before the spawn (the executor needs the
 /// context's address) and owned by the fiber's function object, so it dies
 /// with the fiber, also when the fiber is unwound.
 struct fiber_state {
+    explicit fiber_state(fiber_count& count) : counted(count) { ++counted.live; }
+    ~fiber_state() { --counted.live; }
+    fiber_state(const fiber_state&) = delete;
+    fiber_state& operator=(const fiber_state&) = delete;
+
+    fiber_count& counted;
     asio_fiber_waiter waiter;
-    fiber_context context{&waiter};
+    fiber::context context{&waiter};
     std::function<void()> body;
 };
 
@@ -87,17 +108,14 @@ private:
 void run_body(fiber_state& state, const fiber_yield& yield) {
     state.waiter.bind(yield);
     state.body();
-    if (const auto left = state.context.stack().size(); left != 0) {
-        throw std::logic_error("fiber body returned with " + std::to_string(left) +
-                               " transaction reference(s) still on its stack");
-    }
+    state.context.check_body_finished();
 }
 
 void check_own_fiber(const asio_fiber_waiter* waiter, const char* operation) {
     if (waiter->yield_context() == nullptr) {
         throw std::logic_error(std::string("asio_fiber_waiter::") + operation + ": the fiber has not started");
     }
-    if (current_fiber().waiter() != waiter) {
+    if (current().waiter() != waiter) {
         throw std::logic_error(std::string("asio_fiber_waiter::") + operation +
                                ": called from outside the fiber it belongs to");
     }
@@ -132,7 +150,7 @@ void asio_fiber_waiter::wait_readable(int fd) {
     if (error) throw boost::system::system_error(error, "waiting for a database socket");
 }
 
-std::unique_ptr<db::socket_watch> asio_fiber_waiter::watch_socket(int fd) {
+std::unique_ptr<socket_watch> asio_fiber_waiter::watch_socket(int fd) {
     check_own_fiber(this, "watch_socket");
     return make_socket_watch(yield_->get_executor().inner().context(), fd);
 }
@@ -148,7 +166,7 @@ bool asio_fiber_waiter::run_later(std::chrono::nanoseconds delay, std::function<
         try {
             task();
         } catch (const std::exception& e) {
-            log_error(std::string("deferred task failed: ") + e.what());
+            report_error(std::string("deferred task failed: ") + e.what());
         }
     });
     return true;
@@ -168,12 +186,12 @@ __attribute__((noinline)) void asio_fiber_waiter::release_unused_stack() noexcep
 }
 
 void release_unused_fiber_stack() noexcept {
-    if (auto* waiter = dynamic_cast<asio_fiber_waiter*>(current_fiber().waiter())) waiter->release_unused_stack();
+    if (auto* waiter = dynamic_cast<asio_fiber_waiter*>(current().waiter())) waiter->release_unused_stack();
 }
 
 namespace {
 
-class fiber_waker final : public db::waker, public std::enable_shared_from_this<fiber_waker> {
+class fiber_waker final : public waker, public std::enable_shared_from_this<fiber_waker> {
 public:
     explicit fiber_waker(const fiber_yield& yield) : yield_(yield), io_(yield.get_executor().inner()) {}
 
@@ -218,7 +236,7 @@ public:
                 if (self->timer_) self->timer_->cancel();
             });
         } catch (const std::exception& e) {
-            log_error(std::string("fiber waker: cannot post the wake-up: ") + e.what());
+            report_error(std::string("fiber waker: cannot post the wake-up: ") + e.what());
         }
     }
 
@@ -232,13 +250,13 @@ private:
 
 }  // namespace
 
-std::shared_ptr<db::waker> asio_fiber_waiter::make_waker() {
+std::shared_ptr<waker> asio_fiber_waiter::make_waker() {
     check_own_fiber(this, "make_waker");
     return std::make_shared<fiber_waker>(*yield_);
 }
 
 const fiber_yield* current_yield() noexcept {
-    const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current_fiber().waiter());
+    const auto* waiter = dynamic_cast<const asio_fiber_waiter*>(current().waiter());
     return waiter ? waiter->yield_context() : nullptr;
 }
 
@@ -246,14 +264,14 @@ void log_fiber_exception(std::exception_ptr error, std::string_view what) {
     if (!error) return;
     std::string message = "fiber ";
     if (!what.empty()) message.append(what).append(" ");
-    message += "failed: " + describe_exception(error);
-    log_error(message);
+    message += "failed: " + describe(error);
+    report_error(message);
 }
 
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
                  std::size_t stack_size) {
     if (!body) throw std::invalid_argument("spawn_fiber: empty body");
-    auto state = std::make_unique<fiber_state>();
+    auto state = std::make_unique<fiber_state>(boost::asio::use_service<fiber_count>(io));
     state->body = std::move(body);
     const fiber_executor executor(io.get_executor(), &state->context);
     recorded_stack stack(stack_size, state->waiter);
@@ -267,12 +285,25 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_
             }
             try {
                 on_complete(error);
-            } catch (const boost::context::detail::forced_unwind&) {
-                throw;
             } catch (...) {
+                fiber::rethrow_if_unwinding();
                 log_fiber_exception(std::current_exception(), "completion handler");
             }
         });
+}
+
+std::size_t live_fibers(boost::asio::io_context& io) {
+    return boost::asio::use_service<fiber_count>(io).live.load();
+}
+
+std::size_t drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    io.restart();
+    while (live_fibers(io) != 0) {
+        // 0: out of work (a fiber left waits for nothing), stopped, or the deadline.
+        if (io.run_one_until(deadline) == 0) break;
+    }
+    return live_fibers(io);
 }
 
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, std::size_t stack_size) {
@@ -280,4 +311,4 @@ void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, std::s
         io, std::move(body), [](std::exception_ptr error) { log_fiber_exception(error, ""); }, stack_size);
 }
 
-}  // namespace atrium::server
+}  // namespace atrium::fiber

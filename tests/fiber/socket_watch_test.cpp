@@ -1,11 +1,11 @@
-// server/socket_watch: a database socket registered once with an io_context's
+// fiber/socket_watch: a database socket registered once with an io_context's
 // epoll and waited on many times; the registration is a dup of the socket,
 // so the owner's fd is never closed by it, and it is dropped cleanly whether
 // the watch or the io_context goes first, on any thread.
 
-#include "server/fiber_runtime.hpp"
-#include "server/socket_watch.hpp"
-#include "transaction/fiber_context.hpp"
+#include "fiber/runtime.hpp"
+#include "fiber/socket_watch.hpp"
+#include "fiber/context.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
@@ -21,7 +21,7 @@
 #include <vector>
 
 using namespace atrium;
-using server::spawn_fiber;
+using fiber::spawn_fiber;
 
 namespace {
 
@@ -61,19 +61,19 @@ TEST_CASE("a socket watch waits many times on one registration, suspending only 
     socket_pair sockets;
     std::vector<std::string> order;
     std::size_t open_while_waiting = 0;
-    spawn_fiber(io, [&] {
-        auto watch = current_fiber().watch_socket(sockets.reader());
+    fiber::spawn_fiber(io, [&] {
+        auto watch = fiber::current().watch_socket(sockets.reader());
         REQUIRE(watch != nullptr);
         CHECK(watch->usable_here());
         for (int round = 0; round < 3; ++round) {
             watch->wait_readable();
             order.push_back("read " + read_all(sockets.reader()));
         }
-        open_while_waiting = server::open_socket_watches(io);
+        open_while_waiting = fiber::open_socket_watches(io);
     });
-    spawn_fiber(io, [&] {
+    fiber::spawn_fiber(io, [&] {
         for (const char* word : {"a", "b", "c"}) {
-            current_fiber().sleep_for(std::chrono::milliseconds(2));
+            fiber::current().sleep_for(std::chrono::milliseconds(2));
             order.push_back(std::string("write ") + word);
             REQUIRE(::write(sockets.writer(), word, 1) == 1);
         }
@@ -81,7 +81,7 @@ TEST_CASE("a socket watch waits many times on one registration, suspending only 
     io.run();
     CHECK(order == std::vector<std::string>{"write a", "read a", "write b", "read b", "write c", "read c"});
     CHECK(open_while_waiting == 1);
-    CHECK(server::open_socket_watches(io) == 0);  // the watch died with the fiber
+    CHECK(fiber::open_socket_watches(io) == 0);  // the watch died with the fiber
     CHECK(fd_is_open(sockets.reader()));           // the dup was closed, not the owner's fd
 }
 
@@ -89,8 +89,8 @@ TEST_CASE("a socket watch returns at once for data already there, also data left
     boost::asio::io_context io(1);
     socket_pair sockets;
     bool done = false;
-    spawn_fiber(io, [&] {
-        auto watch = current_fiber().watch_socket(sockets.reader());
+    fiber::spawn_fiber(io, [&] {
+        auto watch = fiber::current().watch_socket(sockets.reader());
         REQUIRE(::write(sockets.writer(), "xy", 2) == 2);
         watch->wait_readable();  // data before the wait: edge-triggered epoll would never report it
         char byte = 0;
@@ -108,8 +108,8 @@ TEST_CASE("a socket watch returns at once for data already there, also data left
 TEST_CASE("a socket watch outlives its owner's fd, and closing it leaves a reused fd number alone") {
     boost::asio::io_context io(1);
     auto sockets = std::make_unique<socket_pair>();
-    std::unique_ptr<db::socket_watch> watch;
-    spawn_fiber(io, [&] { watch = current_fiber().watch_socket(sockets->reader()); });
+    std::unique_ptr<fiber::socket_watch> watch;
+    fiber::spawn_fiber(io, [&] { watch = fiber::current().watch_socket(sockets->reader()); });
     io.run();
     REQUIRE(watch != nullptr);
     const int old_number = sockets->reader();
@@ -117,7 +117,7 @@ TEST_CASE("a socket watch outlives its owner's fd, and closing it leaves a reuse
     socket_pair reused;
     // Whichever numbers the new sockets got, dropping the watch must not touch them.
     watch.reset();
-    CHECK(server::open_socket_watches(io) == 0);
+    CHECK(fiber::open_socket_watches(io) == 0);
     REQUIRE(::write(reused.writer(), "k", 1) == 1);
     CHECK(read_all(reused.reader()) == "k");
     CHECK((reused.reader() == old_number || fd_is_open(reused.reader())));
@@ -127,16 +127,16 @@ TEST_CASE("a socket watch is usable only on its own io_context's thread, and may
     boost::asio::io_context first(1);
     boost::asio::io_context second(1);
     socket_pair sockets;
-    std::unique_ptr<db::socket_watch> watch;
+    std::unique_ptr<fiber::socket_watch> watch;
     bool usable_on_first = false;
     bool usable_on_second = true;
-    spawn_fiber(first, [&] {
-        watch = current_fiber().watch_socket(sockets.reader());
+    fiber::spawn_fiber(first, [&] {
+        watch = fiber::current().watch_socket(sockets.reader());
         usable_on_first = watch->usable_here();
     });
     first.run();
     CHECK_FALSE(watch->usable_here());  // not inside first.run()
-    spawn_fiber(second, [&] {
+    fiber::spawn_fiber(second, [&] {
         usable_on_second = watch->usable_here();
         CHECK_THROWS_AS(watch->wait_readable(), std::logic_error);
     });
@@ -146,19 +146,19 @@ TEST_CASE("a socket watch is usable only on its own io_context's thread, and may
     CHECK_FALSE(usable_on_second);
     std::thread dropper([&] { watch.reset(); });
     dropper.join();
-    CHECK(server::open_socket_watches(first) == 0);
+    CHECK(fiber::open_socket_watches(first) == 0);
     CHECK(fd_is_open(sockets.reader()));
 }
 
 TEST_CASE("an io_context destroyed first closes its watches; a fiber waiting on one is unwound") {
     socket_pair sockets;
-    std::unique_ptr<db::socket_watch> idle_watch;
+    std::unique_ptr<fiber::socket_watch> idle_watch;
     bool unwound = false;
     {
         boost::asio::io_context io(1);
-        spawn_fiber(io, [&] {
-            idle_watch = current_fiber().watch_socket(sockets.reader());
-            auto waiting = current_fiber().watch_socket(sockets.reader());
+        fiber::spawn_fiber(io, [&] {
+            idle_watch = fiber::current().watch_socket(sockets.reader());
+            auto waiting = fiber::current().watch_socket(sockets.reader());
             struct mark {
                 bool& flag;
                 ~mark() { flag = true; }
@@ -166,7 +166,7 @@ TEST_CASE("an io_context destroyed first closes its watches; a fiber waiting on 
             waiting->wait_readable();  // nothing is ever written
         });
         io.run_for(std::chrono::milliseconds(20));
-        CHECK(server::open_socket_watches(io) == 2);
+        CHECK(fiber::open_socket_watches(io) == 2);
     }
     CHECK(unwound);
     REQUIRE(idle_watch != nullptr);
@@ -177,5 +177,5 @@ TEST_CASE("an io_context destroyed first closes its watches; a fiber waiting on 
 
 TEST_CASE("outside fibers there is no socket watch: wait_readable serves") {
     socket_pair sockets;
-    CHECK(current_fiber().watch_socket(sockets.reader()) == nullptr);
+    CHECK(fiber::current().watch_socket(sockets.reader()) == nullptr);
 }

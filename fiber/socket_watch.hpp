@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief db::socket_watch on an Asio io_context: a database socket stays
+/// @brief fiber::socket_watch on an Asio io_context: a database socket stays
 /// registered with the io_context's epoll for the watch's life, so a wait
 /// costs one `epoll_ctl` (Asio's re-arm) where a one-off
 /// `posix::stream_descriptor` per wait costs an add, a re-arm, a delete and
@@ -13,20 +13,20 @@
 /// a watch closed that way is no longer usable_here(), and its owner makes a
 /// new one where it waits next.
 
-#include "database/database.hpp"
+#include "fiber/waiter.hpp"
 
 #include <boost/asio/io_context.hpp>
 
 #include <memory>
 
-namespace atrium::server {
+namespace atrium::fiber {
 
 /// A watch of `fd` on `io`, for fibers running on `io`'s thread. Throws
 /// boost::system::system_error when the fd cannot be duplicated or
 /// registered, std::logic_error once `io` has shut down.
-std::unique_ptr<db::socket_watch> make_socket_watch(boost::asio::io_context& io, int fd);
+std::unique_ptr<socket_watch> make_socket_watch(boost::asio::io_context& io, int fd);
 
 /// How many watches of `io` are open (for tests).
 std::size_t open_socket_watches(boost::asio::io_context& io);
 
-}  // namespace atrium::server
+}  // namespace atrium::fiber

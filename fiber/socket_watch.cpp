@@ -1,6 +1,6 @@
-#include "server/socket_watch.hpp"
+#include "fiber/socket_watch.hpp"
 
-#include "server/fiber_runtime.hpp"
+#include "fiber/runtime.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/spawn.hpp>
@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
-namespace atrium::server {
+namespace atrium::fiber {
 
 namespace {
 
@@ -31,7 +31,7 @@ struct watch_registry {
     std::unordered_set<asio_socket_watch*> watches;
 };
 
-class asio_socket_watch final : public db::socket_watch {
+class asio_socket_watch final : public fiber::socket_watch {
 public:
     asio_socket_watch(boost::asio::io_context& io, std::shared_ptr<watch_registry> registry, int fd)
         : io_(io.get_executor()), registry_(std::move(registry)) {
@@ -133,7 +133,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<db::socket_watch> make_socket_watch(boost::asio::io_context& io, int fd) {
+std::unique_ptr<socket_watch> make_socket_watch(boost::asio::io_context& io, int fd) {
     return std::make_unique<asio_socket_watch>(io, boost::asio::use_service<watch_service>(io).registry(), fd);
 }
 
@@ -143,4 +143,4 @@ std::size_t open_socket_watches(boost::asio::io_context& io) {
     return registry->watches.size();
 }
 
-}  // namespace atrium::server
+}  // namespace atrium::fiber

@@ -1,9 +1,9 @@
-#include "database/waker.hpp"
+#include "fiber/waker.hpp"
 
 #include <condition_variable>
 #include <mutex>
 
-namespace atrium::db {
+namespace atrium::fiber {
 
 namespace {
 
@@ -31,4 +31,4 @@ private:
 
 std::shared_ptr<waker> make_thread_waker() { return std::make_shared<thread_waker>(); }
 
-}  // namespace atrium::db
+}  // namespace atrium::fiber

@@ -1,14 +1,14 @@
 #pragma once
 /// @file
-/// @brief The server's fiber runtime: request fibers on `boost::asio::spawn`,
-/// each owning its own `atrium::fiber_context` (transaction stack, task queue,
-/// default TPC manager).
+/// @brief The fiber runtime on Asio: fibers on `boost::asio::spawn`, each
+/// owning its own `fiber::context` (its waiter and fiber-local slots: the
+/// transaction layer's stack, task queue and default TPC manager live there).
 ///
 /// How "current" stays right (dependencies.md §1, mode A): every fiber is
 /// spawned on a `ctx_executor`, an executor wrapper that installs the fiber's
-/// context (`exchange_current_fiber`) around each handler it runs and restores
+/// context (`fiber::exchange_current`) around each handler it runs and restores
 /// the previous one afterwards. Every resumption of a fiber is such a handler,
-/// so `current_fiber()` is the fiber's own context after every suspension,
+/// so `fiber::current()` is the fiber's own context after every suspension,
 /// without any code at the suspension points. The wrapper also installs the
 /// context while it *destroys* a handler it never ran: when an io_context is
 /// destroyed with fibers still suspended, Boost.Context unwinds them (with
@@ -17,10 +17,10 @@
 ///
 /// Run one io_context per thread: a fiber then never migrates between threads.
 ///
-/// Every `catch (...)` on a fiber path must first rethrow
-/// `boost::context::detail::forced_unwind`, or the process aborts.
+/// Every `catch (...)` on a fiber path must first call
+/// `fiber::rethrow_if_unwinding()` (fiber/unwind.hpp), or the process aborts.
 
-#include "transaction/fiber_context.hpp"
+#include "fiber/context.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/prefer.hpp>
@@ -41,20 +41,20 @@ template <typename Executor>
 class basic_yield_context;
 }  // namespace boost::asio
 
-namespace atrium::server {
+namespace atrium::fiber {
 
 namespace detail {
 
 /// Installs a fiber context (nullptr = the thread default) for its lifetime.
 class install_context {
 public:
-    explicit install_context(fiber_context* context) noexcept : previous_(exchange_current_fiber(context)) {}
-    ~install_context() { exchange_current_fiber(previous_); }
+    explicit install_context(fiber::context* context) noexcept : previous_(exchange_current(context)) {}
+    ~install_context() { exchange_current(previous_); }
     install_context(const install_context&) = delete;
     install_context& operator=(const install_context&) = delete;
 
 private:
-    fiber_context* previous_;
+    fiber::context* previous_;
 };
 
 /// The function object a ctx_executor hands to its inner executor: runs (and
@@ -63,7 +63,7 @@ template <class F>
 class context_invoker {
 public:
     template <class G>
-    context_invoker(fiber_context* context, G&& function) : context_(context), function_(std::forward<G>(function)) {}
+    context_invoker(fiber::context* context, G&& function) : context_(context), function_(std::forward<G>(function)) {}
     context_invoker(context_invoker&& other) noexcept(std::is_nothrow_move_constructible_v<F>)
         : context_(other.context_), function_(std::move(other.function_)) {
         other.function_.reset();  // a moved-from handler needs no context to die
@@ -93,7 +93,7 @@ public:
     }
 
 private:
-    fiber_context* context_;
+    fiber::context* context_;
     std::optional<F> function_;
 };
 
@@ -107,7 +107,7 @@ class ctx_executor {
 public:
     using inner_executor_type = Inner;
 
-    ctx_executor(Inner inner, fiber_context* context) noexcept(std::is_nothrow_move_constructible_v<Inner>)
+    ctx_executor(Inner inner, fiber::context* context) noexcept(std::is_nothrow_move_constructible_v<Inner>)
         : inner_(std::move(inner)), context_(context) {}
 
     /// Converts from a wrapper of a convertible inner executor (same context).
@@ -117,7 +117,7 @@ public:
         : inner_(other.inner()), context_(other.context()) {}
 
     const Inner& inner() const noexcept { return inner_; }
-    fiber_context* context() const noexcept { return context_; }
+    fiber::context* context() const noexcept { return context_; }
 
     template <class F>
     void execute(F&& function) const {
@@ -151,7 +151,7 @@ public:
 
 private:
     Inner inner_;
-    fiber_context* context_;
+    fiber::context* context_;
 };
 
 /// The executor every fiber of an io_context runs on.
@@ -169,7 +169,7 @@ inline constexpr std::size_t default_fiber_stack_size = 256 * 1024;
 #endif
 
 /// @brief How a spawned fiber waits: suspends the fiber, never the thread.
-class asio_fiber_waiter final : public fiber_waiter {
+class asio_fiber_waiter final : public waiter {
 public:
     asio_fiber_waiter() noexcept = default;
 
@@ -186,15 +186,15 @@ public:
     /// Suspends the fiber until `fd` is readable (a posix::stream_descriptor
     /// that is released, never closed: the fd belongs to the database library).
     void wait_readable(int fd) override;
-    /// A watch of `fd` on the fiber's io_context (server/socket_watch.hpp).
+    /// A watch of `fd` on the fiber's io_context (fiber/socket_watch.hpp).
     /// Must be called from the fiber itself.
-    std::unique_ptr<db::socket_watch> watch_socket(int fd) override;
+    std::unique_ptr<socket_watch> watch_socket(int fd) override;
     /// Runs `task` on the fiber's io_context after `delay`, on a timer of its
     /// own (the task outlives the fiber). Never if the io_context dies first.
     bool run_later(std::chrono::nanoseconds delay, std::function<void()> task) override;
     /// A waker whose wait() suspends the fiber on a timer that wake() cancels
     /// from any thread (posted to the fiber's io_context).
-    std::shared_ptr<db::waker> make_waker() override;
+    std::shared_ptr<waker> make_waker() override;
 
     /// Records the fiber's stack (done by spawn_fiber's stack allocator).
     void bind_stack(void* top, std::size_t size) noexcept {
@@ -223,23 +223,34 @@ void release_unused_fiber_stack() noexcept;
 /// Called once when a fiber ends: nullptr, or the exception its body threw.
 using fiber_completion = std::function<void(std::exception_ptr)>;
 
-/// @brief Spawns `body` on a new fiber of `io` with its own fiber_context and a
+/// @brief Spawns `body` on a new fiber of `io` with its own fiber::context and a
 /// `protected_fixedsize_stack(stack_size)`. `on_complete` gets the body's
 /// exception (or nullptr); it runs on the fiber, with its context installed, and
 /// must not throw (an exception it throws is logged). The body starts at once if
 /// called from a handler running on `io`'s thread, else when `io` runs.
-/// A body that returns with transaction references left on its stack ends with
-/// a `std::logic_error`. If `io` is destroyed while the fiber is suspended, the
+/// A body that returns while a fiber-local value refuses it (transaction
+/// references left on its stack: local_value::check_body_finished) ends with
+/// that value's exception (a `std::logic_error`). If `io` is destroyed while the fiber is suspended, the
 /// fiber is unwound (RAII runs) and `on_complete` is never called.
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body, fiber_completion on_complete,
                  std::size_t stack_size = default_fiber_stack_size);
 
-/// @brief Same, with a completion that logs the body's exception (atrium::log_error,
-/// std::clog by default); never the detached completion token, which swallows it.
+/// @brief Same, with a completion that reports the body's exception
+/// (fiber::report_error: the log); never the detached completion token, which swallows it.
 void spawn_fiber(boost::asio::io_context& io, std::function<void()> body,
                  std::size_t stack_size = default_fiber_stack_size);
 
-/// Logs "fiber <what> failed: <type>: <message>" at error level when `error` is set.
+/// How many fibers spawned on `io` have not ended (finished or unwound).
+std::size_t live_fibers(boost::asio::io_context& io);
+
+/// @brief Runs `io` on the calling thread until every fiber spawned on it has
+/// ended, or until `limit` has passed; returns how many are still alive. Call
+/// it before destroying an io_context (no other thread running it): a fiber
+/// still suspended then is destroyed with the io_context, unwound with
+/// forced_unwind while the io_context's services are shutting down.
+std::size_t drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit);
+
+/// Reports "fiber <what> failed: <type>: <message>" (error level) when `error` is set.
 void log_fiber_exception(std::exception_ptr error, std::string_view what);
 
-}  // namespace atrium::server
+}  // namespace atrium::fiber

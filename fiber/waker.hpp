@@ -6,7 +6,7 @@
 #include <chrono>
 #include <memory>
 
-namespace atrium::db {
+namespace atrium::fiber {
 
 class waker {
 public:
@@ -24,4 +24,4 @@ public:
 /// A waker that blocks the calling thread (a condition variable).
 std::shared_ptr<waker> make_thread_waker();
 
-}  // namespace atrium::db
+}  // namespace atrium::fiber

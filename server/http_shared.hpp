@@ -1,0 +1,31 @@
+#pragma once
+/// @file
+/// @brief What every part of the HTTP transport reads: the configuration, the
+/// handler, the codec options, the request counter and the draining flag.
+
+#include "server/config.hpp"
+#include "server/http_server.hpp"
+#include "server/jsonrpc_codec.hpp"
+#include "server/rpc_handler.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace atrium::server {
+
+struct http_shared {
+    http_shared(const config& c, rpc_handler& h, server_flags f) : cfg(c), handler(h), flags(f) { codec.dev = f.dev; }
+
+    /// A debug line (`--verbose` only).
+    void debug(const std::string& line) const;
+
+    config cfg;
+    rpc_handler& handler;
+    server_flags flags;
+    codec_options codec;
+    std::atomic<std::uint64_t> request_counter{0};
+    std::atomic<bool> draining{false};
+};
+
+}  // namespace atrium::server
