@@ -17,9 +17,6 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
     for (;;) {
         if (count > 0) current_fiber().sleep_for(options.backoff * count);
         transaction_options start = options.start;
-        start.readonly = options.readonly;
-        start.context = options.context;
-        start.timeout = options.timeout;
         start.extras = state.extras;
         try {
             auto scope = begin(database, user, std::move(start));
@@ -41,7 +38,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             log_warning(std::string("statement timeout: ") + error.what());
             throw;
         } catch (const db::database_error& error) {
-            if (error.is_retryable() && count < options.retry && !options.readonly) {
+            if (error.is_retryable() && count < options.retry && !options.start.readonly) {
                 current_fiber().tasks().clear();
                 ++count;
                 ++state.retries;

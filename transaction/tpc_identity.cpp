@@ -69,7 +69,7 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
         conn->begin(options);
         auto result = fn(*conn);
         conn->commit();
-        database.release(std::move(conn));
+        conn.return_to_pool();
         return result;
     } catch (...) {
         // A clean rollback keeps the connection for the pool.
@@ -77,12 +77,13 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
         try {
             if (conn->in_transaction()) conn->rollback();
         } catch (const forced_unwind&) {
-            database.release(std::move(conn), true);
+            conn.discard();
             throw;
         } catch (...) {
             broken = true;
         }
-        database.release(std::move(conn), broken);
+        if (broken) conn.discard();
+        else conn.return_to_pool();
         throw;
     }
 }

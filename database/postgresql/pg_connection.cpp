@@ -180,7 +180,6 @@ void pg_connection::apply_session_defaults() {
 
 pg_connection::~pg_connection() {
     close();
-    if (checked_out_from_) pg_database::forget_checked_out(*checked_out_from_);
 }
 
 void pg_connection::close() noexcept {
@@ -916,7 +915,7 @@ void pg_connection::commit() {
             // the same. A pooled connection does not even send it yet: the
             // pool sends it at release, unless the connection goes straight
             // to a waiter, whose first round trip then carries it.
-            if (checked_out_from_) commit_unsent_ = true;
+            if (checked_out_) commit_unsent_ = true;
             else send_unsent_commit(true);
             in_block_ = false;
             end_session();

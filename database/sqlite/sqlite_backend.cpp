@@ -73,7 +73,7 @@ sqlite_database::~sqlite_database() {
     }
 }
 
-std::unique_ptr<connection> sqlite_database::acquire() {
+pooled_connection sqlite_database::acquire() {
     std::unique_ptr<sqlite_connection> conn;
     {
         std::lock_guard lock(state_->mutex);
@@ -98,35 +98,27 @@ std::unique_ptr<connection> sqlite_database::acquire() {
             throw;
         }
     }
-    conn->checked_out_from_ = state_;
     conn->write_gate_ = state_->write_gate;
     conn->group_ = state_->group;
-    return conn;
+    return pooled_connection(std::move(conn), state_);
 }
 
-void sqlite_database::release(std::unique_ptr<connection> conn, bool close) noexcept {
+void sqlite_pool_state::give_back(std::unique_ptr<connection> conn, bool discard_it) noexcept {
     if (!conn) return;
-    auto* sqlite = dynamic_cast<sqlite_connection*>(conn.get());
-    if (!sqlite || sqlite->checked_out_from_ != state_) {
-        // Not ours: its destructor settles its own pool's count.
-        conn.reset();
-        return;
-    }
-    std::unique_ptr<sqlite_connection> own(sqlite);
-    conn.release();
+    // Only this pool's pooled_connection handles call here: it is one of ours.
+    std::unique_ptr<sqlite_connection> own(static_cast<sqlite_connection*>(conn.release()));
 
-    bool keep = !close && own->is_open() && !own->broken();
+    bool keep = !discard_it && own->is_open() && !own->broken();
     if (keep) keep = own->reset();  // rolls back a transaction left open
     if (keep && own->in_transaction()) keep = false;
 
     std::unique_ptr<sqlite_connection> discard;
     {
-        std::lock_guard lock(state_->mutex);
-        own->checked_out_from_.reset();
-        --state_->in_use;
-        if (keep && !state_->dropped) {
+        std::lock_guard lock(mutex);
+        --in_use;
+        if (keep && !dropped) {
             try {
-                state_->idle.push_back(std::move(own));
+                idle.push_back(std::move(own));
             } catch (const std::exception&) {  // bad_alloc: close it instead
                 discard = std::move(own);
             }
@@ -135,11 +127,6 @@ void sqlite_database::release(std::unique_ptr<connection> conn, bool close) noex
         }
     }
     // `discard` closes outside the lock.
-}
-
-void sqlite_database::forget_checked_out(sqlite_pool_state& state) noexcept {
-    std::lock_guard lock(state.mutex);
-    if (state.in_use > 0) --state.in_use;
 }
 
 std::size_t sqlite_database::in_use() const {

@@ -61,7 +61,6 @@ struct sqlite_settings {
     static std::shared_ptr<sqlite_settings> make(wait_hooks hooks = {});
 };
 
-struct sqlite_pool_state;  // defined by the backend (sqlite_backend.cpp)
 class sqlite_group_commit;
 
 class sqlite_connection final : public connection {
@@ -175,11 +174,9 @@ private:
     std::chrono::steady_clock::time_point deadline_{};
     bool timed_out_ = false;
 
-    // Pool bookkeeping (sqlite_database): the pool this connection is checked
-    // out from, so that destroying it without release() still fixes the count.
+    // Set up by the pool (sqlite_database) and the group commit.
     friend class sqlite_database;
     friend class sqlite_group_commit;
-    std::shared_ptr<sqlite_pool_state> checked_out_from_;
     // The write queue of the connection's database (shared by its pool).
     std::shared_ptr<sqlite_write_gate> write_gate_;
     bool holds_write_turn_ = false;

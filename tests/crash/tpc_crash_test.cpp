@@ -119,7 +119,7 @@ std::int64_t count_of(db::database& database, const std::string& sql, const std:
     conn->begin(read_only);
     const auto rows = conn->execute(sql, params);
     conn->commit();
-    database.release(std::move(conn));
+    conn.return_to_pool();
     REQUIRE(rows.size() == 1);
     return std::get<std::int64_t>(rows.rows.front().front());
 }
@@ -129,7 +129,7 @@ void run_statement(db::database& database, const std::string& sql) {
     conn->begin({});
     conn->execute(sql);
     conn->commit();
-    database.release(std::move(conn));
+    conn.return_to_pool();
 }
 
 std::size_t files_in(const fs::path& dir) {
@@ -238,7 +238,7 @@ struct crash_setup {
         const auto rows =
             conn->execute("SELECT gid FROM pg_prepared_xacts WHERE database = ? ORDER BY gid", {database_name});
         conn->commit();
-        p1->release(std::move(conn));
+        conn.return_to_pool();
         std::vector<std::string> gids;
         for (const auto& row : rows.rows) gids.push_back(std::get<std::string>(row.front()));
         return gids;
@@ -687,7 +687,7 @@ struct warehouse_db {
             conn->begin({});
             auto r = conn->execute("SELECT gid FROM pg_prepared_xacts WHERE database = ? ORDER BY gid", {name});
             conn->commit();
-            database->release(std::move(conn));
+            conn.return_to_pool();
             return r;
         }();
         std::vector<std::string> gids;
@@ -937,7 +937,7 @@ TEST_CASE("crash: atrium-admin tpc refuses to decide another deployment's branch
         conn->execute("BEGIN");
         conn->execute("INSERT INTO crash_row (run) VALUES ('foreign')");
         conn->execute("PREPARE TRANSACTION '" + foreign + "'");
-        s.p1->release(std::move(conn), true);
+        conn.discard();
     }
     const auto list = run_process({ATRIUM_ADMIN, "-c", config.string(), "tpc", "list"}, s.dir / "l.log");
     INFO(list.output);

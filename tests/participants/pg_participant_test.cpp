@@ -56,12 +56,12 @@ db::result run(db::database& database, const std::string& sql, const std::vector
         conn->begin({});
         auto out = conn->execute(sql, params);
         conn->commit();
-        database.release(std::move(conn));
+        conn.return_to_pool();
         return out;
     } catch (const boost::context::detail::forced_unwind&) {
         throw;
     } catch (...) {
-        database.release(std::move(conn), true);
+        conn.discard();
         throw;
     }
 }
@@ -107,7 +107,7 @@ struct participant {
     void rollback_prepared(const std::string& gid) {
         auto conn = db->acquire();
         conn->execute("ROLLBACK PREPARED '" + gid + "'");
-        db->release(std::move(conn), true);
+        conn.discard();
     }
     /// Server sessions of participant connections to this database (they may
     /// take a moment to go: waits up to 1 s for `expected`).
@@ -495,8 +495,8 @@ TEST_CASE("pg participant: joining an existing connection") {
         auto scope = begin(main.db, 0);
         CHECK_THROWS_AS(db::pg_join(*sqlite_conn), db::programming_error);
     }
-    other.db->release(std::move(sqlite_conn));
-    p1.db->release(std::move(conn));
+    sqlite_conn.return_to_pool();
+    conn.return_to_pool();
 }
 
 TEST_CASE("pg participant: recovery finishes a branch left prepared by a crash, from the decision record") {
@@ -548,7 +548,7 @@ TEST_CASE("pg participant: the store skips foreign and young branches") {
         conn->execute("BEGIN");
         conn->execute("INSERT INTO item VALUES (9, 'foreign')");
         conn->execute("PREPARE TRANSACTION 'someone-else'");
-        p1.db->release(std::move(conn), true);
+        conn.discard();
     }
     std::string gid;
     {
