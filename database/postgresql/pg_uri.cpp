@@ -1,5 +1,6 @@
 #include "database/postgresql/pg_uri.hpp"
 
+#include "database/uri.hpp"
 #include "util/percent.hpp"
 
 #include <charconv>
@@ -58,28 +59,12 @@ void append_conninfo(std::string& out, std::string_view key, std::string_view va
 pg_server_address parse_pg_uri(std::string_view rest, pg_settings& settings) {
     pg_server_address address;
     const std::string_view whole = rest;
-    std::string_view query;
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-        query = rest.substr(q + 1);
-        rest = rest.substr(0, q);
-    }
-    std::string_view path;
-    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-        path = rest.substr(slash);
-        rest = rest.substr(0, slash);
-    }
-    std::string_view userinfo;
-    std::string_view hostport = rest;
-    if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-        userinfo = rest.substr(0, at);
-        hostport = rest.substr(at + 1);
-    }
-    std::string_view user_part = userinfo;
-    std::optional<std::string_view> password_part;
-    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
-        user_part = userinfo.substr(0, colon);
-        password_part = userinfo.substr(colon + 1);
-    }
+    const uri_parts parts = split_uri(rest);
+    const std::string_view userinfo = parts.userinfo;
+    const std::string_view user_part = parts.user;
+    const std::optional<std::string_view> password_part = parts.password;
+    const std::string_view hostport = parts.host_port;
+    const std::string_view path = parts.path;
     // What errors may show: the URI with the password masked and without the
     // query (errors about a parameter name it; its value could be a secret).
     std::string shown = "postgresql://";
@@ -131,16 +116,8 @@ pg_server_address parse_pg_uri(std::string_view rest, pg_settings& settings) {
     if (!port.empty()) address.port = std::to_string(parse_integer("the port", port, 1, 65535, shown));
 
     std::optional<std::int64_t> pool_wait_ms;
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        if (item.empty()) continue;
-        const auto eq = item.find('=');
-        const std::string_view key = item.substr(0, eq);
-        const std::string value = percent_decode(
-            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1), shown,
-            "parameter " + std::string(key));
+    for_each_query_parameter(parts.query, [&](std::string_view key, std::string_view raw_value) {
+        const std::string value = percent_decode(raw_value, shown, "parameter " + std::string(key));
         if (key == "pool_size") {
             settings.pool_size = static_cast<std::size_t>(parse_integer(key, value, 1, 10000, shown));
         } else if (key == "pool_wait_ms") {
@@ -169,12 +146,11 @@ pg_server_address parse_pg_uri(std::string_view rest, pg_settings& settings) {
                 "\" (known: pool_size, pool_wait_ms, idle_timeout_s, retry, prepare, sslmode, "
                 "connect_timeout, application_name)");
         }
-    }
+    });
     // SPEC §1.2: when exhausted, wait 1 s and retry up to database.retry times.
     settings.pool_wait_ms = pool_wait_ms.value_or(static_cast<std::int64_t>(settings.retry.load()) * 1000);
     return address;
 }
-
 
 std::string pg_conninfo(const pg_server_address& address, const std::string& database) {
     std::string info;

@@ -5,6 +5,7 @@
 
 #include "database/errors.hpp"
 #include "database/sqlite/sqlite_errors.hpp"
+#include "database/uri.hpp"
 #include "util/percent.hpp"
 
 #include <sqlite3.h>
@@ -213,26 +214,15 @@ std::string percent_decode(std::string_view text, std::string_view uri) {
 std::unique_ptr<sqlite_backend> sqlite_backend::from_uri_rest(std::string_view rest,
                                                               wait_hooks hooks) {
     const std::string_view whole = rest;
-    std::string_view query;
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-        query = rest.substr(q + 1);
-        rest = rest.substr(0, q);
-    }
+    const std::string_view query = query_of(rest);
+    rest = before_query(rest);
     if (rest.find('#') != std::string_view::npos) {
         throw std::invalid_argument("database URI \"sqlite://" + std::string(whole) +
                                     "\" must not have a fragment");
     }
 
     std::optional<std::int64_t> busy_wait_ms;
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        if (item.empty()) continue;
-        const auto eq = item.find('=');
-        const std::string_view key = item.substr(0, eq);
-        const std::string_view val =
-            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    for_each_query_parameter(query, [&](std::string_view key, std::string_view val) {
         if (key == "busy_wait_ms") {
             std::int64_t ms = -1;
             const auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), ms);
@@ -248,7 +238,7 @@ std::unique_ptr<sqlite_backend> sqlite_backend::from_uri_rest(std::string_view r
                                         "\" in database URI \"sqlite://" + std::string(whole) +
                                         "\" (known: busy_wait_ms)");
         }
-    }
+    });
 
     std::unique_ptr<sqlite_backend> backend;
     if (rest == ":memory:") {
