@@ -65,11 +65,11 @@ std::string pg_backend::display_uri() const { return pg_display_uri(address_); }
 void pg_backend::set_pool_size(std::size_t size) { settings_->pool_size = std::max<std::size_t>(1, size); }
 
 void pg_backend::set_pool_wait(milliseconds wait) {
-    settings_->pool_wait_ms = std::max<std::int64_t>(0, wait.count());
+    settings_->pool_wait = std::max(milliseconds(0), wait);
 }
 
 void pg_backend::set_idle_timeout(milliseconds timeout) {
-    settings_->idle_timeout_ms = std::max<std::int64_t>(0, timeout.count());
+    settings_->idle_timeout = std::max(milliseconds(0), timeout);
 }
 
 void pg_backend::validate_name(std::string_view name, bool allow_maintenance) {

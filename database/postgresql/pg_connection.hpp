@@ -92,10 +92,10 @@ struct pg_settings {
     /// Longest wait for a free connection when the pool is exhausted;
     /// `?pool_wait_ms=N`, default `retry` × 1000 ms (SPEC §1.2: wait 1 s and
     /// retry up to database.retry times).
-    std::atomic<std::int64_t> pool_wait_ms{5000};
+    std::atomic<std::chrono::milliseconds> pool_wait{std::chrono::milliseconds(5000)};
     /// Idle connections older than this are closed by the next acquire or
     /// release (`database.timeout`); `?idle_timeout_s=S` (may be fractional).
-    std::atomic<std::int64_t> idle_timeout_ms{1800 * 1000};
+    std::atomic<std::chrono::milliseconds> idle_timeout{std::chrono::seconds(1800)};
     /// `database.retry`, `?retry=N`.
     std::atomic<int> retry{5};
     /// Plain DML goes through server-side prepared statements, prepared with

@@ -38,7 +38,7 @@ pg_pool::~pg_pool() { close_idle(); }
 
 void pg_pool::take_expired_locked(std::vector<std::unique_ptr<pg_connection>>& out,
                                   steady_clock::time_point now) {
-    const auto timeout = milliseconds(settings_->idle_timeout_ms.load());
+    const milliseconds timeout = settings_->idle_timeout.load();
     // Oldest first (released in order, reused from the back).
     auto keep = idle_.begin();
     for (auto it = idle_.begin(); it != idle_.end(); ++it) {
@@ -86,7 +86,7 @@ std::list<std::shared_ptr<pg_pool::waiter>>::iterator pg_pool::next_waiter(
 
 std::unique_ptr<pg_connection> pg_pool::acquire() {
     const auto start = steady_clock::now();
-    const auto limit = milliseconds(std::max<std::int64_t>(0, settings_->pool_wait_ms.load()));
+    const milliseconds limit = std::max(milliseconds(0), settings_->pool_wait.load());
     nanoseconds step = k_first_pool_step;
     nanoseconds requested{0};
     for (;;) {

@@ -4,6 +4,7 @@
 #include "util/percent.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -132,7 +133,7 @@ pg_server_address parse_pg_uri(std::string_view rest, pg_settings& settings) {
                 throw std::invalid_argument("idle_timeout_s in database URI \"" + shown +
                                             "\" must be a number of seconds above 0");
             }
-            settings.idle_timeout_ms = static_cast<std::int64_t>(std::llround(seconds * 1000));
+            settings.idle_timeout = std::chrono::milliseconds(std::llround(seconds * 1000));
         } else if (key == "prepare") {
             if (value != "true" && value != "false") {
                 throw std::invalid_argument("prepare in database URI \"" + shown + "\" must be true or false");
@@ -148,7 +149,7 @@ pg_server_address parse_pg_uri(std::string_view rest, pg_settings& settings) {
         }
     });
     // SPEC §1.2: when exhausted, wait 1 s and retry up to database.retry times.
-    settings.pool_wait_ms = pool_wait_ms.value_or(static_cast<std::int64_t>(settings.retry.load()) * 1000);
+    settings.pool_wait = std::chrono::milliseconds(pool_wait_ms.value_or(static_cast<std::int64_t>(settings.retry.load()) * 1000));
     return address;
 }
 

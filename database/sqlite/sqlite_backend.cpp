@@ -266,11 +266,11 @@ sqlite_backend::~sqlite_backend() {
 }
 
 std::chrono::milliseconds sqlite_backend::busy_wait() const {
-    return std::chrono::milliseconds(settings_->busy_wait_ms.load());
+    return settings_->busy_wait.load();
 }
 
 void sqlite_backend::set_busy_wait(std::chrono::milliseconds wait) {
-    settings_->busy_wait_ms.store(std::max<std::int64_t>(0, wait.count()));
+    settings_->busy_wait.store(std::max(std::chrono::milliseconds(0), wait));
 }
 
 void sqlite_backend::validate_name(std::string_view name, bool allow_maintenance) {

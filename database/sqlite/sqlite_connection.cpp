@@ -399,7 +399,7 @@ int sqlite_connection::step_control(std::string_view sql, std::string& message,
 
 void sqlite_connection::run_with_busy_retry(std::string_view sql, std::string* first_value) {
     const auto start = steady_clock::now();
-    const nanoseconds limit = milliseconds(std::max<std::int64_t>(0, settings_->busy_wait_ms.load()));
+    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
     nanoseconds requested{0};
     nanoseconds backoff = k_first_backoff;
     std::string message;
@@ -513,7 +513,7 @@ void sqlite_connection::end_session() noexcept {
 void sqlite_connection::take_write_turn() {
     if (!write_gate_ || !settings_->hooks.make_waker || holds_write_turn_) return;
     const auto start = steady_clock::now();
-    const nanoseconds limit = milliseconds(std::max<std::int64_t>(0, settings_->busy_wait_ms.load()));
+    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
     if (!write_gate_->acquire(settings_->hooks.make_waker, limit)) {
         const auto waited = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
         throw_sqlite_error(SQLITE_BUSY,

@@ -15,7 +15,7 @@
 // * SQLITE_BUSY never sleeps the thread: the busy handler returns 0 at once.
 //   BEGIN IMMEDIATE and COMMIT retry through wait_hooks::sleep_for (fiber-aware
 //   in the server) with a back-off of 1 ms doubling up to 20 ms, for at most
-//   the backend's busy wait (sqlite_settings::busy_wait_ms, default 5 s); then
+//   the backend's busy wait (sqlite_settings::busy_wait, default 5 s); then
 //   they throw a retryable operational_error. Any other statement that meets
 //   SQLITE_BUSY / SQLITE_LOCKED throws the retryable error at once.
 // * begin_options::statement_timeout is enforced per statement with a progress
@@ -53,7 +53,7 @@ struct sqlite_settings {
     /// Longest total wait of BEGIN IMMEDIATE / COMMIT for a busy database, in
     /// milliseconds. Settable at any time (see sqlite_backend::set_busy_wait);
     /// `?busy_wait_ms=N` in the backend URI sets it at start.
-    std::atomic<std::int64_t> busy_wait_ms{5000};
+    std::atomic<std::chrono::milliseconds> busy_wait{std::chrono::milliseconds(5000)};
     /// Prepared statements kept per connection (least recently used go first).
     std::size_t statement_cache_capacity = 256;
 

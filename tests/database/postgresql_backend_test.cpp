@@ -17,8 +17,8 @@ TEST_CASE("postgresql: URI parameters configure the pool, unknown ones are refus
     auto& pg = dynamic_cast<pg_backend&>(*be);
     CHECK(pg.name() == "postgresql");
     CHECK(pg.settings().pool_size == 3);
-    CHECK(pg.settings().pool_wait_ms == 250);
-    CHECK(pg.settings().idle_timeout_ms == 500);
+    CHECK(pg.settings().pool_wait.load() == 250ms);
+    CHECK(pg.settings().idle_timeout.load() == 500ms);
     CHECK(pg.settings().retry == 2);
     CHECK(pg.display_uri() == "postgresql://alice:***@127.0.0.1:5999/");
 
@@ -26,9 +26,9 @@ TEST_CASE("postgresql: URI parameters configure the pool, unknown ones are refus
     auto defaults = open_backend("postgres://localhost");
     auto& d = dynamic_cast<pg_backend&>(*defaults);
     CHECK(d.settings().pool_size == 10);
-    CHECK(d.settings().pool_wait_ms == 5000);
-    CHECK(d.settings().idle_timeout_ms == 1800 * 1000);
-    CHECK(dynamic_cast<pg_backend&>(*open_backend("postgresql://h/?retry=3")).settings().pool_wait_ms == 3000);
+    CHECK(d.settings().pool_wait.load() == 5000ms);
+    CHECK(d.settings().idle_timeout.load() == 1800s);
+    CHECK(dynamic_cast<pg_backend&>(*open_backend("postgresql://h/?retry=3")).settings().pool_wait.load() == 3000ms);
     CHECK(dynamic_cast<pg_backend&>(*open_backend("postgresql://[::1]:5432/")).display_uri() ==
           "postgresql://[::1]:5432/");
 
