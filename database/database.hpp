@@ -1,8 +1,9 @@
 #pragma once
 // The backend-neutral database interface: a backend (chosen by URI) holds
-// databases by name; a database hands out connections; a connection runs one
+// databases by name; a database hands out pooled connections; a connection runs one
 // DB transaction at a time with bound parameters.
 
+#include "database/pooled_connection.hpp"
 #include "database/shared_counter.hpp"
 #include "database/value.hpp"
 #include "fiber/waiter.hpp"
@@ -106,10 +107,9 @@ public:
     virtual const std::string& name() const = 0;
     virtual std::string_view backend_name() const = 0;
 
-    /// A connection with no DB transaction open.
-    virtual std::unique_ptr<connection> acquire() = 0;
-    /// Gives a connection back; `close` (or a broken connection) discards it.
-    virtual void release(std::unique_ptr<connection> conn, bool close = false) noexcept = 0;
+    /// A connection with no DB transaction open. It goes back to the pool
+    /// when the handle is destroyed (pooled_connection::discard() closes it).
+    virtual pooled_connection acquire() = 0;
 
     /// Connections currently handed out (for tests and metrics).
     virtual std::size_t in_use() const = 0;

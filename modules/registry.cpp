@@ -368,10 +368,10 @@ auto with_connection(db::database& database, Fn&& fn) {
     try {
         auto r = fn(*conn);
         conn->rollback();
-        database.release(std::move(conn));
+        conn.return_to_pool();
         return r;
     } catch (...) {
-        database.release(std::move(conn), true);
+        conn.discard();
         throw;
     }
 }

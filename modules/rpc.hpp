@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,7 +33,7 @@ struct rpc_definition {
     bool fresh_session = false;
     bool unique = true;                    ///< duplicate instantiated ids ⇒ value_error("Duplicate ids")
     std::optional<int> cache{};            ///< seconds: X-Tryton-Cache header on readonly calls
-    std::optional<double> timeout{};       ///< statement timeout, seconds
+    std::optional<std::chrono::milliseconds> timeout{};  ///< statement timeout
 };
 
 /// The converted arguments of one call: positional (context removed) and keyword.

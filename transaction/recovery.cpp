@@ -73,33 +73,16 @@ outcome parse_outcome(const db::value& v, const std::string& gid) {
     throw std::runtime_error("decision record of " + gid + " has an unknown outcome");
 }
 
-// A connection of `main`, given back (closed on failure) at scope exit.
-class lease {
-public:
-    explicit lease(db::database& database) : database_(database), conn_(database.acquire()) {}
-    ~lease() {
-        if (conn_) database_.release(std::move(conn_), failed_);
+/// Rolls back what is open on `conn`; a failure discards the connection
+/// (only forced_unwind propagates). Callers leave the scope right after.
+void rollback_quietly(db::pooled_connection& conn) {
+    try {
+        if (conn->in_transaction()) conn->rollback();
+    } catch (...) {
+        conn.discard();
+        fiber::rethrow_if_unwinding();
     }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    db::connection* operator->() const { return conn_.get(); }
-    db::connection& operator*() const { return *conn_; }
-    /// Rolls back what is open; a failure discards the connection (only
-    /// forced_unwind propagates).
-    void rollback_quietly() {
-        try {
-            if (conn_->in_transaction()) conn_->rollback();
-        } catch (...) {
-            failed_ = true;
-            fiber::rethrow_if_unwinding();
-        }
-    }
-
-private:
-    db::database& database_;
-    std::unique_ptr<db::connection> conn_;
-    bool failed_ = false;
-};
+}
 
 // Which main databases already have the table, as far as this process knows.
 // Key: something that identifies the database behind a connection without a
@@ -126,7 +109,7 @@ outcome decide_now(db::database& main, const std::string& gid, const std::string
     auto pause = std::chrono::milliseconds(2);
     int conflicts = 0;
     for (;;) {
-        lease conn(main);
+        auto conn = main.acquire();
         try {
             // SQLite: BEGIN IMMEDIATE waits (busy retries) behind a coordinator
             // holding the write lock, so its record, if any, is visible below.
@@ -147,10 +130,10 @@ outcome decide_now(db::database& main, const std::string& gid, const std::string
         } catch (const db::integrity_error&) {
             // The coordinator won the race: its record is committed. Read it in
             // a new DB transaction (REPEATABLE READ would not show it).
-            conn.rollback_quietly();
+            rollback_quietly(conn);
             if (++conflicts > k_decide_conflict_limit) throw;
         } catch (const db::database_error& error) {
-            conn.rollback_quietly();
+            rollback_quietly(conn);
             if (!error.is_retryable() || steady_clock::now() >= deadline) throw;
             sleep_for(pause);
             pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
@@ -227,14 +210,14 @@ void ensure_table(db::database& main) {
     const auto deadline = steady_clock::now() + k_decide_retry_limit;
     auto pause = std::chrono::milliseconds(2);
     for (int races = 0;;) {
-        lease conn(main);
+        auto conn = main.acquire();
         try {
             conn->begin({});
             conn->execute(k_create_sql);
             conn->commit();
             return;
         } catch (const db::database_error& error) {
-            conn.rollback_quietly();
+            rollback_quietly(conn);
             if (error.category() == db::error_category::integrity || error.code() == "42P07") {
                 if (++races >= 5) throw;
             } else if (!error.is_retryable() || steady_clock::now() >= deadline) {
@@ -278,7 +261,7 @@ outcome settle(db::database& main, const std::string& gid, const std::string& pa
 void overrule(db::database& main, const std::string& gid, const std::string& participant, outcome forced) {
     if (!is_atrium_gid(gid)) throw std::invalid_argument("not an Atrium gid: \"" + gid + "\"");
     ensure_table(main);
-    lease conn(main);
+    auto conn = main.acquire();
     conn->begin({});
     try {
         conn->execute("DELETE FROM atrium_tpc_decision WHERE gid = ?", {gid});
@@ -287,14 +270,14 @@ void overrule(db::database& main, const std::string& gid, const std::string& par
         conn->commit();
     } catch (...) {
         fiber::rethrow_if_unwinding();
-        conn.rollback_quietly();
+        rollback_quietly(conn);
         throw;
     }
 }
 
 std::optional<outcome> lookup(db::database& main, const std::string& gid) {
     ensure_table(main);
-    lease conn(main);
+    auto conn = main.acquire();
     db::begin_options read_only;
     read_only.readonly = true;
     conn->begin(read_only);
@@ -319,7 +302,7 @@ std::size_t forget_finished(db::database& main, const std::vector<std::string>& 
     const std::set<std::string> doubt(still_in_doubt.begin(), still_in_doubt.end());
     const std::set<std::string> participants(options.participants.begin(), options.participants.end());
 
-    lease conn(main);
+    auto conn = main.acquire();
     conn->begin({});
     try {
         auto rows = conn->execute("SELECT gid, participant, outcome, created FROM atrium_tpc_decision");
@@ -345,7 +328,7 @@ std::size_t forget_finished(db::database& main, const std::vector<std::string>& 
         return doomed.size();
     } catch (...) {
         fiber::rethrow_if_unwinding();
-        conn.rollback_quietly();
+        rollback_quietly(conn);
         throw;
     }
 }

@@ -17,9 +17,6 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
     for (;;) {
         if (count > 0) fiber::current().sleep_for(options.backoff * count);
         transaction_options start = options.start;
-        start.readonly = options.readonly;
-        start.context = options.context;
-        start.timeout = options.timeout;
         start.extras = state.extras;
         try {
             auto scope = begin(database, user, std::move(start));
@@ -44,7 +41,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
                 throw;
             }
             const bool retryable = category == error_category::retryable;
-            if (retryable && count < options.retry && !options.readonly) {
+            if (retryable && count < options.retry && !options.start.readonly) {
                 fiber_state().tasks().clear();
                 ++count;
                 ++state.retries;

@@ -13,18 +13,17 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <optional>
 
 namespace atrium {
 
+/// How a call is retried. What each attempt's transaction is (read-only,
+/// context, statement timeout, language, lock retries) is `start`, the one
+/// source of it; the loop only adds the fixed extras.
 struct retry_options {
-    bool readonly = false;                 ///< read-only calls are never retried on database errors
-    nlohmann::json context = nlohmann::json::object();
-    std::optional<double> timeout{};       ///< statement timeout (seconds)
+    transaction_options start;             ///< read-only calls are never retried on database errors
     int retry = 5;                         ///< `database.retry`
     int max_fixes = 10;                    ///< bound on TransactionError retries
     std::chrono::nanoseconds backoff = std::chrono::milliseconds(20);  ///< sleep backoff × count
-    transaction_options start;             ///< other start options (language, lock retries)
 };
 
 /// Thrown by a unit of work to roll back and still answer with a value.

@@ -66,7 +66,7 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
         conn->begin(options);
         auto result = fn(*conn);
         conn->commit();
-        database.release(std::move(conn));
+        conn.return_to_pool();
         return result;
     } catch (...) {
         // A clean rollback keeps the connection for the pool.
@@ -75,12 +75,13 @@ auto with_connection(db::database& database, bool readonly, Fn&& fn) {
             if (conn->in_transaction()) conn->rollback();
         } catch (...) {
             if (fiber::is_unwinding(std::current_exception())) {
-                database.release(std::move(conn), true);
+                conn.discard();
                 throw;
             }
             broken = true;
         }
-        database.release(std::move(conn), broken);
+        if (broken) conn.discard();
+        else conn.return_to_pool();
         throw;
     }
 }

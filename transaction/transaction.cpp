@@ -41,13 +41,11 @@ context_ptr make_context(nlohmann::json context) {
     return std::make_shared<const nlohmann::json>(std::move(context));
 }
 
-db::begin_options db_options(bool readonly, bool autocommit, std::optional<double> timeout) {
+db::begin_options db_options(bool readonly, bool autocommit, std::optional<std::chrono::milliseconds> timeout) {
     db::begin_options options;
     options.readonly = readonly;
     options.autocommit = autocommit;
-    if (timeout && *timeout > 0) {
-        options.statement_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000));
-    }
+    if (timeout && timeout->count() > 0) options.statement_timeout = *timeout;
     return options;
 }
 
@@ -62,7 +60,7 @@ transaction::transaction() : context_(make_context(nlohmann::json::object())), c
 }
 
 transaction::~transaction() {
-    if (connection_ && database_) database_->release(std::move(connection_), true);
+    connection_.discard();
 }
 
 std::uint64_t transaction::monotonic_time() noexcept {
@@ -182,7 +180,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 fiber::rethrow_if_unwinding();
                 // the connection is discarded below
             }
-            database_->release(std::move(connection_), true);
+            connection_.discard();
         }
         reset();
         throw;
@@ -350,7 +348,8 @@ void transaction::stop(bool commit) {
     }
     if (connection_) {
         // The pool rolls back anything left open and discards broken connections.
-        database_->release(std::move(connection_), close_);
+        if (close_) connection_.discard();
+        else connection_.return_to_pool();
     }
     auto callbacks = std::move(atexit_);
     reset();
@@ -372,8 +371,8 @@ void transaction::stop(bool commit) {
 void transaction::reset() noexcept {
     started_ = false;
     needs_begin_ = false;
+    connection_.discard();  // given back already, unless start-up failed half-way
     database_.reset();
-    connection_.reset();
     user_ = 0;
     readonly_ = false;
     close_ = false;

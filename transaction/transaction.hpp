@@ -35,7 +35,7 @@ struct transaction_options {
     nlohmann::json context = nlohmann::json::object();
     bool close = false;       ///< close the connection at the end instead of pooling it
     bool autocommit = false;
-    std::optional<double> timeout{};  ///< statement timeout in seconds
+    std::optional<std::chrono::milliseconds> timeout{};  ///< statement timeout (none or zero: the server default)
     /// Start-up extras: `_lock_tables` (list) and `_lock_records` (table → ids).
     nlohmann::json extras = nlohmann::json::object();
     /// Retries of the start-time lock acquisition (SPEC §4.2, `database.retry`).
@@ -73,7 +73,7 @@ public:
     bool readonly() const noexcept { return readonly_; }
     bool close() const noexcept { return close_; }
     bool autocommit() const noexcept { return autocommit_; }
-    std::optional<double> timeout() const noexcept { return timeout_; }
+    std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
     const nlohmann::json& context() const noexcept { return *context_; }
     const context_ptr& shared_context() const noexcept { return context_; }
 
@@ -151,12 +151,12 @@ private:
     bool started_ = false;
     mutable bool needs_begin_ = false;  // explicit commit()/rollback() ended the DB transaction
     std::shared_ptr<db::database> database_;
-    std::unique_ptr<db::connection> connection_;
+    db::pooled_connection connection_;
     std::int64_t user_ = 0;
     bool readonly_ = false;
     bool close_ = false;
     bool autocommit_ = false;
-    std::optional<double> timeout_;
+    std::optional<std::chrono::milliseconds> timeout_;
     context_ptr context_;
     std::string default_language_ = "en";
     std::uint64_t started_at_ = 0;

@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
         std::printf("%-24s %10.1f %10.1f %16.1f %14.2f %11.2f\n", v.name, median, p99, best, median / raw_median,
                     p99 / raw_p99);
     }
-    plain_db->release(std::move(plain_conn));
-    fiber_db->release(std::move(fiber_conn));
+    plain_conn.return_to_pool();
+    fiber_conn.return_to_pool();
     return 0;
 }

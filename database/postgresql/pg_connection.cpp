@@ -121,7 +121,6 @@ void pg_connection::apply_session_defaults() {
 
 pg_connection::~pg_connection() {
     close();
-    if (checked_out_from_) pg_database::forget_checked_out(*checked_out_from_);
 }
 
 void pg_connection::close() noexcept {

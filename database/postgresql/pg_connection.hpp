@@ -19,7 +19,7 @@
 //   saves one round trip per read-only call. A pooled connection does not
 //   even send it at commit(): it goes first in the next user's first round
 //   trip (`COMMIT; BEGIN ...; <statement>`), or the pool sends it when the
-//   connection has sat idle for a millisecond (pg_database::release).
+//   connection has sat idle for a millisecond (pg_pool::give_back).
 // * Waits go through a socket_watch when the hooks make one: the socket stays
 //   registered with the thread's event loop between waits (made again when
 //   the connection is used on another thread; the pool prefers connections
@@ -94,10 +94,10 @@ struct pg_settings {
     /// Longest wait for a free connection when the pool is exhausted;
     /// `?pool_wait_ms=N`, default `retry` × 1000 ms (SPEC §1.2: wait 1 s and
     /// retry up to database.retry times).
-    std::atomic<std::int64_t> pool_wait_ms{5000};
+    std::atomic<std::chrono::milliseconds> pool_wait{std::chrono::milliseconds(5000)};
     /// Idle connections older than this are closed by the next acquire or
     /// release (`database.timeout`); `?idle_timeout_s=S` (may be fractional).
-    std::atomic<std::int64_t> idle_timeout_ms{1800 * 1000};
+    std::atomic<std::chrono::milliseconds> idle_timeout{std::chrono::seconds(1800)};
     /// `database.retry`, `?retry=N`.
     std::atomic<int> retry{5};
     /// Plain DML goes through server-side prepared statements, prepared with
@@ -107,8 +107,6 @@ struct pg_settings {
     /// Settings with `hooks`; empty hooks get the thread-blocking defaults.
     static std::shared_ptr<pg_settings> make(wait_hooks hooks = {});
 };
-
-struct pg_pool_state;  // defined by the backend (pg_backend.cpp)
 
 class pg_connection final : public connection {
 public:
@@ -303,10 +301,10 @@ private:
     std::unique_ptr<socket_watch> watch_;  // before h_ closes: it holds a dup of the socket
     int watched_fd_ = -1;
 
-    // Pool bookkeeping (pg_database): the pool this connection is checked out
-    // from, so that destroying it without release() still fixes the count.
-    friend class pg_database;
-    std::shared_ptr<pg_pool_state> checked_out_from_;
+    // Pool bookkeeping (pg_pool): checked out of a pool, which sends a
+    // read-only COMMIT left unsent by commit() (see above).
+    friend class pg_pool;
+    bool checked_out_ = false;
 };
 
 }  // namespace atrium::db

@@ -158,7 +158,7 @@ void pg_connection::commit() {
             // the same. A pooled connection does not even send it yet: the
             // pool sends it at release, unless the connection goes straight
             // to a waiter, whose first round trip then carries it.
-            if (checked_out_from_) pending_commit_ = pending_commit::unsent;
+            if (checked_out_) pending_commit_ = pending_commit::unsent;
             else send_unsent_commit(true);
             block_ = block_state::none;
             end_session();

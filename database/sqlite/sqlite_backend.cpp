@@ -5,6 +5,7 @@
 
 #include "database/errors.hpp"
 #include "database/sqlite/sqlite_errors.hpp"
+#include "database/uri.hpp"
 #include "util/percent.hpp"
 
 #include <sqlite3.h>
@@ -73,7 +74,7 @@ sqlite_database::~sqlite_database() {
     }
 }
 
-std::unique_ptr<connection> sqlite_database::acquire() {
+pooled_connection sqlite_database::acquire() {
     std::unique_ptr<sqlite_connection> conn;
     {
         std::lock_guard lock(state_->mutex);
@@ -98,35 +99,27 @@ std::unique_ptr<connection> sqlite_database::acquire() {
             throw;
         }
     }
-    conn->checked_out_from_ = state_;
     conn->write_gate_ = state_->write_gate;
     conn->group_ = state_->group;
-    return conn;
+    return pooled_connection(std::move(conn), state_);
 }
 
-void sqlite_database::release(std::unique_ptr<connection> conn, bool close) noexcept {
+void sqlite_pool_state::give_back(std::unique_ptr<connection> conn, bool discard_it) noexcept {
     if (!conn) return;
-    auto* sqlite = dynamic_cast<sqlite_connection*>(conn.get());
-    if (!sqlite || sqlite->checked_out_from_ != state_) {
-        // Not ours: its destructor settles its own pool's count.
-        conn.reset();
-        return;
-    }
-    std::unique_ptr<sqlite_connection> own(sqlite);
-    conn.release();
+    // Only this pool's pooled_connection handles call here: it is one of ours.
+    std::unique_ptr<sqlite_connection> own(static_cast<sqlite_connection*>(conn.release()));
 
-    bool keep = !close && own->is_open() && !own->broken();
+    bool keep = !discard_it && own->is_open() && !own->broken();
     if (keep) keep = own->reset();  // rolls back a transaction left open
     if (keep && own->in_transaction()) keep = false;
 
     std::unique_ptr<sqlite_connection> discard;
     {
-        std::lock_guard lock(state_->mutex);
-        own->checked_out_from_.reset();
-        --state_->in_use;
-        if (keep && !state_->dropped) {
+        std::lock_guard lock(mutex);
+        --in_use;
+        if (keep && !dropped) {
             try {
-                state_->idle.push_back(std::move(own));
+                idle.push_back(std::move(own));
             } catch (const std::exception&) {  // bad_alloc: close it instead
                 discard = std::move(own);
             }
@@ -135,11 +128,6 @@ void sqlite_database::release(std::unique_ptr<connection> conn, bool close) noex
         }
     }
     // `discard` closes outside the lock.
-}
-
-void sqlite_database::forget_checked_out(sqlite_pool_state& state) noexcept {
-    std::lock_guard lock(state.mutex);
-    if (state.in_use > 0) --state.in_use;
 }
 
 std::size_t sqlite_database::in_use() const {
@@ -226,26 +214,15 @@ std::string percent_decode(std::string_view text, std::string_view uri) {
 std::unique_ptr<sqlite_backend> sqlite_backend::from_uri_rest(std::string_view rest,
                                                               wait_hooks hooks) {
     const std::string_view whole = rest;
-    std::string_view query;
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-        query = rest.substr(q + 1);
-        rest = rest.substr(0, q);
-    }
+    const std::string_view query = query_of(rest);
+    rest = before_query(rest);
     if (rest.find('#') != std::string_view::npos) {
         throw std::invalid_argument("database URI \"sqlite://" + std::string(whole) +
                                     "\" must not have a fragment");
     }
 
     std::optional<std::int64_t> busy_wait_ms;
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        if (item.empty()) continue;
-        const auto eq = item.find('=');
-        const std::string_view key = item.substr(0, eq);
-        const std::string_view val =
-            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    for_each_query_parameter(query, [&](std::string_view key, std::string_view val) {
         if (key == "busy_wait_ms") {
             std::int64_t ms = -1;
             const auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), ms);
@@ -261,7 +238,7 @@ std::unique_ptr<sqlite_backend> sqlite_backend::from_uri_rest(std::string_view r
                                         "\" in database URI \"sqlite://" + std::string(whole) +
                                         "\" (known: busy_wait_ms)");
         }
-    }
+    });
 
     std::unique_ptr<sqlite_backend> backend;
     if (rest == ":memory:") {
@@ -289,11 +266,11 @@ sqlite_backend::~sqlite_backend() {
 }
 
 std::chrono::milliseconds sqlite_backend::busy_wait() const {
-    return std::chrono::milliseconds(settings_->busy_wait_ms.load());
+    return settings_->busy_wait.load();
 }
 
 void sqlite_backend::set_busy_wait(std::chrono::milliseconds wait) {
-    settings_->busy_wait_ms.store(std::max<std::int64_t>(0, wait.count()));
+    settings_->busy_wait.store(std::max(std::chrono::milliseconds(0), wait));
 }
 
 void sqlite_backend::validate_name(std::string_view name, bool allow_maintenance) {

@@ -39,9 +39,9 @@
 namespace atrium::db {
 
 /// The pool of one database: idle connections (reused LIFO) and a count of
-/// those handed out. Shared with the connections handed out so that a
-/// connection destroyed without release() still leaves the count right.
-struct sqlite_pool_state {
+/// those handed out. The database owns it; the pooled_connection handles it
+/// gives out hold it weakly and come back through give_back().
+struct sqlite_pool_state final : connection_pool {
     std::mutex mutex;
     std::vector<std::unique_ptr<sqlite_connection>> idle;
     std::size_t in_use = 0;
@@ -50,6 +50,11 @@ struct sqlite_pool_state {
     std::shared_ptr<sqlite_write_gate> write_gate = std::make_shared<sqlite_write_gate>();
     /// Its shared writer connection and batches (set by sqlite_database).
     std::shared_ptr<sqlite_group_commit> group;
+
+    /// Back to the pool, unless `discard`, or the connection is closed or
+    /// broken, or the database was dropped. A connection still in a
+    /// transaction is rolled back first (and discarded if that fails).
+    void give_back(std::unique_ptr<connection> conn, bool discard) noexcept override;
 };
 
 class sqlite_database final : public database {
@@ -63,12 +68,7 @@ public:
 
     /// The most recently released idle connection, else a new one. Throws
     /// operational_error if the database was dropped.
-    std::unique_ptr<connection> acquire() override;
-    /// Back to the pool, unless `close`, or the connection is closed or broken,
-    /// or the database was dropped. A connection still in a transaction is
-    /// rolled back first (and discarded if that fails). A connection of another
-    /// pool or backend is destroyed.
-    void release(std::unique_ptr<connection> conn, bool close = false) noexcept override;
+    pooled_connection acquire() override;
     std::size_t in_use() const override;
     std::size_t idle() const override;
     /// Writers queued for the write turn, and writers waiting for their batch's
@@ -83,9 +83,6 @@ public:
     /// File databases: the file `<database file>-counter-<topic>`, mapped;
     /// in-memory databases: a counter of this process. Cached per topic.
     std::shared_ptr<shared_counter> change_counter(std::string_view topic) override;
-
-    /// Called by a connection destroyed while checked out of `state`.
-    static void forget_checked_out(sqlite_pool_state& state) noexcept;
 
 private:
     std::string name_;

@@ -119,7 +119,6 @@ sqlite_connection::sqlite_connection(const open_params& params,
 
 sqlite_connection::~sqlite_connection() {
     close();
-    if (checked_out_from_) sqlite_database::forget_checked_out(*checked_out_from_);
 }
 
 void sqlite_connection::close() noexcept {

@@ -15,7 +15,7 @@
 // * SQLITE_BUSY never sleeps the thread: the busy handler returns 0 at once.
 //   BEGIN IMMEDIATE and COMMIT retry through wait_hooks::sleep_for (fiber-aware
 //   in the server) with a back-off of 1 ms doubling up to 20 ms, for at most
-//   the backend's busy wait (sqlite_settings::busy_wait_ms, default 5 s); then
+//   the backend's busy wait (sqlite_settings::busy_wait, default 5 s); then
 //   they throw a retryable operational_error. Any other statement that meets
 //   SQLITE_BUSY / SQLITE_LOCKED throws the retryable error at once.
 // * begin_options::statement_timeout is enforced per statement with a progress
@@ -53,7 +53,7 @@ struct sqlite_settings {
     /// Longest total wait of BEGIN IMMEDIATE / COMMIT for a busy database, in
     /// milliseconds. Settable at any time (see sqlite_backend::set_busy_wait);
     /// `?busy_wait_ms=N` in the backend URI sets it at start.
-    std::atomic<std::int64_t> busy_wait_ms{5000};
+    std::atomic<std::chrono::milliseconds> busy_wait{std::chrono::milliseconds(5000)};
     /// Prepared statements kept per connection (least recently used go first).
     std::size_t statement_cache_capacity = 256;
 
@@ -61,7 +61,6 @@ struct sqlite_settings {
     static std::shared_ptr<sqlite_settings> make(wait_hooks hooks = {});
 };
 
-struct sqlite_pool_state;  // defined by the backend (sqlite_backend.cpp)
 class sqlite_group_commit;
 
 class sqlite_connection final : public connection {
@@ -175,11 +174,9 @@ private:
     std::chrono::steady_clock::time_point deadline_{};
     bool timed_out_ = false;
 
-    // Pool bookkeeping (sqlite_database): the pool this connection is checked
-    // out from, so that destroying it without release() still fixes the count.
+    // Set up by the pool (sqlite_database) and the group commit.
     friend class sqlite_database;
     friend class sqlite_group_commit;
-    std::shared_ptr<sqlite_pool_state> checked_out_from_;
     // The write queue of the connection's database (shared by its pool).
     std::shared_ptr<sqlite_write_gate> write_gate_;
     bool holds_write_turn_ = false;

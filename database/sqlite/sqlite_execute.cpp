@@ -170,7 +170,7 @@ int sqlite_connection::step_control(std::string_view sql, std::string& message,
 
 void sqlite_connection::run_with_busy_retry(std::string_view sql, std::string* first_value) {
     const auto start = steady_clock::now();
-    const nanoseconds limit = milliseconds(std::max<std::int64_t>(0, settings_->busy_wait_ms.load()));
+    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
     nanoseconds requested{0};
     nanoseconds backoff = k_first_backoff;
     std::string message;

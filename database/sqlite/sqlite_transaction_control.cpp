@@ -117,7 +117,7 @@ void sqlite_connection::end_session() noexcept {
 void sqlite_connection::take_write_turn() {
     if (!write_gate_ || !settings_->hooks.make_waker || holds_write_turn_) return;
     const auto start = steady_clock::now();
-    const nanoseconds limit = milliseconds(std::max<std::int64_t>(0, settings_->busy_wait_ms.load()));
+    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
     if (!write_gate_->acquire(settings_->hooks.make_waker, limit)) {
         const auto waited = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
         throw_sqlite_error(SQLITE_BUSY,

@@ -57,7 +57,7 @@ void prepare_warehouse(const std::string& dsn) {
         "CREATE TABLE IF NOT EXISTS reservation (id SERIAL PRIMARY KEY, order_number TEXT NOT NULL, "
         "product TEXT NOT NULL, quantity NUMERIC NOT NULL CHECK (quantity > 0 AND quantity <= 1000))");
     conn->commit();
-    database->release(std::move(conn));
+    conn.return_to_pool();
 }
 
 }  // namespace atrium::modules::sale

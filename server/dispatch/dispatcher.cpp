@@ -64,7 +64,7 @@ bool transient(const db::database_error& error) {
 template <class Fn>
 nlohmann::json as_root(const std::shared_ptr<db::database>& database, int retry, Fn&& work, bool readonly = false) {
     retry_options options;
-    options.readonly = readonly;
+    options.start.readonly = readonly;
     options.retry = retry;
     return call_with_retry(database, root_user, options, [&](transaction&) { return work(); });
 }
@@ -391,9 +391,9 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
                                      {"is_secure", request.scheme == "https"}};
 
     retry_options options;
-    options.readonly = method->rpc.readonly;
-    options.context = converted.context;
-    options.timeout = method->rpc.timeout;
+    options.start.readonly = method->rpc.readonly;
+    options.start.context = converted.context;
+    options.start.timeout = method->rpc.timeout;
     options.retry = settings_.retry;
     options.start.default_language = settings_.language;
     options.start.lock_retries = settings_.retry;

@@ -113,7 +113,7 @@ inline std::int64_t count_of(db::database& database, const std::string& sql, con
     conn->begin(read_only);
     const auto rows = conn->execute(sql, params);
     conn->commit();
-    database.release(std::move(conn));
+    conn.return_to_pool();
     REQUIRE(rows.size() == 1);
     return std::get<std::int64_t>(rows.rows.front().front());
 }
@@ -123,7 +123,7 @@ inline void run_statement(db::database& database, const std::string& sql) {
     conn->begin({});
     conn->execute(sql);
     conn->commit();
-    database.release(std::move(conn));
+    conn.return_to_pool();
 }
 
 inline std::size_t files_in(const fs::path& dir) {
@@ -232,7 +232,7 @@ struct crash_setup {
         const auto rows =
             conn->execute("SELECT gid FROM pg_prepared_xacts WHERE database = ? ORDER BY gid", {database_name});
         conn->commit();
-        p1->release(std::move(conn));
+        conn.return_to_pool();
         std::vector<std::string> gids;
         for (const auto& row : rows.rows) gids.push_back(std::get<std::string>(row.front()));
         return gids;

@@ -105,7 +105,7 @@ struct warehouse_db {
             conn->begin({});
             auto r = conn->execute("SELECT gid FROM pg_prepared_xacts WHERE database = ? ORDER BY gid", {name});
             conn->commit();
-            database->release(std::move(conn));
+            conn.return_to_pool();
             return r;
         }();
         std::vector<std::string> gids;

@@ -149,7 +149,7 @@ TEST_CASE("crash: atrium-admin tpc refuses to decide another deployment's branch
         conn->execute("BEGIN");
         conn->execute("INSERT INTO crash_row (run) VALUES ('foreign')");
         conn->execute("PREPARE TRANSACTION '" + foreign + "'");
-        s.p1->release(std::move(conn), true);
+        conn.discard();
     }
     const auto list = run_process({ATRIUM_ADMIN, "-c", config.string(), "tpc", "list"}, s.dir / "l.log");
     INFO(list.output);

@@ -1,7 +1,7 @@
 // The database interface (database/database.hpp) as every backend must
 // implement it: run against SQLite and PostgreSQL (tests/support/test_database.hpp).
 // Backend details (SQLite's busy handling, pragmas, statement cache; libpqxx,
-// SQLSTATE mapping, connection loss) stay in sqlite_test.cpp / postgresql_test.cpp.
+// SQLSTATE mapping, connection loss) stay in sqlite_test.cpp / postgresql_*_test.cpp.
 
 #include "database/database.hpp"
 #include "database/errors.hpp"
@@ -27,23 +27,6 @@ using atrium::test::test_database;
 
 namespace {
 
-// A connection checked out of a database, given back at scope exit.
-class lease {
-public:
-    explicit lease(std::shared_ptr<database> db) : db_(std::move(db)), conn_(db_->acquire()) {}
-    ~lease() {
-        if (conn_) db_->release(std::move(conn_));
-    }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    connection* operator->() const { return conn_.get(); }
-    connection& operator*() const { return *conn_; }
-
-private:
-    std::shared_ptr<database> db_;
-    std::unique_ptr<connection> conn_;
-};
-
 // The fixture's database plus a table t (id, name UNIQUE, n).
 struct table_db : test_database {
     table_db() {
@@ -54,7 +37,7 @@ struct table_db : test_database {
         return std::get<std::int64_t>(c.execute("SELECT count(*) FROM t").rows.at(0).at(0));
     }
     std::int64_t committed_count() {
-        lease c(db);
+        auto c = db->acquire();
         return count(*c);
     }
 };
@@ -104,7 +87,7 @@ TEST_CASE("database: bound parameters of every type round-trip") {
     const auto& d = dialect();
     f.execute("CREATE TABLE v (k " + std::string(d.integer) + ", i " + std::string(d.integer) + ", r " +
               std::string(d.real) + ", s TEXT, b " + std::string(d.blob) + ")");
-    lease c(f.db);
+    auto c = f.db->acquire();
 
     const std::string quotes = "O'Brien said \"hi\"; DROP TABLE v; -- ? $1 \\";
     const std::string unicode = "\xc3\xa9t\xc3\xa9 \xe2\x82\xac";
@@ -169,7 +152,7 @@ TEST_CASE("database: bound parameters of every type round-trip") {
 
 TEST_CASE("database: results carry column names and affected rows") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     CHECK(c->execute("INSERT INTO t (name, n) VALUES ('a', 1), ('b', 2), ('c', 3)").affected_rows == 3);
     const auto upd = c->execute("UPDATE t SET n = n + 1 WHERE n >= ?", {value{std::int64_t{2}}});
     CHECK(upd.affected_rows == 2);
@@ -190,7 +173,7 @@ TEST_CASE("database: results carry column names and affected rows") {
 
 TEST_CASE("database: a wrong number of parameters is a programming error") {
     test_database f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     const auto e = catch_database_error([&] { c->execute("SELECT ?, ?", {value{std::int64_t{1}}}); });
     CHECK(e.category() == error_category::programming);
     CHECK(e.query() == "SELECT ?, ?");
@@ -200,7 +183,7 @@ TEST_CASE("database: a wrong number of parameters is a programming error") {
 
 TEST_CASE("database: execute runs exactly one statement") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     CHECK_THROWS_AS(c->execute("INSERT INTO t (name) VALUES ('x'); DELETE FROM t"), programming_error);
     CHECK_THROWS_AS(c->execute("SELECT 1; this is not SQL"), programming_error);
     CHECK(f.count(*c) == 0);
@@ -210,7 +193,7 @@ TEST_CASE("database: execute runs exactly one statement") {
 
 TEST_CASE("database: statements outside begin() commit one by one") {
     table_db f;
-    lease a(f.db);
+    auto a = f.db->acquire();
     CHECK_FALSE(a->in_transaction());
     a->execute("INSERT INTO t (name) VALUES ('autocommitted')");
     CHECK_FALSE(a->in_transaction());
@@ -222,7 +205,7 @@ TEST_CASE("database: statements outside begin() commit one by one") {
 
 TEST_CASE("database: a unique violation is an integrity_error") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->execute("INSERT INTO t (name) VALUES (?)", {value{std::string("dup")}});
     try {
         c->execute("INSERT INTO t (name) VALUES (?)", {value{std::string("dup")}});
@@ -240,7 +223,7 @@ TEST_CASE("database: foreign keys are enforced (integrity_error)") {
     table_db f;
     f.execute("CREATE TABLE child (" + std::string(dialect().serial_id) + ", t_id " + std::string(dialect().integer) +
               " REFERENCES t(id))");
-    lease c(f.db);
+    auto c = f.db->acquire();
     const auto e = catch_database_error(
         [&] { c->execute("INSERT INTO child (t_id) VALUES (?)", {value{std::int64_t{42}}}); });
     CHECK(e.category() == error_category::integrity);
@@ -249,7 +232,7 @@ TEST_CASE("database: foreign keys are enforced (integrity_error)") {
 
 TEST_CASE("database: a syntax error or a missing table is a programming_error") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     const auto syntax = catch_database_error([&] { c->execute("SELEC 1"); });
     CHECK_THROWS_AS(c->execute("SELEC 1"), programming_error);
     CHECK(syntax.category() == error_category::programming);
@@ -265,7 +248,7 @@ TEST_CASE("database: a syntax error or a missing table is a programming_error") 
 
 TEST_CASE("database: a write in a read-only transaction is a programming_error that says so") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->begin(read_only());
     CHECK(c->readonly());
     CHECK(c->in_transaction());
@@ -301,8 +284,8 @@ TEST_CASE("database: a write in a read-only transaction is a programming_error t
 
 TEST_CASE("database: commit makes changes visible to other connections, rollback discards them") {
     table_db f;
-    lease a(f.db);
-    lease b(f.db);
+    auto a = f.db->acquire();
+    auto b = f.db->acquire();
     a->begin({});
     CHECK(a->in_transaction());
     a->execute("INSERT INTO t (name) VALUES ('one')");
@@ -322,8 +305,8 @@ TEST_CASE("database: commit makes changes visible to other connections, rollback
 
 TEST_CASE("database: a read-only transaction keeps its snapshot while a writer commits") {
     table_db f;
-    lease reader(f.db);
-    lease writer(f.db);
+    auto reader = f.db->acquire();
+    auto writer = f.db->acquire();
     reader->begin(read_only());
     CHECK(f.count(*reader) == 0);  // the snapshot starts here
     writer->begin({});
@@ -338,7 +321,7 @@ TEST_CASE("database: a read-only transaction keeps its snapshot while a writer c
 
 TEST_CASE("database: autocommit mode commits every statement") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     begin_options options;
     options.autocommit = true;
     c->begin(options);
@@ -354,7 +337,7 @@ TEST_CASE("database: autocommit mode commits every statement") {
 
 TEST_CASE("database: begin while a transaction is open is a programming error") {
     test_database f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->begin({});
     const auto e = catch_database_error([&] { c->begin({}); });
     CHECK(e.category() == error_category::programming);
@@ -366,7 +349,7 @@ TEST_CASE("database: begin while a transaction is open is a programming error") 
 
 TEST_CASE("database: savepoints roll back to and release") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->begin({});
     c->execute("INSERT INTO t (name) VALUES ('before')");
     c->savepoint("sp 1");
@@ -396,7 +379,7 @@ TEST_CASE("database: savepoints roll back to and release") {
 
 TEST_CASE("database: a failed statement inside a savepoint is undone by rolling back to it") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->begin({});
     c->execute("INSERT INTO t (name) VALUES ('kept')");
     c->savepoint("attempt");
@@ -410,7 +393,7 @@ TEST_CASE("database: a failed statement inside a savepoint is undone by rolling 
 
 TEST_CASE("database: lock_table and lock_records validate the table name") {
     table_db f;
-    lease c(f.db);
+    auto c = f.db->acquire();
     c->begin({});
     c->lock_table("t");
     c->lock_records("t", {1, 2, 3});
@@ -439,23 +422,23 @@ TEST_CASE("database: the pool reuses idle connections, most recently released fi
     CHECK(f.db->in_use() == 2);
     connection* pa = a.get();
     connection* pb = b.get();
-    f.db->release(std::move(a));
-    f.db->release(std::move(b));
+    a.return_to_pool();
+    b.return_to_pool();
     CHECK(f.db->in_use() == 0);
     CHECK(f.db->idle() == std::max<std::size_t>(idle_at_start, 2));
     auto again = f.db->acquire();
     CHECK(again.get() == pb);  // LIFO
     auto next = f.db->acquire();
     CHECK(next.get() == pa);
-    f.db->release(std::move(again));
-    f.db->release(std::move(next));
+    again.return_to_pool();
+    next.return_to_pool();
 }
 
 TEST_CASE("database: release with close=true discards the connection, so does closing it") {
     test_database f;
     auto a = f.db->acquire();
     const std::size_t idle_before = f.db->idle();
-    f.db->release(std::move(a), /*close=*/true);
+    a.discard();
     CHECK(f.db->in_use() == 0);
     CHECK(f.db->idle() == idle_before);
 
@@ -463,7 +446,7 @@ TEST_CASE("database: release with close=true discards the connection, so does cl
     b->close();
     CHECK_FALSE(b->is_open());
     CHECK_THROWS_AS(b->execute("SELECT 1"), database_error);
-    f.db->release(std::move(b));
+    b.return_to_pool();
     CHECK(f.db->in_use() == 0);
     CHECK(f.db->idle() == idle_before);
 }
@@ -476,7 +459,7 @@ TEST_CASE("database: a connection released mid-transaction is rolled back before
     with_timeout.statement_timeout = std::chrono::milliseconds(50);
     c->begin(with_timeout);
     c->execute("INSERT INTO t (name) VALUES ('lost')");
-    f.db->release(std::move(c));
+    c.return_to_pool();
     CHECK(f.db->in_use() == 0);
     CHECK(f.committed_count() == 0);
     auto again = f.db->acquire();
@@ -484,15 +467,15 @@ TEST_CASE("database: a connection released mid-transaction is rolled back before
     CHECK_FALSE(again->in_transaction());
     // Its locks were given back: another connection can write.
     {
-        lease other(f.db);
+        auto other = f.db->acquire();
         other->begin({});
         other->execute("INSERT INTO t (name) VALUES ('other')");
         other->commit();
     }
     // A read-only one comes back writable.
     again->begin(read_only());
-    f.db->release(std::move(again));
-    lease reused(f.db);
+    again.return_to_pool();
+    auto reused = f.db->acquire();
     CHECK(&*reused == p);
     CHECK_FALSE(reused->readonly());
     reused->execute("INSERT INTO t (name) VALUES ('ok')");
@@ -515,7 +498,7 @@ TEST_CASE("database: the pool can be shared by two threads") {
     be->create(name);
     auto db = be->open(name);
     {
-        lease c(db);
+        auto c = db->acquire();
         c->execute("CREATE TABLE t (" + std::string(dialect().serial_id) + ", name TEXT)");
     }
     std::atomic<int> inserted{0};
@@ -528,7 +511,7 @@ TEST_CASE("database: the pool can be shared by two threads") {
                 c->execute("INSERT INTO t (name) VALUES (?)", {value{std::to_string(thread) + "-" + std::to_string(i)}});
                 c->commit();
                 ++inserted;
-                db->release(std::move(c));
+                c.return_to_pool();
             } catch (...) {
                 ++failures;
             }
@@ -540,7 +523,7 @@ TEST_CASE("database: the pool can be shared by two threads") {
     t2.join();
     CHECK(failures == 0);
     CHECK(inserted == 100);
-    lease c(db);
+    auto c = db->acquire();
     CHECK(std::get<std::int64_t>(c->execute("SELECT count(*) FROM t").rows.at(0).at(0)) == 100);
     CHECK(db->in_use() == 1);
     CHECK(db->idle() <= 1);
@@ -571,7 +554,7 @@ TEST_CASE("database: create, exists, list and drop") {
         auto db = be->open(beta);
         CHECK(db->name() == beta);
         CHECK(db->backend_name() == be->name());
-        lease c(db);
+        auto c = db->acquire();
         c->execute("CREATE TABLE x (v INTEGER)");
         c->execute("INSERT INTO x VALUES (1)");
     }
@@ -579,7 +562,7 @@ TEST_CASE("database: create, exists, list and drop") {
     {
         auto be2 = be.open_again();
         CHECK(be2->exists(beta));
-        lease c(be2->open(beta));
+        auto c = be2->open(beta)->acquire();
         CHECK(c->execute("SELECT v FROM x").size() == 1);
     }
     be->drop(beta);
@@ -588,7 +571,7 @@ TEST_CASE("database: create, exists, list and drop") {
     CHECK(contains(be->list(), alpha));
     // Created again, it is empty.
     be->create(beta);
-    lease c(be->open(beta));
+    auto c = be->open(beta)->acquire();
     CHECK_THROWS_AS(c->execute("SELECT v FROM x"), programming_error);
 }
 
@@ -635,7 +618,7 @@ TEST_CASE("database: drop with a connection in use fails clearly") {
     }
     CHECK(be->exists(name));
     CHECK(c->execute("SELECT 1").size() == 1);  // still usable
-    db->release(std::move(c));
+    c.return_to_pool();
     be->drop(name);
     CHECK_FALSE(be->exists(name));
     // The old handle cannot hand out connections any more.
@@ -679,7 +662,7 @@ TEST_CASE("database: database names are validated") {
     CHECK_FALSE(be->exists(""));
     auto maintenance = be->open("");
     CHECK(maintenance->name().empty());
-    lease c(maintenance);
+    auto c = maintenance->acquire();
     CHECK(c->execute("SELECT 1").size() == 1);
     CHECK_FALSE(contains(be->list(), ""));
 }

@@ -40,6 +40,6 @@ TEST_CASE("introspection: SQLite tables, keys and locks") {
 
     CHECK_THROWS_AS(table_exists(*a, "probe'; DROP TABLE x; --"), std::invalid_argument);
     CHECK_THROWS_AS(table_exists(*a, ""), std::invalid_argument);
-    database->release(std::move(a));
-    database->release(std::move(b));
+    a.return_to_pool();
+    b.return_to_pool();
 }

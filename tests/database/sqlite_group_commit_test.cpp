@@ -40,7 +40,7 @@ struct fixture {
         c->execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)");
         c->execute("CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER "
                    "REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)");
-        db->release(std::move(c));
+        c.return_to_pool();
     }
 
     sqlite_database& sqlite() { return dynamic_cast<sqlite_database&>(*db); }
@@ -53,7 +53,7 @@ struct fixture {
         c->begin(read_only);
         auto r = c->execute("SELECT name FROM t ORDER BY name");
         c->commit();
-        db->release(std::move(c));
+        c.return_to_pool();
         std::vector<std::string> names;
         for (auto& row : r.rows) names.push_back(std::get<std::string>(row.at(0)));
         return names;
@@ -103,7 +103,7 @@ TEST_CASE("sqlite group commit: a commit made while another writer queues waits 
         second_committed = true;
         second->commit();
         sqlite3_commit_hook(handle, nullptr, nullptr);
-        f.db->release(std::move(second));
+        second.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     first->commit();  // returns once the second one's COMMIT made both durable
@@ -112,7 +112,7 @@ TEST_CASE("sqlite group commit: a commit made while another writer queues waits 
     CHECK(commits == 1);
     CHECK(f.committed_names() == std::vector<std::string>{"a", "b"});
     CHECK_FALSE(first->in_transaction());
-    f.db->release(std::move(first));
+    first.return_to_pool();
     CHECK(f.sqlite().writers_waiting_for_commit() == 0);
 }
 
@@ -132,20 +132,20 @@ TEST_CASE("sqlite group commit: a writer's rollback undoes only its own work; th
         CHECK_THROWS_AS(second->execute("INSERT INTO t (name) VALUES ('a')"), integrity_error);
         second->rollback();
         CHECK_FALSE(second->in_transaction());
-        f.db->release(std::move(second));
+        second.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     first->commit();
     second_writer.join();
     CHECK(f.committed_names() == std::vector<std::string>{"a"});
-    f.db->release(std::move(first));
+    first.return_to_pool();
 
     // The shared writer goes on as before.
     auto third = f.db->acquire();
     third->begin({});
     third->execute("INSERT INTO t (name) VALUES ('d')");
     third->commit();
-    f.db->release(std::move(third));
+    third.return_to_pool();
     CHECK(f.committed_names() == std::vector<std::string>{"a", "d"});
 }
 
@@ -167,7 +167,7 @@ TEST_CASE("sqlite group commit: an unresolved deferred foreign key fails only th
         }
         CHECK(second->in_transaction());  // as a failed COMMIT: still open, to be rolled back
         second->rollback();
-        f.db->release(std::move(second));
+        second.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     first->commit();
@@ -175,8 +175,8 @@ TEST_CASE("sqlite group commit: an unresolved deferred foreign key fails only th
     CHECK(f.committed_names() == std::vector<std::string>{"a"});
     auto c = f.db->acquire();
     CHECK(std::get<std::int64_t>(c->execute("SELECT count(*) FROM child").rows.at(0).at(0)) == 0);
-    f.db->release(std::move(c));
-    f.db->release(std::move(first));
+    c.return_to_pool();
+    first.return_to_pool();
 }
 
 TEST_CASE("sqlite group commit: when SQLite rolls back the shared transaction, the waiting writers fail with a retryable error") {
@@ -198,7 +198,7 @@ TEST_CASE("sqlite group commit: when SQLite rolls back the shared transaction, t
         CHECK_THROWS_AS(second->execute("INSERT INTO t (name) VALUES ('c')"), database_error);
         second->rollback();
         sqlite3_create_function(handle, "interrupt_me", 0, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr);
-        f.db->release(std::move(second));
+        second.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     try {
@@ -218,7 +218,7 @@ TEST_CASE("sqlite group commit: when SQLite rolls back the shared transaction, t
     first->execute("INSERT INTO t (name) VALUES ('a')");
     first->commit();
     CHECK(f.committed_names() == std::vector<std::string>{"a"});
-    f.db->release(std::move(first));
+    first.return_to_pool();
 }
 
 TEST_CASE("sqlite group commit: a writer with a statement timeout commits the waiting batch before it starts") {
@@ -244,8 +244,8 @@ TEST_CASE("sqlite group commit: a writer with a statement timeout commits the wa
     first_returned = true;
     second_writer.join();
     CHECK(f.committed_names() == std::vector<std::string>{"a", "b"});
-    f.db->release(std::move(second));
-    f.db->release(std::move(first));
+    second.return_to_pool();
+    first.return_to_pool();
 }
 
 TEST_CASE("sqlite group commit: concurrent writers that commit or roll back leave exactly the committed rows") {
@@ -279,7 +279,7 @@ TEST_CASE("sqlite group commit: concurrent writers that commit or roll back leav
                     MESSAGE(e.what());
                     c->rollback();
                 }
-                f.db->release(std::move(c));
+                c.return_to_pool();
             }
         });
     }
@@ -306,7 +306,7 @@ TEST_CASE("sqlite group commit: a commit not allowed to batch COMMITs at once, w
         second->execute("INSERT INTO t (name) VALUES ('b')");
         f.wait_until([&] { return second_may_commit.load(); });
         second->commit();
-        f.db->release(std::move(second));
+        second.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     first->allow_commit_batching(false);
@@ -324,10 +324,10 @@ TEST_CASE("sqlite group commit: a commit not allowed to batch COMMITs at once, w
         third->begin({});
         f.wait_until([&] { return f.sqlite().writers_waiting_for_commit() == 1; });
         third->commit();
-        f.db->release(std::move(third));
+        third.return_to_pool();
     });
     f.wait_until([&] { return f.sqlite().writers_queued() == 1; });
     first->commit();
     third_writer.join();
-    f.db->release(std::move(first));
+    first.return_to_pool();
 }

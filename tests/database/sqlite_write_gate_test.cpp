@@ -111,7 +111,7 @@ TEST_CASE("sqlite: with a waker hook, a second writer of the process waits for t
     {
         auto c = db->acquire();
         c->execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
-        db->release(std::move(c));
+        c.return_to_pool();
     }
     auto first = db->acquire();
     first->begin({});
@@ -127,7 +127,7 @@ TEST_CASE("sqlite: with a waker hook, a second writer of the process waits for t
         CHECK(std::get<std::int64_t>(r.rows.at(0).at(0)) == 1);  // sees the first one's commit
         second->execute("INSERT INTO t (name) VALUES ('second')");
         second->commit();
-        db->release(std::move(second));
+        second.return_to_pool();
     });
     // Queued behind the first: wait until it is in the gate's queue, then it must not have begun.
     const auto until = std::chrono::steady_clock::now() + 5s;
@@ -156,13 +156,13 @@ TEST_CASE("sqlite: with a waker hook, a second writer of the process waits for t
             CHECK(std::string(e.what()).find("gave up") != std::string::npos);
         }
         CHECK_FALSE(third->in_transaction());
-        db->release(std::move(third));
+        third.return_to_pool();
     });
     late.join();
     first->rollback();  // the turn is given back by a rollback too
     auto fourth = db->acquire();
     fourth->begin({});
     fourth->commit();
-    db->release(std::move(fourth));
-    db->release(std::move(first));
+    fourth.return_to_pool();
+    first.return_to_pool();
 }

@@ -61,7 +61,7 @@ struct fulfilment_fixture {
         conn->begin(options);
         auto rows = conn->execute(sql);
         conn->rollback();
-        database->release(std::move(conn));
+        conn.return_to_pool();
         return std::get<std::int64_t>(rows.rows.at(0).at(0));
     }
     std::int64_t reservations() { return count(warehouse_db, "SELECT COUNT(*) FROM reservation"); }

@@ -50,11 +50,11 @@ inline db::result run(db::database& database, const std::string& sql, const std:
         conn->begin({});
         auto out = conn->execute(sql, params);
         conn->commit();
-        database.release(std::move(conn));
+        conn.return_to_pool();
         return out;
     } catch (...) {
         fiber::rethrow_if_unwinding();
-        database.release(std::move(conn), true);
+        conn.discard();
         throw;
     }
 }
@@ -100,7 +100,7 @@ struct participant {
     void rollback_prepared(const std::string& gid) {
         auto conn = db->acquire();
         conn->execute("ROLLBACK PREPARED '" + gid + "'");
-        db->release(std::move(conn), true);
+        conn.discard();
     }
     /// Server sessions of participant connections to this database (they may
     /// take a moment to go: waits up to 1 s for `expected`).

@@ -64,7 +64,7 @@ TEST_CASE("pg participant: the store skips foreign and young branches") {
         conn->execute("BEGIN");
         conn->execute("INSERT INTO item VALUES (9, 'foreign')");
         conn->execute("PREPARE TRANSACTION 'someone-else'");
-        p1.db->release(std::move(conn), true);
+        conn.discard();
     }
     std::string gid;
     {

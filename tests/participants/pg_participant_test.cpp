@@ -258,6 +258,6 @@ TEST_CASE("pg participant: joining an existing connection") {
         auto scope = begin(main.db, 0);
         CHECK_THROWS_AS(db::pg_join(*sqlite_conn), db::programming_error);
     }
-    other.db->release(std::move(sqlite_conn));
-    p1.db->release(std::move(conn));
+    sqlite_conn.return_to_pool();
+    conn.return_to_pool();
 }

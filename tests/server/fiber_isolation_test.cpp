@@ -53,7 +53,7 @@ struct shared_database {
         conn->execute("CREATE TABLE item (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL)");
         for (std::int64_t id = 0; id < items; ++id) conn->execute("INSERT INTO item VALUES (?, ?)", {id, id});
         conn->commit();
-        db->release(std::move(conn));
+        conn.return_to_pool();
     }
 };
 
@@ -533,7 +533,7 @@ TEST_CASE("an SQLite writer that hands the write lock to a fiber of its own thre
     {
         auto conn = db->acquire();
         conn->execute("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)");
-        db->release(std::move(conn));
+        conn.return_to_pool();
     }
     boost::asio::io_context io(1);
     std::vector<std::string> events;
@@ -544,7 +544,7 @@ TEST_CASE("an SQLite writer that hands the write lock to a fiber of its own thre
         fiber::current().yield();  // the second writer queues for the lock meanwhile
         conn->commit();
         events.emplace_back("first: after commit");
-        db->release(std::move(conn));
+        conn.return_to_pool();
     });
     fiber::spawn_fiber(io, [&] {
         auto conn = db->acquire();
@@ -552,7 +552,7 @@ TEST_CASE("an SQLite writer that hands the write lock to a fiber of its own thre
         events.emplace_back("second: began");
         conn->execute("INSERT INTO t (who) VALUES ('second')");
         conn->commit();
-        db->release(std::move(conn));
+        conn.return_to_pool();
     });
     io.run();
     // The lock went to the waiting writer before the first one went on with
@@ -560,5 +560,5 @@ TEST_CASE("an SQLite writer that hands the write lock to a fiber of its own thre
     CHECK(events == std::vector<std::string>{"second: began", "first: after commit"});
     auto conn = db->acquire();
     CHECK(conn->execute("SELECT count(*) FROM t").rows.at(0).at(0) == db::value(std::int64_t{2}));
-    db->release(std::move(conn));
+    conn.return_to_pool();
 }

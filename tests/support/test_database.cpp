@@ -116,10 +116,10 @@ db::result test_database::execute(std::string_view sql, const std::vector<db::va
         conn->begin({});
         auto result = conn->execute(sql, params);
         conn->commit();
-        db->release(std::move(conn));
+        conn.return_to_pool();
         return result;
     } catch (...) {
-        db->release(std::move(conn));
+        conn.return_to_pool();
         throw;
     }
 }
@@ -136,10 +136,10 @@ std::vector<std::string> test_database::committed_notes() {
         rows = conn->execute("SELECT text FROM note ORDER BY id");
         conn->commit();
     } catch (...) {
-        db->release(std::move(conn));
+        conn.return_to_pool();
         throw;
     }
-    db->release(std::move(conn));
+    conn.return_to_pool();
     std::vector<std::string> texts;
     for (auto& row : rows.rows) texts.push_back(std::get<std::string>(row.at(0)));
     return texts;

@@ -172,7 +172,7 @@ TEST_CASE("§4.3 a retry after a busy start succeeds once the writer is gone") {
     waiter.on_sleep = [&] {
         if (blocker && waiter.sleeps.back() >= std::chrono::milliseconds(25)) {
             blocker->commit();
-            f.db->release(std::move(blocker));
+            blocker.return_to_pool();
         }
     };
     retry_report report;
@@ -210,7 +210,7 @@ TEST_CASE("§4.3 a fixed table lock that another connection holds is retried at 
     waiter.on_sleep = [&] {
         if (blocker && waiter.sleeps.size() == 2) {
             blocker->commit();
-            f.db->release(std::move(blocker));
+            blocker.return_to_pool();
         }
     };
     retry_report report;
@@ -259,7 +259,7 @@ TEST_CASE("§4.2 a start-up record lock that another connection holds fails retr
         CHECK(scope->locked_records().at("note") == std::set<std::int64_t>{2});
     }
     blocker->rollback();
-    f.db->release(std::move(blocker));
+    blocker.return_to_pool();
     auto scope = begin(f.db, 1, options);
     CHECK(scope->locked_records().at("note") == std::set<std::int64_t>{1, 2});
 }
@@ -270,7 +270,7 @@ TEST_CASE("§4.3 read-only calls are not retried on database errors") {
     test_database f;
     int calls = 0;
     retry_options options;
-    options.readonly = true;
+    options.start.readonly = true;
     CHECK_THROWS_AS(call_with_retry(f.db, 1, options,
                                     [&](transaction&) -> json {
                                         ++calls;
@@ -318,10 +318,10 @@ namespace {
 // PostgreSQL's NOWAIT would (SQLSTATE 55P03). The PostgreSQL issue adds the
 // real-server test.
 struct contended_connection final : db::connection {
-    std::unique_ptr<db::connection> real;
+    db::pooled_connection real;
     int* failures;
     std::vector<std::string>* log;
-    contended_connection(std::unique_ptr<db::connection> r, int* f, std::vector<std::string>* l)
+    contended_connection(db::pooled_connection r, int* f, std::vector<std::string>* l)
         : real(std::move(r)), failures(f), log(l) {}
     void begin(const db::begin_options& o) override { log->push_back("begin"); real->begin(o); }
     bool in_transaction() const override { return real->in_transaction(); }
@@ -353,11 +353,18 @@ struct contended_database final : db::database {
     explicit contended_database(std::shared_ptr<db::database> r) : real(std::move(r)) {}
     const std::string& name() const override { return real->name(); }
     std::string_view backend_name() const override { return real->backend_name(); }
-    std::unique_ptr<db::connection> acquire() override {
-        return std::make_unique<contended_connection>(real->acquire(), &failures, &log);
-    }
-    void release(std::unique_ptr<db::connection> conn, bool close) noexcept override {
-        real->release(std::move(static_cast<contended_connection&>(*conn).real), close);
+    // Gives a wrapper's real connection back to the real database's pool.
+    struct unwrapping_pool final : db::connection_pool {
+        void give_back(std::unique_ptr<db::connection> conn, bool discard) noexcept override {
+            auto& real = static_cast<contended_connection&>(*conn).real;
+            if (discard) real.discard();
+            else real.return_to_pool();
+        }
+    };
+    std::shared_ptr<unwrapping_pool> pool = std::make_shared<unwrapping_pool>();
+    db::pooled_connection acquire() override {
+        return db::pooled_connection(std::make_unique<contended_connection>(real->acquire(), &failures, &log),
+                                     pool);
     }
     std::size_t in_use() const override { return real->in_use(); }
     std::size_t idle() const override { return real->idle(); }

@@ -61,7 +61,7 @@ TEST_CASE("§1.1.3 a failed start pops the transaction, returns its connection a
 
 TEST_CASE("§1.1.3 new_transaction copies database, user, context and close but not readonly or timeout") {
     test_database f;
-    auto outer = begin(f.db, 5, {.readonly = true, .context = {{"k", "v"}}, .close = true, .timeout = 3.0});
+    auto outer = begin(f.db, 5, {.readonly = true, .context = {{"k", "v"}}, .close = true, .timeout = std::chrono::seconds(3)});
     {
         auto inner = new_transaction();
         CHECK(stack_size() == 2);
@@ -200,7 +200,7 @@ TEST_CASE("§1.2.3 a read-write transaction on SQLite takes the write lock at st
     auto other = f.db->acquire();
     // Nothing written yet, but another writer cannot start.
     CHECK_THROWS_AS(other->begin({}), db::operational_error);
-    f.db->release(std::move(other), true);
+    other.discard();
 }
 
 TEST_CASE("§3 a transaction with other participants never waits in SQLite's group commit (their locks could block the next writer)") {
@@ -220,7 +220,7 @@ TEST_CASE("§3 a transaction with other participants never waits in SQLite's gro
         // not by the 5 s guard
         released_by_test = may_commit.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
         c->commit();
-        f.db->release(std::move(c));
+        c.return_to_pool();
     });
     for (int i = 0; i < 5000 && sqlite->writers_queued() == 0; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -255,7 +255,7 @@ TEST_CASE("§1.2.3 a read-write transaction on PostgreSQL is REPEATABLE READ and
     CHECK_NOTHROW(other->begin({}));
     other->execute("INSERT INTO note (text) VALUES ('other')");
     other->commit();
-    f.db->release(std::move(other));
+    other.return_to_pool();
     CHECK(f.committed_notes() == std::vector<std::string>{"other"});
     // REPEATABLE READ: the snapshot does not see the later commit.
     CHECK(count() == 0);
