@@ -4,7 +4,7 @@
 // notification and THE commit algorithm of §3.3 (single source of truth).
 //
 // Two facades use it:
-//  * the Zope-style tpc::transaction (transaction/manager.hpp), facade::zope;
+//  * the Zope-style tpc::zope_transaction (transaction/manager.hpp), facade::zope;
 //  * the Tryton-style atrium::transaction (transaction/transaction.hpp), which
 //    passes its main database connection as the `last_resource` and uses
 //    facade::tryton (no synchronizers, rollback_tryton(), reset()).

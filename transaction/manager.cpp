@@ -26,14 +26,14 @@ namespace {
 // ---------------------------------------------------------------------------
 // transaction
 
-transaction::transaction(std::shared_ptr<synchronizer_set> synchs, transaction_manager* manager)
+zope_transaction::transaction(std::shared_ptr<synchronizer_set> synchs, transaction_manager* manager)
     : coordinator(facade::zope, std::move(synchs)), manager_(manager) {}
 
-transaction::~transaction() = default;
+zope_transaction::~zope_transaction() = default;
 
-std::shared_ptr<void> transaction::keep_alive() noexcept { return weak_from_this().lock(); }
+std::shared_ptr<void> zope_transaction::keep_alive() noexcept { return weak_from_this().lock(); }
 
-void transaction::on_detach() noexcept {
+void zope_transaction::on_detach() noexcept {
     transaction_manager* manager = manager_;
     manager_ = nullptr;
     if (!manager) return;
@@ -45,50 +45,50 @@ void transaction::on_detach() noexcept {
     }
 }
 
-void transaction::on_free() noexcept { data_.clear(); }
+void zope_transaction::on_free() noexcept { data_.clear(); }
 
-void transaction::note(std::optional<std::string_view> text) {
+void zope_transaction::note(std::optional<std::string_view> text) {
     if (!text) return;
     const std::string_view trimmed = util::trim(*text);
     if (!description_.empty()) description_.push_back('\n');
     description_.append(trimmed);
 }
 
-void transaction::set_description(std::optional<std::string> text) {
+void zope_transaction::set_description(std::optional<std::string> text) {
     if (text) description_ = std::move(*text);
 }
 
-void transaction::set_user_value(std::optional<std::string> value) {
+void zope_transaction::set_user_value(std::optional<std::string> value) {
     if (!value) throw value_error("User must be a string, not null");
     user_ = std::move(*value);
 }
 
-void transaction::set_user(std::string_view name, std::string_view path) {
+void zope_transaction::set_user(std::string_view name, std::string_view path) {
     std::string value(path);
     value.push_back(' ');
     value.append(name);
     user_ = std::move(value);
 }
 
-void transaction::set_extended_info(const std::string& name, nlohmann::json value) {
+void zope_transaction::set_extended_info(const std::string& name, nlohmann::json value) {
     extension_[name] = std::move(value);
 }
 
-void transaction::set_data(const void* key, std::any value) { data_[key] = std::move(value); }
+void zope_transaction::set_data(const void* key, std::any value) { data_[key] = std::move(value); }
 
-std::any& transaction::data(const void* key) {
+std::any& zope_transaction::data(const void* key) {
     auto found = data_.find(key);
     if (found == data_.end()) throw_missing_key(key);
     return found->second;
 }
 
-const std::any& transaction::data(const void* key) const {
+const std::any& zope_transaction::data(const void* key) const {
     auto found = data_.find(key);
     if (found == data_.end()) throw_missing_key(key);
     return found->second;
 }
 
-transaction* as_transaction(coordinator& txn) noexcept { return dynamic_cast<transaction*>(&txn); }
+zope_transaction* as_transaction(coordinator& txn) noexcept { return dynamic_cast<zope_transaction*>(&txn); }
 
 // ---------------------------------------------------------------------------
 // transaction_manager
@@ -100,26 +100,26 @@ transaction_manager::~transaction_manager() {
     if (current_) current_->manager_ = nullptr;
 }
 
-std::shared_ptr<transaction> transaction_manager::begin() {
+std::shared_ptr<zope_transaction> transaction_manager::begin() {
     if (current_) {
         if (explicit_) throw already_in_transaction();
-        std::shared_ptr<transaction> previous = current_;
+        std::shared_ptr<zope_transaction> previous = current_;
         previous->abort();  // frees it: current_ becomes null
         if (current_ == previous) {  // defensive: it could not detach
             previous->manager_ = nullptr;
             current_.reset();
         }
     }
-    auto txn = std::make_shared<transaction>(synchs_, this);
+    auto txn = std::make_shared<zope_transaction>(synchs_, this);
     current_ = txn;
     for (const auto& s : synchs_->snapshot()) s->new_transaction(*txn);
     return txn;
 }
 
-std::shared_ptr<transaction> transaction_manager::get() {
+std::shared_ptr<zope_transaction> transaction_manager::get() {
     if (!current_) {
         if (explicit_) throw no_transaction();
-        current_ = std::make_shared<transaction>(synchs_, this);  // silently: no new_transaction
+        current_ = std::make_shared<zope_transaction>(synchs_, this);  // silently: no new_transaction
     }
     return current_;
 }
@@ -134,10 +134,10 @@ bool transaction_manager::is_doomed() { return get()->is_doomed(); }
 
 tpc::savepoint transaction_manager::savepoint(bool optimistic) { return get()->savepoint(optimistic); }
 
-void transaction_manager::free(transaction& txn) {
+void transaction_manager::free(zope_transaction& txn) {
     if (current_.get() != &txn) throw value_error("Foreign transaction");
     txn.manager_ = nullptr;
-    std::shared_ptr<transaction> released = std::move(current_);
+    std::shared_ptr<zope_transaction> released = std::move(current_);
     current_.reset();
     // `released` may be the last owner; the caller keeps the txn alive while it runs.
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The Zope-style facade of SPEC §2: tpc::transaction (a coordinator with
+// The Zope-style facade of SPEC §2: tpc::zope_transaction (a coordinator with
 // facade::zope plus the metadata and side data of §2.3) and
 // tpc::transaction_manager (begin/get/commit/abort, explicit mode,
 // synchronizers, RAII scope). Each fiber has a default manager:
@@ -23,11 +23,11 @@ class transaction_manager;
 /// A Zope-style transaction. Always owned by a std::shared_ptr (the manager
 /// creates them). DMs and synchronizers receive it as `coordinator&`; use
 /// as_transaction() to get back here.
-class transaction final : public coordinator, public std::enable_shared_from_this<transaction> {
+class zope_transaction final : public coordinator, public std::enable_shared_from_this<zope_transaction> {
 public:
     /// `manager` (may be null) is detached from on commit/abort (transaction_manager::free).
-    explicit transaction(std::shared_ptr<synchronizer_set> synchs = nullptr, transaction_manager* manager = nullptr);
-    ~transaction() override;
+    explicit zope_transaction(std::shared_ptr<synchronizer_set> synchs = nullptr, transaction_manager* manager = nullptr);
+    ~zope_transaction() override;
 
     /// The manager this transaction is current in; null once freed.
     transaction_manager* manager() const noexcept { return manager_; }
@@ -77,7 +77,7 @@ private:
 };
 
 /// The Zope facade behind a coordinator&, or nullptr (e.g. a Tryton transaction).
-transaction* as_transaction(coordinator& txn) noexcept;
+zope_transaction* as_transaction(coordinator& txn) noexcept;
 
 class manager_scope;
 
@@ -94,11 +94,11 @@ public:
 
     /// Explicit mode with a current txn ⇒ already_in_transaction; implicit ⇒ aborts it
     /// first. Makes a new txn current, then calls new_transaction on every synchronizer.
-    std::shared_ptr<transaction> begin();
+    std::shared_ptr<zope_transaction> begin();
     /// The current txn; none ⇒ explicit: no_transaction; implicit: creates one silently.
-    std::shared_ptr<transaction> get();
+    std::shared_ptr<zope_transaction> get();
     /// The current txn or null; never creates.
-    std::shared_ptr<transaction> current() const noexcept { return current_; }
+    std::shared_ptr<zope_transaction> current() const noexcept { return current_; }
 
     void commit();
     void abort();
@@ -107,7 +107,7 @@ public:
     tpc::savepoint savepoint(bool optimistic = false);
 
     /// Called by the txn when it ends: `txn` must be current, else value_error("Foreign transaction").
-    void free(transaction& txn);
+    void free(zope_transaction& txn);
 
     /// Weakly held; with a current txn, new_transaction(current) is called at once.
     void register_synch(const std::shared_ptr<synchronizer>& synch);
@@ -124,7 +124,7 @@ public:
 private:
     bool explicit_;
     std::shared_ptr<synchronizer_set> synchs_;
-    std::shared_ptr<transaction> current_;
+    std::shared_ptr<zope_transaction> current_;
 };
 
 /// RAII transaction scope (SPEC §2.1 "Scope"). The destructor commits and may
@@ -139,8 +139,8 @@ public:
     manager_scope& operator=(const manager_scope&) = delete;
 
     /// The transaction begun on entry.
-    transaction& txn() const noexcept { return *txn_; }
-    const std::shared_ptr<transaction>& get() const noexcept { return txn_; }
+    zope_transaction& txn() const noexcept { return *txn_; }
+    const std::shared_ptr<zope_transaction>& get() const noexcept { return txn_; }
 
     /// Ends the scope now: manager.commit() (commit = true) or manager.abort(),
     /// errors propagating; the destructor then does nothing. Prefer it on fibers:
@@ -151,7 +151,7 @@ public:
 
 private:
     transaction_manager& manager_;
-    std::shared_ptr<transaction> txn_;
+    std::shared_ptr<zope_transaction> txn_;
     int uncaught_;
     bool closed_ = false;
 };

@@ -53,8 +53,8 @@ attempt_range attempts(transaction_manager& manager, int n) {
     return attempt_range(manager, n);
 }
 
-bool attempt::run(const std::function<void(transaction&)>& body) {
-    std::shared_ptr<transaction> txn = manager_->begin();
+bool attempt::run(const std::function<void(zope_transaction&)>& body) {
+    std::shared_ptr<zope_transaction> txn = manager_->begin();
     try {
         body(*txn);
         manager_->commit();
@@ -85,11 +85,11 @@ std::string run_note(std::string_view name, std::string_view doc) {
 }
 
 void run_tries(transaction_manager& manager, int tries, std::string_view name, std::string_view doc,
-               const std::function<void(transaction&)>& call) {
+               const std::function<void(zope_transaction&)>& call) {
     if (tries <= 0) throw value_error("tries must be > 0");
     const std::string note = run_note(name, doc);
     for (int attempt = 1;; ++attempt) {
-        std::shared_ptr<transaction> txn = manager.begin();
+        std::shared_ptr<zope_transaction> txn = manager.begin();
         if (!note.empty()) txn->note(note);
         try {
             call(*txn);

@@ -2,15 +2,15 @@
 // Retry helpers of SPEC §3.8 for the Zope-style manager:
 //
 //   for (auto& attempt : tpc::attempts(manager, 3))
-//       attempt.run([&](tpc::transaction& txn) { ... });
+//       attempt.run([&](tpc::zope_transaction& txn) { ... });
 //
-//   int n = tpc::with_attempts(manager, 3, [&](tpc::transaction& txn) { return 42; });
+//   int n = tpc::with_attempts(manager, 3, [&](tpc::zope_transaction& txn) { return 42; });
 //   auto v = tpc::run(manager, [&] { return compute(); }, 3, "compute", "Doc text.");
 //
 // An attempt begins a transaction, runs the body, commits; on success the
 // iteration stops; on an exception (body or commit) it aborts and swallows the
 // exception iff it is retryable (evaluated before aborting) and this is not the
-// last attempt. Bodies may take `tpc::transaction&` or nothing.
+// last attempt. Bodies may take `tpc::zope_transaction&` or nothing.
 
 #include "transaction/manager.hpp"
 
@@ -45,7 +45,7 @@ public:
     /// begin(); body(txn); manager.commit(). Returns true on success (the iteration
     /// then stops). On an exception from the body or the commit: manager.abort(), then
     /// returns false (swallowed) iff retryable and not the last attempt, else rethrows.
-    bool run(const std::function<void(transaction&)>& body);
+    bool run(const std::function<void(zope_transaction&)>& body);
 
 private:
     friend class attempt_range;
@@ -104,18 +104,18 @@ std::string run_note(std::string_view name, std::string_view doc);
 
 /// The loop of run(): tries ≤ 0 ⇒ value_error; each try begin(), note, call, commit.
 void run_tries(transaction_manager& manager, int tries, std::string_view name, std::string_view doc,
-               const std::function<void(transaction&)>& call);
+               const std::function<void(zope_transaction&)>& call);
 
 template <class F>
-decltype(auto) invoke_body(F& fn, transaction& txn) {
-    if constexpr (std::is_invocable_v<F&, transaction&>)
+decltype(auto) invoke_body(F& fn, zope_transaction& txn) {
+    if constexpr (std::is_invocable_v<F&, zope_transaction&>)
         return std::invoke(fn, txn);
     else
         return std::invoke(fn);
 }
 
 template <class F>
-using body_result_t = std::remove_cvref_t<decltype(invoke_body(std::declval<F&>(), std::declval<transaction&>()))>;
+using body_result_t = std::remove_cvref_t<decltype(invoke_body(std::declval<F&>(), std::declval<zope_transaction&>()))>;
 
 }  // namespace detail
 
@@ -125,7 +125,7 @@ auto with_attempts(transaction_manager& manager, int n, F&& body) -> detail::bod
     using result_t = detail::body_result_t<F>;
     std::optional<std::conditional_t<std::is_void_v<result_t>, bool, result_t>> result;
     for (auto& a : attempts(manager, n)) {
-        const bool ok = a.run([&](transaction& txn) {
+        const bool ok = a.run([&](zope_transaction& txn) {
             if constexpr (std::is_void_v<result_t>) {
                 detail::invoke_body(body, txn);
                 result.emplace(true);
@@ -148,11 +148,11 @@ auto run(transaction_manager& manager, F&& fn, int tries = 3, std::string_view n
          std::string_view doc = {}) -> detail::body_result_t<F> {
     using result_t = detail::body_result_t<F>;
     if constexpr (std::is_void_v<result_t>) {
-        detail::run_tries(manager, tries, name, doc, [&](transaction& txn) { detail::invoke_body(fn, txn); });
+        detail::run_tries(manager, tries, name, doc, [&](zope_transaction& txn) { detail::invoke_body(fn, txn); });
     } else {
         std::optional<result_t> result;
         detail::run_tries(manager, tries, name, doc,
-                          [&](transaction& txn) { result.emplace(detail::invoke_body(fn, txn)); });
+                          [&](zope_transaction& txn) { result.emplace(detail::invoke_body(fn, txn)); });
         return std::move(*result);
     }
 }

@@ -33,7 +33,7 @@ TEST_CASE("§3.4 Zope abort: hooks, synchronizers and DMs in the documented orde
     f.manager.register_synch(synch);
     f.log->clear();
     f.join_both();
-    std::shared_ptr<tpc::transaction> current_in_after_completion = f.txn;
+    std::shared_ptr<tpc::zope_transaction> current_in_after_completion = f.txn;
     synch->on_after_completion = [&](tpc::coordinator&) { current_in_after_completion = f.manager.current(); };
     f.txn->add_before_abort_hook([&] { f.log->push_back("before-abort hook"); });
     f.txn->add_after_abort_hook([&] { f.log->push_back("after-abort hook"); });

@@ -250,7 +250,7 @@ TEST_CASE("§3.3 step 11: afterCompletion of a successful commit runs with the m
     zope_fixture f;
     auto synch = std::make_shared<recording_synchronizer>(f.log);
     f.manager.register_synch(synch);
-    std::shared_ptr<tpc::transaction> current_during;
+    std::shared_ptr<tpc::zope_transaction> current_during;
     tpc::status status_during = tpc::status::active;
     synch->on_after_completion = [&](tpc::coordinator& txn) {
         current_during = f.manager.current();

@@ -15,7 +15,7 @@ namespace atrium::test::coordinator_fixtures {
 struct zope_fixture {
     std::shared_ptr<call_log> log = std::make_shared<call_log>();
     tpc::transaction_manager manager;
-    std::shared_ptr<tpc::transaction> txn = manager.begin();
+    std::shared_ptr<tpc::zope_transaction> txn = manager.begin();
     // "b" joined before "a": commit order is a, b.
     std::shared_ptr<recording_data_manager> b = recording_data_manager::make("b", log, "b");
     std::shared_ptr<recording_data_manager> a = recording_data_manager::make("a", log, "a");

@@ -70,7 +70,7 @@ TEST_CASE("§3.3/§3.4/§3.8 boost::context forced_unwind passes through guarded
         auto dm = recording_data_manager::make("a", log);
         dm->set_should_retry([](const std::exception_ptr&) { return true; });
         int calls = 0;
-        auto body = [&](tpc::transaction& txn) {
+        auto body = [&](tpc::zope_transaction& txn) {
             txn.join(dm);
             ++calls;
             std::rethrow_exception(unwind);

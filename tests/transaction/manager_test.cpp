@@ -95,11 +95,11 @@ TEST_CASE("§2.1 begin() makes the new transaction current, then calls newTransa
     auto s2 = std::make_shared<recording_synchronizer>(log, "s2.");
     manager.register_synch(s1);
     manager.register_synch(s2);
-    std::shared_ptr<tpc::transaction> current_during;
+    std::shared_ptr<tpc::zope_transaction> current_during;
     struct probe final : tpc::synchronizer {
         tpc::transaction_manager& manager;
-        std::shared_ptr<tpc::transaction>& out;
-        probe(tpc::transaction_manager& m, std::shared_ptr<tpc::transaction>& o) : manager(m), out(o) {}
+        std::shared_ptr<tpc::zope_transaction>& out;
+        probe(tpc::transaction_manager& m, std::shared_ptr<tpc::zope_transaction>& o) : manager(m), out(o) {}
         void new_transaction(tpc::coordinator&) override { out = manager.current(); }
     };
     auto p = std::make_shared<probe>(manager, current_during);
@@ -187,7 +187,7 @@ TEST_CASE("§2.1 scope: enter begins, normal exit commits") {
     tpc::transaction_manager manager;
     manager.register_synch(synch);
     auto dm = recording_data_manager::make("a", log);
-    std::shared_ptr<tpc::transaction> txn;
+    std::shared_ptr<tpc::zope_transaction> txn;
     {
         auto scope = manager.scope();
         txn = scope.get();
@@ -205,7 +205,7 @@ TEST_CASE("§2.1 scope: exit by an exception aborts and the exception propagates
     auto log = std::make_shared<call_log>();
     tpc::transaction_manager manager;
     auto dm = recording_data_manager::make("a", log);
-    std::shared_ptr<tpc::transaction> txn;
+    std::shared_ptr<tpc::zope_transaction> txn;
     try {
         auto scope = manager.scope();
         txn = scope.get();
@@ -224,7 +224,7 @@ TEST_CASE("§2.1 scope: a failing commit at exit propagates") {
     tpc::transaction_manager manager;
     auto dm = recording_data_manager::make("a", log);
     dm->fail_at("tpc_vote");
-    std::shared_ptr<tpc::transaction> txn;
+    std::shared_ptr<tpc::zope_transaction> txn;
     auto body = [&] {
         auto scope = manager.scope();
         txn = scope.get();
@@ -273,7 +273,7 @@ TEST_CASE("§2.1 scope: close(commit) ends it explicitly; the destructor then do
 }
 
 TEST_CASE("§2.1 the manager detaches its current transaction when destroyed") {
-    std::shared_ptr<tpc::transaction> txn;
+    std::shared_ptr<tpc::zope_transaction> txn;
     {
         tpc::transaction_manager manager;
         txn = manager.begin();
@@ -455,7 +455,7 @@ TEST_CASE("§2.2 after COMMITFAILED, begin() in implicit mode gets out") {
 // §2.3 metadata and side data
 
 TEST_CASE("§2.3 note(): null ignored, text trimmed, separated by a newline") {
-    tpc::transaction txn;
+    tpc::zope_transaction txn;
     txn.note(std::nullopt);
     CHECK(txn.description().empty());
     txn.note("  first line \n");
@@ -467,7 +467,7 @@ TEST_CASE("§2.3 note(): null ignored, text trimmed, separated by a newline") {
 }
 
 TEST_CASE("§2.3 description setter ignores null; user setter rejects null; set_user(name, path)") {
-    tpc::transaction txn;
+    tpc::zope_transaction txn;
     txn.set_description(std::string("desc"));
     txn.set_description(std::nullopt);
     CHECK(txn.description() == "desc");
@@ -482,7 +482,7 @@ TEST_CASE("§2.3 description setter ignores null; user setter rejects null; set_
 }
 
 TEST_CASE("§2.3 set_extended_info overwrites extension[name]") {
-    tpc::transaction txn;
+    tpc::zope_transaction txn;
     CHECK(txn.extension().empty());
     txn.set_extended_info("k", 1);
     txn.set_extended_info("k", "two");
@@ -492,7 +492,7 @@ TEST_CASE("§2.3 set_extended_info overwrites extension[name]") {
 }
 
 TEST_CASE("§2.3 set_data/data are keyed by object identity; missing ⇒ key_error") {
-    tpc::transaction txn;
+    tpc::zope_transaction txn;
     int key1 = 0, key2 = 0;  // equal values, distinct objects
     txn.set_data(&key1, std::string("one"));
     CHECK(std::any_cast<std::string>(txn.data(&key1)) == "one");
@@ -531,7 +531,7 @@ TEST_CASE("§2.3 side data is still readable in afterCompletion during abort, th
 }
 
 TEST_CASE("§2.3 as_transaction() finds the Zope facade behind a coordinator&") {
-    tpc::transaction txn;
+    tpc::zope_transaction txn;
     tpc::coordinator& base = txn;
     CHECK(tpc::as_transaction(base) == &txn);
     tpc::coordinator tryton(tpc::facade::tryton);

@@ -91,7 +91,7 @@ TEST_CASE("§3.8 attempts: a successful attempt commits and stops the iteration"
     for (auto& attempt : tpc::attempts(manager, 3)) {
         ++iterations;
         CHECK(attempt.number() == 1);
-        CHECK(attempt.run([&](tpc::transaction& txn) { txn.join(dm); }));
+        CHECK(attempt.run([&](tpc::zope_transaction& txn) { txn.join(dm); }));
         CHECK(attempt.succeeded());
     }
     CHECK(iterations == 1);
@@ -106,11 +106,11 @@ TEST_CASE("§3.8 attempts: each attempt begins a transaction; a retryable body e
     manager.register_synch(synch);
     auto dm = recording_data_manager::make("a", log);
     std::vector<int> numbers;
-    std::vector<const tpc::transaction*> txns;
-    std::vector<std::shared_ptr<tpc::transaction>> keep;
+    std::vector<const tpc::zope_transaction*> txns;
+    std::vector<std::shared_ptr<tpc::zope_transaction>> keep;
     for (auto& attempt : tpc::attempts(manager, 3)) {
         numbers.push_back(attempt.number());
-        const bool ok = attempt.run([&](tpc::transaction& txn) {
+        const bool ok = attempt.run([&](tpc::zope_transaction& txn) {
             keep.push_back(txn.shared_from_this());
             txns.push_back(&txn);
             txn.join(dm);
@@ -136,7 +136,7 @@ TEST_CASE("§3.8 attempts: an error from the commit aborts and is retried") {
     int iterations = 0;
     for (auto& attempt : tpc::attempts(manager, 3)) {
         ++iterations;
-        attempt.run([&](tpc::transaction& txn) { txn.join(dm); });
+        attempt.run([&](tpc::zope_transaction& txn) { txn.join(dm); });
     }
     CHECK(iterations == 2);
     CHECK(*log == log_t{"a.tpc_begin", "a.commit", "a.tpc_vote", "a.abort", "a.tpc_abort",  // failed commit
@@ -153,7 +153,7 @@ TEST_CASE("§3.8 attempts: a non-retryable error aborts and propagates at once")
     auto loop = [&] {
         for (auto& attempt : tpc::attempts(manager, 3)) {
             ++iterations;
-            attempt.run([&](tpc::transaction& txn) {
+            attempt.run([&](tpc::zope_transaction& txn) {
                 txn.join(dm);
                 throw std::logic_error("bug");
             });
@@ -174,7 +174,7 @@ TEST_CASE("§3.8 attempts: the last attempt never swallows") {
         for (auto& attempt : tpc::attempts(manager, 2)) {
             ++iterations;
             CHECK(attempt.is_last() == (attempt.number() == 2));
-            attempt.run([&](tpc::transaction& txn) {
+            attempt.run([&](tpc::zope_transaction& txn) {
                 txn.join(dm);
                 throw transient_error("still conflicting");
             });
@@ -193,7 +193,7 @@ TEST_CASE("§3.8 attempts: retryability is evaluated before aborting (DM still j
     int iterations = 0;
     for (auto& attempt : tpc::attempts(manager, 2)) {
         ++iterations;
-        attempt.run([&](tpc::transaction& txn) {
+        attempt.run([&](tpc::zope_transaction& txn) {
             txn.join(dm);
             if (attempt.number() == 1) throw retryable_marker();
         });
@@ -212,7 +212,7 @@ TEST_CASE("§3.8 with_attempts returns the body's value from the successful atte
         return calls * 10;
     });
     CHECK(value == 30);
-    std::string text = tpc::with_attempts(manager, 1, [](tpc::transaction& txn) {
+    std::string text = tpc::with_attempts(manager, 1, [](tpc::zope_transaction& txn) {
         return std::string(txn.state() == tpc::status::active ? "active" : "?");
     });
     CHECK(text == "active");
@@ -238,10 +238,10 @@ TEST_CASE("§3.8 run: begin, note, call, commit, return the value") {
     auto synch = std::make_shared<recording_synchronizer>(log);
     manager.register_synch(synch);
     auto dm = recording_data_manager::make("a", log);
-    std::shared_ptr<tpc::transaction> seen;
+    std::shared_ptr<tpc::zope_transaction> seen;
     const int result = tpc::run(
         manager,
-        [&](tpc::transaction& txn) {
+        [&](tpc::zope_transaction& txn) {
             seen = txn.shared_from_this();
             txn.join(dm);
             return 7;
@@ -264,9 +264,9 @@ TEST_CASE("§3.8 run: the note is name, blank line, doc; \"_\" or empty parts ar
 
     tpc::transaction_manager manager;
     std::string description = "unset";
-    tpc::run(manager, [&](tpc::transaction& txn) { description = txn.description(); }, 1, "_");
+    tpc::run(manager, [&](tpc::zope_transaction& txn) { description = txn.description(); }, 1, "_");
     CHECK(description.empty());
-    tpc::run(manager, [&](tpc::transaction& txn) { description = txn.description(); }, 1, "_", "  Only doc. ");
+    tpc::run(manager, [&](tpc::zope_transaction& txn) { description = txn.description(); }, 1, "_", "  Only doc. ");
     CHECK(description == "Only doc.");
 }
 
@@ -277,7 +277,7 @@ TEST_CASE("§3.8 run: a retryable error aborts and retries while tries remain") 
     int calls = 0;
     const std::string result = tpc::run(
         manager,
-        [&](tpc::transaction& txn) {
+        [&](tpc::zope_transaction& txn) {
             txn.join(dm);
             if (++calls < 3) throw transient_error("conflict");
             return std::string("done");
@@ -295,7 +295,7 @@ TEST_CASE("§3.8 run: a DM's should_retry makes an error retryable (evaluated be
     auto dm = recording_data_manager::make("a", log);
     dm->set_should_retry(is_marker);
     int calls = 0;
-    tpc::run(manager, [&](tpc::transaction& txn) {
+    tpc::run(manager, [&](tpc::zope_transaction& txn) {
         txn.join(dm);
         if (++calls == 1) throw retryable_marker();
     });
@@ -310,7 +310,7 @@ TEST_CASE("§3.8 run: retryable errors propagate once the tries are exhausted (a
     tpc::transaction_manager manager;
     auto dm = recording_data_manager::make("a", log);
     int calls = 0;
-    auto body = [&](tpc::transaction& txn) {
+    auto body = [&](tpc::zope_transaction& txn) {
         txn.join(dm);
         ++calls;
         throw transient_error("always");
@@ -326,7 +326,7 @@ TEST_CASE("§3.8 run: a non-retryable error aborts and propagates after one try"
     tpc::transaction_manager manager;
     auto dm = recording_data_manager::make("a", log);
     int calls = 0;
-    auto body = [&](tpc::transaction& txn) {
+    auto body = [&](tpc::zope_transaction& txn) {
         txn.join(dm);
         ++calls;
         throw std::runtime_error("not transient");
@@ -342,7 +342,7 @@ TEST_CASE("§3.8 run: a fatal (non-std::exception) error is never retried, even 
     auto dm = recording_data_manager::make("a", log);
     dm->set_should_retry([](const std::exception_ptr&) { return true; });
     int calls = 0;
-    auto body = [&](tpc::transaction& txn) {
+    auto body = [&](tpc::zope_transaction& txn) {
         txn.join(dm);
         ++calls;
         throw 42;
@@ -358,7 +358,7 @@ TEST_CASE("§3.8 run: a commit failure is retried like a body failure") {
     auto dm = recording_data_manager::make("a", log);
     dm->fail_at("commit", std::make_exception_ptr(transient_error("commit conflict")), 1);
     int calls = 0;
-    tpc::run(manager, [&](tpc::transaction& txn) {
+    tpc::run(manager, [&](tpc::zope_transaction& txn) {
         ++calls;
         txn.join(dm);
     });

@@ -21,7 +21,7 @@ namespace {
 struct fixture {
     std::shared_ptr<call_log> log = std::make_shared<call_log>();
     tpc::transaction_manager manager;
-    std::shared_ptr<tpc::transaction> txn = manager.begin();
+    std::shared_ptr<tpc::zope_transaction> txn = manager.begin();
     std::shared_ptr<recording_data_manager> a = make("a");
     std::shared_ptr<recording_data_manager> b = make("b");
 
@@ -129,7 +129,7 @@ TEST_CASE("§3.7 valid is false after commit, after abort, and after invalidatio
     SUBCASE("the transaction is destroyed") {
         tpc::savepoint sp;
         {
-            tpc::transaction txn;
+            tpc::zope_transaction txn;
             sp = txn.savepoint();
             CHECK(sp.valid());
         }
