@@ -1,5 +1,6 @@
 #include "participants/pg_participant.hpp"
 
+#include "database/uri.hpp"
 #include "util/percent.hpp"
 
 #include <algorithm>
@@ -34,28 +35,14 @@ pg_participant_dsn pg_participant_dsn::parse(std::string_view dsn) {
             "a participant DSN is a URI postgresql://[user[:password]@][host][:port]/dbname (key/value "
             "conninfo strings are not accepted)");
     }
-    std::string_view query;
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-        query = rest.substr(q + 1);
-        rest = rest.substr(0, q);
-    }
-    std::string_view path;
-    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-        path = rest.substr(slash + 1);
-        rest = rest.substr(0, slash);
-    }
-    std::string_view userinfo;
-    std::string_view hostport = rest;
-    if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-        userinfo = rest.substr(0, at);
-        hostport = rest.substr(at + 1);
-    }
-    std::string_view user = userinfo;
-    bool has_password = false;
-    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
-        user = userinfo.substr(0, colon);
-        has_password = true;
-    }
+    // Split as the backends split theirs (database/uri.hpp); the path after its '/'.
+    const db::uri_parts parts = db::split_uri(rest);
+    std::string_view query = parts.query;
+    const std::string_view path = parts.path.empty() ? std::string_view{} : parts.path.substr(1);
+    const std::string_view userinfo = parts.userinfo;
+    const std::string_view hostport = parts.host_port;
+    const std::string_view user = parts.user;
+    const bool has_password = parts.password.has_value();
     std::string shown = "postgresql://";
     if (!userinfo.empty()) {
         shown.append(user);

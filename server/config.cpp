@@ -1,5 +1,6 @@
 #include "server/config.hpp"
 
+#include "database/uri.hpp"
 #include "modules/registry.hpp"
 #include "participants/pg_participant.hpp"
 
@@ -495,14 +496,13 @@ config load_config(const std::string& path, const environment& env) {
 }
 
 std::string masked_uri(const std::string& uri) {
-    const auto authority = uri.find("://");
-    if (authority == std::string::npos) return uri;
-    const auto start = authority + 3;
-    const auto at = uri.rfind('@');
-    if (at == std::string::npos || at < start) return uri;
-    const auto colon = uri.find(':', start);
-    if (colon == std::string::npos || colon > at) return uri;
-    return uri.substr(0, colon + 1) + "***" + uri.substr(at);
+    const auto scheme_end = uri.find("://");
+    if (scheme_end == std::string::npos) return uri;
+    const std::size_t start = scheme_end + 3;
+    const db::uri_parts parts = db::split_uri(std::string_view(uri).substr(start));
+    if (!parts.password) return uri;
+    const std::size_t password_at = start + parts.user.size() + 1;  // after "user:"
+    return uri.substr(0, password_at) + "***" + uri.substr(password_at + parts.password->size());
 }
 
 std::string backend_uri(const config& cfg) {

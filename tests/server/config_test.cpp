@@ -67,6 +67,9 @@ TEST_CASE("config: database.timeout and database.retry reach the PostgreSQL pool
     CHECK(masked_uri("postgresql://u:secret@db:5432/") == "postgresql://u:***@db:5432/");
     CHECK(masked_uri("postgresql://u@db:5432/") == "postgresql://u@db:5432/");
     CHECK(masked_uri("sqlite://./var") == "sqlite://./var");
+    // Only the authority's password: an '@' or ':' in the path or query is no credential.
+    CHECK(masked_uri("postgresql://u@db/?application_name=a:b@c") == "postgresql://u@db/?application_name=a:b@c");
+    CHECK(masked_uri("postgresql://u:p@ss@db/") == "postgresql://u:***@db/");
 }
 
 TEST_CASE("config: the [web] and [request] keys of the RPC server") {
