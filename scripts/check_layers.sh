@@ -7,6 +7,8 @@
 # (database/postgresql/, database/sqlite/): it speaks to database/*.hpp only.
 # Boost.Context's detail headers (its forced_unwind) are named in fiber/ only:
 # elsewhere a catch (...) calls fiber::rethrow_if_unwinding().
+# Asio is included only by the fiber runtime (fiber/) and server/, Beast only
+# by server/: the layers between wait through fiber/waiter.hpp.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -34,6 +36,14 @@ for layer in "${layers[@]}"; do
       fi
       if [ "$layer" != fiber ] && [[ "$target" == boost/context/detail/* ]]; then
         echo "check_layers: $file:$line includes \"$target\" (Boost.Context's detail headers stay in fiber/)" >&2
+        status=1
+      fi
+      if [ "$layer" != fiber ] && [ "$layer" != server ] && [[ "$target" == boost/asio* ]]; then
+        echo "check_layers: $file:$line includes \"$target\" (Asio stays in fiber/ and server/)" >&2
+        status=1
+      fi
+      if [ "$layer" != server ] && [[ "$target" == boost/beast* ]]; then
+        echo "check_layers: $file:$line includes \"$target\" (Beast stays in server/)" >&2
         status=1
       fi
       if [ "$layer" = transaction ] && [[ "$target" == database/*/* ]]; then
