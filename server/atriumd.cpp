@@ -281,6 +281,14 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
         });
 
     io.run();
+    // Drain `io` before it (and the dispatcher its fibers use) is destroyed:
+    // the session listeners and periodic recovery end at their next wake-up,
+    // so no fiber is destroyed while suspended.
+    dispatcher.stop_background();
+    stop_recovery->store(true);
+    io.restart();
+    if (const auto left = fiber::drain(io, std::chrono::seconds(3)); left > 0)
+        std::clog << "atriumd: " << left << " background fiber(s) still suspended at exit" << std::endl;
     return exit_code;
 }
 

@@ -26,7 +26,7 @@ namespace {
 // ---------------------------------------------------------------------------
 // transaction
 
-zope_transaction::transaction(std::shared_ptr<synchronizer_set> synchs, transaction_manager* manager)
+zope_transaction::zope_transaction(std::shared_ptr<synchronizer_set> synchs, transaction_manager* manager)
     : coordinator(facade::zope, std::move(synchs)), manager_(manager) {}
 
 zope_transaction::~zope_transaction() = default;

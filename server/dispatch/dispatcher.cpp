@@ -9,6 +9,7 @@
 #include "server/rpc_handler.hpp"
 
 #include <charconv>
+#include <sys/socket.h>
 #include "transaction/errors.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
@@ -150,15 +151,23 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
 }
 
 void dispatcher::listen_for_session_changes(const std::string& name) {
-    // Runs on a background fiber for the server's lifetime; while LISTEN is
+    // Runs on a background fiber until stop_background(); while LISTEN is
     // up, sessions of `name` may be served from the cache.
     const std::string dsn = settings_.postgresql_uri + name;
-    for (;;) {
+    while (!stopping_) {
         try {
             db::pg_listener listener(dsn, modules::res::session_channel);
+            const int socket = listener.socket();
+            listener_sockets_.insert(socket);
+            struct forget_socket {
+                std::set<int>& sockets;
+                int socket;
+                ~forget_socket() { sockets.erase(socket); }
+            } registered{listener_sockets_, socket};
             sessions_.enable(name);
-            for (;;) {
-                fiber::current().wait_readable(listener.socket());
+            while (!stopping_) {
+                fiber::current().wait_readable(socket);
+                if (stopping_) break;
                 for (const auto& payload : listener.drain()) {
                     std::int64_t user = 0;
                     auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
@@ -172,10 +181,18 @@ void dispatcher::listen_for_session_changes(const std::string& name) {
             }
         } catch (const std::exception& error) {
             sessions_.disable(name);
+            if (stopping_) break;
             log_warning(std::string("session cache of ") + name + " off until LISTEN is back: " + error.what());
         }
-        fiber::current().sleep_for(std::chrono::seconds(1));
+        if (!stopping_) fiber::current().sleep_for(std::chrono::seconds(1));
     }
+    sessions_.disable(name);
+}
+
+void dispatcher::stop_background() noexcept {
+    stopping_ = true;
+    // The listeners wait for their socket to be readable: a shut-down socket is.
+    for (const int socket : listener_sockets_) ::shutdown(socket, SHUT_RDWR);
 }
 
 rpc_result dispatcher::handle(const rpc_request& request) {

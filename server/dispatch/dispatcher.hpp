@@ -18,6 +18,7 @@
 #include <functional>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,10 @@ public:
     bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) override;
 
     const dispatcher_settings& settings() const noexcept { return settings_; }
+    /// Ends the background fibers (the session listeners) at their next wake-up
+    /// and wakes those waiting on their socket; call it on the thread running
+    /// them, then drain that io_context before destroying it.
+    void stop_background() noexcept;
     /// A database name is a plain identifier: letters, digits, `_`, `-`, `.` (not first).
     static bool valid_database_name(const std::string& name);
 
@@ -113,6 +118,8 @@ private:
     std::map<std::string, loaded_pool> pools_;
     std::map<std::string, std::chrono::steady_clock::time_point> touched_;  // session key → last touch
     session_cache sessions_;
+    bool stopping_ = false;                      // stop_background() was called
+    std::set<int> listener_sockets_;             // sockets the session listeners wait on
 };
 
 }  // namespace atrium::server
