@@ -41,6 +41,9 @@ struct model_def {
     std::string description;
     std::vector<field> fields;
     std::vector<std::pair<std::string, std::string>> order{{"id", "ASC"}};  ///< default order
+    /// The field whose value is the record's `rec_name` (its name for people);
+    /// a model without it, or a record where it is empty, shows its id.
+    std::string rec_name = "name";
     std::vector<custom_method> methods;
     /// Checks after create and write (throw user_error), run without access checks.
     std::function<void(const model& self, const ids& records)> validate;
@@ -97,7 +100,11 @@ public:
 
     // --- generic methods (on the current transaction) ---
     ids create(const nlohmann::json& vlist) const;
-    /// `names` empty ⇒ every field. Also "_timestamp" (the optimistic-lock value).
+    /// `names` empty ⇒ every field. Also "_timestamp" (the optimistic-lock
+    /// value), "rec_name", "_write"/"_delete" (the user's rights) and
+    /// "<relational field>.<path>", answered nested under "<field>." as trytond
+    /// does: {"parent": 2, "parent.": {"id": 2, "rec_name": "…"}} (null when
+    /// empty, a list of such maps for x2many).
     nlohmann::json read(const ids& records, const std::vector<std::string>& names = {}) const;
     void write(const ids& records, const nlohmann::json& values) const;
     void remove(const ids& records) const;  ///< delete

@@ -6,6 +6,8 @@
 //   model_checks.cpp  checks before writes: existence, timestamps, values, defaults
 //   model_write.cpp   create, write (with x2many commands), delete, copy
 //   model_read.cpp    read, search, ordering, fields_get, browse
+//   model_read_client.cpp  what read adds for the Tryton client: rec_name,
+//                     "<field>.<sub>" as a nested "<field>." value, _write, _delete
 
 #include "modules/errors.hpp"
 #include "modules/model.hpp"
@@ -53,5 +55,18 @@ inline ids as_ids(const nlohmann::json& j, const std::string& what) {
     for (const auto& x : j) out.push_back(as_id(x, what));
     return out;
 }
+
+/// How read serves the names the Tryton client asks for besides fields:
+/// "rec_name", "_write", "_delete" and "<relational field>.<path>".
+struct client_read_plan {
+    std::vector<std::string> names;  ///< what the plain read fetches (fields and "_timestamp")
+    bool rec_name = false, write = false, remove = false;
+    /// field → the paths below it ("parent.rec_name" → parent: [rec_name]), in request order
+    std::vector<std::pair<std::string, std::vector<std::string>>> dotted;
+    std::vector<std::string> added;  ///< fetched only to compute the above: left out of the answer
+};
+client_read_plan plan_client_read(const model& m, const std::vector<std::string>& names);
+/// Adds the planned keys to each row of `rows` (read's answer).
+void complete_client_read(const model& m, const client_read_plan& plan, nlohmann::json& rows);
 
 }  // namespace atrium::modules::model_detail

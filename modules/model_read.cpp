@@ -7,6 +7,7 @@
 #include "modules/domain.hpp"
 #include "modules/errors.hpp"
 #include "modules/field_access.hpp"
+#include "modules/field_definition.hpp"
 #include "modules/registry.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/scopes.hpp"
@@ -59,8 +60,9 @@ std::string model::order_by(const nlohmann::json& order) const {
 nlohmann::json model::read(const ids& records, const std::vector<std::string>& names_in) const {
     require_access("read");
     auto& conn = current().connection();
-    std::vector<std::string> names = names_in;
-    if (names.empty())
+    const client_read_plan plan = plan_client_read(*this, names_in);
+    std::vector<std::string> names = plan.names;
+    if (names_in.empty())
         for (const auto& f : def_.fields)
             if (!f.secret) names.push_back(f.name);
     std::vector<const field*> stored, x2m;
@@ -120,13 +122,8 @@ nlohmann::json model::read(const ids& records, const std::vector<std::string>& n
                 by_id[std::get<std::int64_t>(row[0])][f->name].push_back(std::get<std::int64_t>(row[1]));
         }
     }
-    for (auto id : records) {
-        nlohmann::json v = by_id[id];
-        if (std::find(names.begin(), names.end(), "id") == names.end() && !names_in.empty()) {
-            // id is always returned, as in Tryton
-        }
-        out.push_back(std::move(v));
-    }
+    for (auto id : records) out.push_back(by_id[id]);  // id is always returned, as in Tryton
+    complete_client_read(*this, plan, out);
     return out;
 }
 
@@ -171,17 +168,11 @@ nlohmann::json model::fields_get(const std::vector<std::string>& names) const {
     for (const auto& f : def_.fields) {
         if (!names.empty() && std::find(names.begin(), names.end(), f.name) == names.end()) continue;
         if (f.secret && checked) continue;  // as Tryton leaves out fields the caller may not read
-        nlohmann::json d = {{"name", f.name},         {"type", to_string(f.type)}, {"string", f.string},
-                            {"help", f.help},         {"required", f.required},    {"readonly", f.readonly},
-                            {"relation", f.relation.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.relation)}};
-        if (f.type == field_type::selection) {
-            d["selection"] = nlohmann::json::array();
-            for (const auto& [k, l] : f.selection) d["selection"].push_back({k, l});
-        }
-        if (f.type == field_type::one2many) d["relation_field"] = f.reverse_field;
-        if (f.type == field_type::numeric && f.digits >= 0) d["digits"] = {16, f.digits};
-        out[f.name] = std::move(d);
+        out[f.name] = field_definition(*this, f);
     }
+    // Every model has rec_name (read answers it); fields_get(null) lists it, as trytond.
+    if ((names.empty() || std::find(names.begin(), names.end(), "rec_name") != names.end()) && !find_field("rec_name"))
+        out["rec_name"] = rec_name_definition();
     return out;
 }
 

@@ -189,6 +189,11 @@ void pool::expose(const model& m) {
             return self->search_read(arg(c, 0, "domain"), to_search(c, 1), to_names(arg(c, 4, "fields_names")));
         },
         "search_read(domain, offset, limit, order, fields_names) -> list of value maps.");
+    // The client asks after each form load; no attachments or notes exist.
+    add("resources", {}, [](const rpc_call&) {
+            return nlohmann::json{{"attachment_count", 0}, {"note_count", 0}, {"note_unread", 0}};
+        },
+        "resources(id) -> attachment and note counts (always 0).");
     add("default_get", {}, [self](const rpc_call& c) { return self->default_get(to_names(arg(c, 0, "fields_names"))); },
         "default_get(fields_names) -> default values.");
     rpc_definition fields_rpc;

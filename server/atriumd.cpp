@@ -185,7 +185,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     int exit_code = exit_ok;
 
     server::dispatcher_settings settings;
-    settings.version = ATRIUM_VERSION;
+    settings.version = cfg.web.tryton_series;  // atriumd's own version: --version, the Server header
     settings.retry = cfg.database.retry;
     settings.list_databases = cfg.database.list;
     settings.language = cfg.database.language;

@@ -232,6 +232,15 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.request_timeout = parse_int(where, value, 1, 24 * 3600);
          }},
+        {"web", "tryton_series", "6.0",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             // The client compares the first two dot-separated parts: "6.0" or "6.0.29".
+             const bool ok = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+                 return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+             }) && value.find('.') != std::string::npos;
+             if (!ok) fail(where, "expected a Tryton series such as 6.0, got '" + value + "'");
+             cfg.web.tryton_series = value;
+         }},
         {"web", "drain_timeout", "30",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.drain_timeout = parse_int(where, value, 0, 3600);

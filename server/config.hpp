@@ -81,6 +81,9 @@ struct web_config {
     int drain_timeout = 30;           ///< seconds in-flight calls get at SIGTERM/SIGINT
     std::vector<std::string> cors;    ///< allowed Origins (SPEC §8.1)
     int cache_timeout = 43200;        ///< Access-Control-Max-Age, seconds
+    /// What common.server.version answers: the Tryton protocol series served
+    /// (the 6.0 client refuses a server whose first two parts differ).
+    std::string tryton_series = "6.0";
 
     bool operator==(const web_config&) const = default;
 };

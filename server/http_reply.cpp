@@ -16,7 +16,7 @@ bool write_reply(const http_shared& shared, beast::tcp_stream& stream, unsigned 
                  const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
                  const std::string& request_id, const fiber::fiber_yield& yield) {
     reply_head head;
-    head.set("Server", "Atrium");
+    head.set("Server", "atrium/" ATRIUM_VERSION);
     head.set("X-Request-Id", request_id);
     for (const auto& [name, value] : extra) head.set(name, value);
     for (const auto& [name, value] : reply.headers) head.set(name, value);

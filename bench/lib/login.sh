@@ -2,7 +2,7 @@
 # Log in over Tryton JSON-RPC; prints "USER_ID AUTHORIZATION_HEADER_VALUE".
 #   lib/login.sh BASE_URL DBNAME [LOGIN] [PASSWORD]
 # Wire: POST BASE_URL/DBNAME/ {"id":1,"method":"common.db.login","params":[LOGIN,{"password":PW},"en"]}
-#   -> {"id":1,"result":[USER_ID,"SESSION_KEY",...]}   (Atrium adds a third element, null)
+#   -> {"id":1,"result":[USER_ID,"SESSION_KEY"]}   (as trytond 6.0)
 # Authenticated calls send  Authorization: Session base64(LOGIN:USER_ID:SESSION_KEY)
 set -euo pipefail
 url="${1:?BASE_URL}"; db="${2:?DBNAME}"; login="${3:-${ADMIN_LOGIN:-admin}}"; pw="${4:-${ADMIN_PASSWORD:-admin}}"

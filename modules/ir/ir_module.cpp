@@ -1,4 +1,5 @@
 #include "modules/ir/ir.hpp"
+#include "modules/ir/client_methods.hpp"
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
@@ -167,6 +168,7 @@ void register_module(module_registry& registry) {
                     {{{"model", m}, {"description", std::string("only root may use ") + m}}}));
         }
     };
+    add_client_methods(ir);
     registry.add(std::move(ir));
 }
 

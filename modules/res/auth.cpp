@@ -42,7 +42,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 // The "password" authentication method: the user id, or 0.
 std::int64_t password_method(const pool& p, const std::string& login, const json& parameters) {
     if (!parameters.is_object() || !parameters.contains("password") || !parameters["password"].is_string())
-        throw login_exception("password", "Password", "password");
+        throw login_exception("password", "Password for " + login, "password");  // the dialog's text
     const auto password = parameters["password"].get<std::string>();
     const model& users = p.get("res.user");
     const auto found = users.search(json::array({leaf("login", "=", login)}));  // active users only

@@ -6,6 +6,8 @@
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
 
+#include "modules/res/preferences.hpp"  // get_preferences, set_preferences, res.user.device
+
 namespace atrium::modules::res {
 
 namespace {
@@ -13,31 +15,6 @@ namespace {
 using nlohmann::json;
 
 json leaf(const char* f, const char* op, json v) { return json::array({f, op, std::move(v)}); }
-
-// Preferences a user may change on themselves (set_preferences).
-const std::vector<std::string> k_preferences = {"name", "language", "email", "signature", "password"};
-
-json get_preferences(const model& users, bool context_only) {
-    auto guard = without_check_access();
-    const auto uid = current().user();
-    const record r = users.browse(uid, {"name", "login", "language", "email", "signature", "groups"});
-    json out = {{"language", r.is_null("language") ? json("en") : r.values()["language"]}};
-    if (!context_only) {
-        out["id"] = uid;
-        for (const char* f : {"name", "login", "email", "signature", "groups"}) out[f] = r.values()[f];
-    }
-    return out;
-}
-
-void set_preferences(const model& users, const json& values) {
-    if (!values.is_object()) throw user_error("Preferences must be a mapping.");
-    for (auto it = values.begin(); it != values.end(); ++it)
-        if (std::find(k_preferences.begin(), k_preferences.end(), it.key()) == k_preferences.end())
-            throw user_error("The preference \"" + it.key() + "\" cannot be changed.");
-    if (current().user() == root_user) throw user_error("Root has no preferences.");
-    auto guard = without_check_access();
-    users.write({current().user()}, values);
-}
 
 }  // namespace
 
@@ -107,6 +84,7 @@ void register_module(module_registry& registry) {
         .add(fields::char_field("ip_address", "IP Address"))
         .add(fields::char_field("ip_network", "IP Network"));
     res.models.push_back(std::move(attempt));
+    res.models.push_back(device_model());
 
     res.on_activate = [](const pool& p) {
         const model& users = p.get("res.user");

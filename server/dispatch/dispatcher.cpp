@@ -327,7 +327,9 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
         }
         if (user <= 0) unauthorized();
         out.user = user;
-        out.value = nlohmann::json::array({user, key, nullptr});
+        // Exactly two elements: the client joins them all into its session
+        // ("login:uid:key"); a third would make every later call a 401.
+        out.value = nlohmann::json::array({user, key});
         return out;
     }
     if (method == "common.db.reset_password") {

@@ -55,7 +55,7 @@ struct dispatch_result {
 };
 
 struct dispatcher_settings {
-    std::string version = "0.1.0";
+    std::string version = "6.0";  ///< common.server.version: the Tryton series served (web.tryton_series)
     int retry = 5;                ///< database.retry
     bool list_databases = true;   ///< database.list
     std::string language = "en";  ///< database.language

@@ -47,11 +47,20 @@ def run_checks(s, c):
     # --- login, sessions ---
     status, body = s.call("common.db.login", ["admin", {"password": "nope"}, "en"])
     c.check("login with a wrong password: 401", status == 401, (status, body))
-    status, body = s.call("common.db.login", ["admin", {}, "en"])
-    c.check("login without password: LoginException asking for it",
-            status == 200 and body.get("error", [None])[0] == "LoginException", body)
+    status, body = s.call("common.db.login", ["admin", {"device_cookie": None}, "en"])
+    c.check("login without password: LoginException asking for it (the 6.0 client's dialog)",
+            status == 200 and body.get("error") == ["LoginException", ["password", "Password for admin", "password"]],
+            body)
+    status, body = s.call("common.db.login", ["admin", {"password": s.admin_password}, "en"])
+    c.check("login returns exactly [uid, 64-hex key]",
+            status == 200 and len(body["result"]) == 2 and len(body["result"][1]) == 64, body)
+    status, body, _ = s.post(db, {"jsonrpc": "2.0", "id": 7, "method": "common.db.login", "params": ["admin", {}, "en"]})
+    c.check("JSON-RPC 2.0 login without password: error -32003 carrying the LoginException",
+            status == 200 and body["error"]["code"] == -32003 and body["error"]["data"][0] == "LoginException", body)
+    status, body, _ = s.post(db, {"jsonrpc": "2.0", "id": 8, "method": "common.db.login",
+                                  "params": ["admin", {"password": s.admin_password}, "en"]})
+    c.check("JSON-RPC 2.0 login: the same [uid, key]", status == 200 and len(body["result"]) == 2, body)
     admin = s.login()
-    c.check("login returns [uid, 64-hex key, null]", len(admin[2]) == 64, admin)
     users = s.result("model.res.user.read", [[admin[1]], ["name", "login"], {}], session=admin)
     c.check("session call: res.user.read", users[0]["login"] == "admin" and users[0]["id"] == admin[1], users)
 

@@ -237,12 +237,33 @@ TEST_CASE("modules: user warnings, preferences, exposed methods") {
         REQUIRE(set);
         CHECK(set->rpc.fresh_session);
         set->call({json::array({{{"language", "fr"}, {"password", "new-password"}}}), json::object()});
-        CHECK(prefs->call({json::array({true}), json::object()}) == json({{"language", "fr"}}));
+        // The context the Tryton client sends back with every call.
+        const json context = prefs->call({json::array({true}), json::object()});
+        CHECK(context["language"] == "fr");
+        CHECK(context["language_direction"] == "ltr");
+        CHECK(context["groups"].is_array());
+        CHECK_FALSE(context.contains("pyson_menu"));
+        const json all = prefs->call({json::array({false}), json::object()});
+        CHECK(all["pyson_menu"].is_string());
+        CHECK(json::parse(all["pyson_menu"].get<std::string>())["res_model"] == "ir.ui.menu");
+        CHECK(all["actions"] == json::array());
+        CHECK(all["password"] == "xxxxxxxxxx");
         CHECK_THROWS_AS(set->call({json::array({{{"login", "root2"}}}), json::object()}), user_error);
         const auto* read = p->find_method("model.res.user.read");
         REQUIRE(read);
         CHECK(read->call({json::array({json::array({1}), json::array({"name", "login"})}), json::object()}) ==
               json::array({{{"id", 1}, {"name", "Administrator"}, {"login", "admin"}}}));
+        // What the Tryton client reads besides fields: rec_name, "<relation>.rec_name" nested under
+        // "<relation>." (the relation itself only when asked), and the user's rights on the record.
+        const json rows = read->call(
+            {json::array({json::array({1}), json::array({"rec_name", "groups.rec_name", "_write", "_delete"})}),
+             json::object()});
+        CHECK(rows[0]["rec_name"] == "Administrator");
+        CHECK(rows[0]["groups."][0]["rec_name"] == "Administration");
+        CHECK_FALSE(rows[0].contains("groups"));
+        CHECK_FALSE(rows[0].contains("name"));
+        CHECK(rows[0]["_write"] == false);  // bob may not change users
+        CHECK(rows[0]["_delete"] == false);
     }
     CHECK(res::login("bob", {{"password", "new-password"}}, "192.0.2.9", {}) == bob);
     CHECK(p->has_object("model.res.user"));

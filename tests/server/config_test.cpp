@@ -107,11 +107,17 @@ TEST_CASE("config: the [web] and [request] keys of the RPC server") {
     CHECK_THROWS_AS(parse_config("[request]\nmax_size = -1\n"), config_error);
     CHECK_THROWS_AS(parse_config("[request]\nmax_body = 1\n"), config_error);
     CHECK_THROWS_AS(parse_config("[web]\nmax_requests = 1\n"), config_error);
+    // What common.server.version answers: the Tryton series (the 6.0 client compares its first two parts).
+    CHECK(defaults.web.tryton_series == "6.0");
+    CHECK(parse_config("[web]\ntryton_series = 6.0.29\n").web.tryton_series == "6.0.29");
+    CHECK_THROWS_AS(parse_config("[web]\ntryton_series = six\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\ntryton_series = 6\n"), config_error);
     // The shipped file states the same defaults.
     const auto shipped = load_config(ATRIUM_SOURCE_DIR "/etc/atrium.conf", {});
     CHECK(shipped.web.max_connections == defaults.web.max_connections);
     CHECK(shipped.web.max_connections_per_network == defaults.web.max_connections_per_network);
     CHECK(shipped.web.drain_timeout == defaults.web.drain_timeout);
+    CHECK(shipped.web.tryton_series == defaults.web.tryton_series);
     CHECK(shipped.request.max_size == defaults.request.max_size);
     CHECK(shipped.request.max_size_authenticated == defaults.request.max_size_authenticated);
 }
