@@ -161,7 +161,7 @@ json visible_read(const model& self, const ids& records, std::vector<std::string
     json names_of;
     {
         auto guard = without_check_access();
-        names_of = self.read(records, {"complete_name", "parent"});
+        names_of = self.read(records, {"complete_name", "parent", "action"});
     }
     std::map<std::int64_t, json> info;
     for (const auto& r : names_of) info[r["id"].get<std::int64_t>()] = r;
@@ -170,6 +170,8 @@ json visible_read(const model& self, const ids& records, std::vector<std::string
     const bool can_delete = !txn.access_checked() || access_allowed(p, txn.user(), "ir.ui.menu", "delete");
     for (auto& r : out) {
         const auto& i = info[r["id"].get<std::int64_t>()];
+        // Tryton's favorite star: null on folders (no star), false/true on leaves.
+        if (r.contains("favorite") && !i["action"].is_string()) r["favorite"] = nullptr;
         if (r.contains("childs")) {
             json kept = json::array();
             for (const auto& c : r["childs"])
