@@ -31,7 +31,9 @@ def load_jsonrpc(path):
 
 
 def client_session(jsonrpc, port, db, login, password):
-    """rpc.login (C/rpc.py): the login parameters, then session = login:uid:key."""
+    """rpc.login (C/rpc.py): the login parameters, then session = login:uid:key.
+    The client joins every element of the answer, so this needs login to answer
+    exactly [uid, key] (issue 18's protocol part; a third element gives a 401)."""
     connection = jsonrpc.ServerProxy("127.0.0.1", port, db)
     result = connection.common.db.login(login, {"device_cookie": None, "password": password}, "en")
     session = ':'.join(map(str, [login] + result))
