@@ -7,6 +7,7 @@
 #include "database/database.hpp"
 #include "modules/field.hpp"
 #include "modules/rpc.hpp"
+#include "modules/ui_def.hpp"
 #include "modules/values.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,8 @@ struct model_def {
     std::vector<std::string> access_delegates;
     /// Writes here change access rights (clears the access cache).
     bool invalidates_access = false;
+    /// Buttons the views may show (each calls the custom method of its name).
+    std::vector<button_def> buttons;
 
     model_def(std::string name_, std::string description_ = {});
     model_def& add(field f);

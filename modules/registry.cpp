@@ -2,6 +2,8 @@
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
+#include "modules/ir/ui.hpp"
+#include "modules/view_arch.hpp"
 #include "modules/res/users.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/scopes.hpp"
@@ -200,6 +202,7 @@ void pool::expose(const model& m) {
     fields_rpc.cache = 86400;
     add("fields_get", fields_rpc, [self](const rpc_call& c) { return self->fields_get(to_names(arg(c, 0, "fields_names"))); },
         "fields_get(fields_names) -> field definitions.");
+    for (auto& e : view_methods(m)) methods_[e.name] = std::move(e);
     for (const auto& cm : m.definition().methods) {
         auto fn = cm.call;
         add(cm.name, cm.rpc, [self, fn](const rpc_call& c) { return fn(*self, c); }, cm.doc);
@@ -292,6 +295,7 @@ void activate(const std::shared_ptr<db::database>& database, std::vector<std::st
     for (const auto* m : order) {
         for (const auto& def : m->models) p->get(def.name).sync_schema();
         if (m->on_activate) m->on_activate(*p);
+        if (!m->ui.empty()) ir::load_ui(*p, m->name, m->ui);
         auto r = conn.execute("SELECT \"id\" FROM \"ir_module\" WHERE \"name\" = ?", {m->name});
         const auto& ir_module = p->get("ir.module");
         if (r.empty())

@@ -10,6 +10,7 @@
 #include "modules/model.hpp"
 #include "modules/module_config.hpp"
 #include "modules/rpc.hpp"
+#include "modules/ui_def.hpp"
 #include "util/error.hpp"
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,8 @@ struct module_def {
     /// configuration: prepares what that configuration names outside the
     /// database (e.g. a table in another database).
     std::function<void(const module_config&)> on_server_start;
+    /// Views, actions and menus (ui_def.hpp), loaded by ir after on_activate.
+    ui_def ui;
 };
 
 /// A module name nobody registered (or a dependency on one).

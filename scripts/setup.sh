@@ -10,6 +10,7 @@ packages=(
   libpqxx-dev libpq-dev
   libsqlite3-dev
   libsodium-dev
+  libpugixml-dev
   nlohmann-json3-dev
   zlib1g-dev
   doctest-dev

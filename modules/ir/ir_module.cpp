@@ -1,5 +1,6 @@
 #include "modules/ir/ir.hpp"
 #include "modules/ir/client_methods.hpp"
+#include "modules/ir/ui.hpp"
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
@@ -156,8 +157,11 @@ void register_module(module_registry& registry) {
         .add(fields::char_field("hostname", "Hostname"));
     ir.models.push_back(std::move(conf));
 
+    add_ui_models(ir);
+
     ir.on_activate = [](const pool& p) {
         sync_model_rows(p);
+        activate_ui(p);
         const model& conf = p.get("ir.configuration");
         if (conf.search(nlohmann::json::array()).empty()) conf.create(nlohmann::json::array({{{"language", "en"}}}));
         // Sessions, access rows and the module table are for root only over RPC.

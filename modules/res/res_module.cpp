@@ -2,6 +2,7 @@
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
+#include "modules/res/res_views.hpp"
 #include "modules/res/users.hpp"
 #include "transaction/scopes.hpp"
 #include "transaction/transaction.hpp"
@@ -120,6 +121,7 @@ void register_module(module_registry& registry) {
         for (const char* m : {"ir.model.access", "ir.module", "ir.sequence.strict"})
             grant(m, admin_group[0], true, true, "administrators manage the configuration");
     };
+    res.ui = views();
     registry.add(std::move(res));
 }
 

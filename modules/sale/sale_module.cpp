@@ -2,6 +2,7 @@
 
 #include "modules/sale/order_fulfilment.hpp"
 #include "modules/sale/sale_settings.hpp"
+#include "modules/sale/sale_views.hpp"
 
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
@@ -151,6 +152,7 @@ void register_module(module_registry& registry) {
                                 return json(nullptr);
                             },
                             "confirm(ids): numbers the draft sales and confirms them."});
+    order.buttons.push_back(confirm_button());
     sale.models.push_back(std::move(order));
 
     model_def line("sale.order.line", "Sale Line");
@@ -191,6 +193,7 @@ void register_module(module_registry& registry) {
         if (seq.search(json::array({leaf("code", "=", "sale.order")})).empty())
             seq.create(json::array({{{"name", "Sale"}, {"code", "sale.order"}, {"prefix", "SO"}, {"padding", 4}}}));
     };
+    sale.ui = views();
     sale.settings = settings();
     sale.on_server_start = [](const module_config& config) {
         if (const auto warehouse = config.text("sale", "warehouse"); !warehouse.empty()) prepare_warehouse(warehouse);

@@ -270,11 +270,11 @@ TEST_CASE("modules: updating keeps data and adds new columns") {
 
 TEST_CASE("modules: the registry resolves dependencies and reports unknown modules and cycles") {
     module_registry r;
-    r.add({"a", {"b"}, "", {}, {}, {}, {}});
-    r.add({"b", {}, "", {}, {}, {}, {}});
-    r.add({"c", {"d"}, "", {}, {}, {}, {}});
-    r.add({"d", {"c"}, "", {}, {}, {}, {}});
-    r.add({"e", {"missing"}, "", {}, {}, {}, {}});
+    r.add({"a", {"b"}, "", {}, {}, {}, {}, {}});
+    r.add({"b", {}, "", {}, {}, {}, {}, {}});
+    r.add({"c", {"d"}, "", {}, {}, {}, {}, {}});
+    r.add({"d", {"c"}, "", {}, {}, {}, {}, {}});
+    r.add({"e", {"missing"}, "", {}, {}, {}, {}, {}});
     const auto order = r.resolve({"a"});
     REQUIRE(order.size() == 2);
     CHECK(order[0]->name == "b");
@@ -282,7 +282,7 @@ TEST_CASE("modules: the registry resolves dependencies and reports unknown modul
     CHECK_THROWS_WITH_AS(r.resolve({"c"}), doctest::Contains("c -> d -> c"), dependency_cycle);
     CHECK_THROWS_WITH_AS(r.resolve({"e"}), doctest::Contains("missing"), unknown_module);
     CHECK_THROWS_AS(r.resolve({"zzz"}), unknown_module);
-    CHECK_THROWS_AS(r.add({"a", {}, "", {}, {}, {}, {}}), std::logic_error);
+    CHECK_THROWS_AS(r.add({"a", {}, "", {}, {}, {}, {}, {}}), std::logic_error);
 }
 
 TEST_CASE("modules: values: decimals are exact") {

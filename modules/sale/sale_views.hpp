@@ -1,0 +1,13 @@
+#pragma once
+// What the sale module shows in the client: the Sales menu, its window
+// action and the tree and form views of sale.order and sale.order.line.
+
+#include "modules/ui_def.hpp"
+
+namespace atrium::modules::sale {
+
+ui_def views();
+/// The Confirm button of sale.order: shown on drafts only.
+button_def confirm_button();
+
+}  // namespace atrium::modules::sale
