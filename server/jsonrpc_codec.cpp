@@ -1,4 +1,6 @@
 #include "server/jsonrpc_codec.hpp"
+// Fiber paths: every catch (...) here lets a fiber's forced_unwind through first
+// (fiber::rethrow_if_unwinding(), or fiber::is_unwinding() then rethrow).
 
 #include "fiber/unwind.hpp"
 #include "server/jsonrpc_values.hpp"

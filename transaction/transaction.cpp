@@ -1,4 +1,6 @@
 #include "transaction/transaction.hpp"
+// Fiber paths: every catch (...) here lets a fiber's forced_unwind through first
+// (fiber::rethrow_if_unwinding(), or fiber::is_unwinding() then rethrow).
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
