@@ -1,6 +1,7 @@
 #include "transaction/transaction.hpp"
 // Fiber paths: every catch (...) here lets a fiber's forced_unwind through first
-// (fiber::rethrow_if_unwinding(), or fiber::is_unwinding() then rethrow).
+// (fiber::rethrow_if_unwinding(), or is_unwinding() then rethrow), except the two
+// noexcept end-of-scope clean-ups, which log nothing for it and cannot rethrow.
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
