@@ -16,6 +16,12 @@ packages=(
   doctest-dev
   postgresql
   python3
+  # The real Tryton clients the end-to-end tests drive (issues 18, 19): the
+  # desktop client under Xvfb, the web client in headless Chromium through
+  # Selenium, and proteus scripts; trytond only as a reference to compare with.
+  tryton-client xvfb xauth xdotool
+  tryton-sao chromium chromium-driver python3-selenium
+  tryton-proteus
 )
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,15 +1,50 @@
 """Starts a real atriumd on a free loopback port for end-to-end tests, and
 speaks HTTP/JSON-RPC to it (standard library only)."""
 
+import atexit
 import base64
 import json
 import os
+import shutil
 import signal
+import sys
 import socket
 import subprocess
 import tempfile
 import time
 import http.client
+
+
+# Each server's temporary directory is removed when the check ends, unless a
+# check failed or an exception escaped: then it stays, with atriumd.log.
+_directories = []
+_keep = False
+
+
+def _keep_on_failure(kind, value, traceback):
+    global _keep
+    _keep = True
+    _original_excepthook(kind, value, traceback)
+
+
+def _remove_directories():
+    for d in _directories:
+        if _keep:
+            print("kept for inspection: " + d, file=sys.stderr)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+_original_excepthook = sys.excepthook
+sys.excepthook = _keep_on_failure
+atexit.register(_remove_directories)
+
+
+def temporary_directory(prefix):
+    """A directory removed at exit like the servers' own (kept on failure)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _directories.append(d)
+    return d
 
 
 def free_port():
@@ -26,7 +61,7 @@ class Server:
         self.port = free_port()
         self.db = db
         self.admin_password = admin_password
-        self.dir = tempfile.mkdtemp(prefix="atrium-e2e-")
+        self.dir = temporary_directory("atrium-e2e-")
         uri = database_uri or "sqlite://" + os.path.join(self.dir, "var")
         self.uri = uri
         print("atriumd database.uri = " + uri.split("@")[-1], flush=True)
@@ -161,6 +196,8 @@ class Checks:
             print("ok   " + name)
         else:
             print("FAIL " + name + (": " + str(detail) if detail else ""))
+            global _keep
+            _keep = True
             self.failures.append(name)
 
     def finish(self):

@@ -16,11 +16,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, check_server, session_header  # noqa: E402
+from atrium_server import Server, check_server, temporary_directory, session_header  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 
@@ -190,7 +189,7 @@ def pg_lock_exhaustion(s, c, uri):
 
 def sqlite_busy(atriumd, c):
     """SQLITE_BUSY after every retry: another process holds the write lock."""
-    root = tempfile.mkdtemp(prefix="atrium-e2e-busy-")
+    root = temporary_directory(prefix="atrium-e2e-busy-")
     s = Server(atriumd, "sqlite://%s/var?busy_wait_ms=50" % root, db="busy").start()
     try:
         admin = s.login()
@@ -219,7 +218,7 @@ def sqlite_busy(atriumd, c):
 
 def sqlite_full_disk(atriumd, c):
     """A full disk (a small tmpfs): atriumd starts, serves reads, writes answer 503."""
-    root = tempfile.mkdtemp(prefix="atrium-e2e-full-")
+    root = temporary_directory(prefix="atrium-e2e-full-")
     var = os.path.join(root, "var")
     os.makedirs(var)
     if os.geteuid() != 0 or subprocess.call(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", var],

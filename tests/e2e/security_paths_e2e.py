@@ -17,12 +17,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from urllib.parse import urlparse
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, check_server  # noqa: E402
+from atrium_server import Server, check_server, temporary_directory  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 MAX_ATTEMPT = 5
@@ -32,7 +31,7 @@ ATTACKS = 50
 def main():
     atriumd = sys.argv[1]
     uri = sys.argv[2] if len(sys.argv) > 2 else None
-    base = tempfile.mkdtemp(prefix="atrium-e2e-paths-")  # holds only orders/ and outside/
+    base = temporary_directory(prefix="atrium-e2e-paths-")  # holds only orders/ and outside/
     orders_dir = os.path.join(base, "orders")
     config = "[sale]\norders_dir = %s\n[session]\nmax_attempt = %d\n" % (orders_dir, MAX_ATTEMPT)
 
