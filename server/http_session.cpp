@@ -4,6 +4,7 @@
 #include "server/http_rules.hpp"
 #include "server/idle_sweep.hpp"
 #include "server/worker_pool.hpp"
+#include "server/xmlrpc_codec.hpp"
 #include "transaction/logging.hpp"
 
 #include <boost/asio/spawn.hpp>
@@ -335,7 +336,11 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
     context.database = route->database;
     context.http = std::move(info);
     context.request_id = request_id;
-    const auto reply = handle_jsonrpc(body, headers.get(request_headers::content_type), context, shared.handler, shared.codec);
+    // The Content-Type picks the codec, as trytond's does: XML-RPC (proteus) or JSON-RPC.
+    const auto content_type = headers.get(request_headers::content_type);
+    const auto reply = is_xmlrpc_content_type(content_type)
+                           ? handle_xmlrpc(body, context, shared.handler, shared.codec)
+                           : handle_jsonrpc(body, content_type, context, shared.handler, shared.codec);
     const bool gzip_reply = accepts_gzip(headers.get(request_headers::accept_encoding));
     keep_alive = keep_alive && !shared.draining.load();
     return write_reply(stream, version, reply, cors_headers, keep_alive, gzip_reply, request_id, yield);
