@@ -30,7 +30,7 @@ constexpr int other = 255;
 
 rpc_http_reply xml_reply(std::string body) {
     rpc_http_reply reply;
-    reply.content_type = "text/xml; charset=utf-8";
+    reply.content_type = "text/xml";  // as trytond sends it (UTF-8, the XML default)
     reply.body = std::move(body);
     return reply;
 }

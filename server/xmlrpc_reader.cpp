@@ -27,9 +27,16 @@ bool starts_with(std::string_view text, std::size_t at, std::string_view prefix)
     return text.substr(at, prefix.size()) == prefix;
 }
 
-/// `&#…;` at text[i] (i at '&'): the character it names must be one XML
-/// allows (pugixml would decode &#0; as the end of the string, &#1; as is).
+/// The reference at text[i] (i at '&'): one of XML's five entities (there is
+/// no DOCTYPE to define others; pugixml would keep an unknown one as text), or
+/// a character XML allows (pugixml would decode &#0; as the end of the string).
 void check_reference(std::string_view text, std::size_t i) {
+    if (!starts_with(text, i, "&#")) {
+        for (const std::string_view entity : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"}) {
+            if (starts_with(text, i, entity)) return;
+        }
+        refuse(code::not_well_formed, "undefined entity or bare '&' at offset " + std::to_string(i));
+    }
     std::size_t k = i + 2;
     int base = 10;
     if (k < text.size() && (text[k] == 'x' || text[k] == 'X')) base = 16, ++k;
@@ -51,7 +58,8 @@ void check_reference(std::string_view text, std::size_t i) {
 }
 
 /// The text as XML 1.0 requires it: valid UTF-8, only allowed characters, raw
-/// or as references (CDATA and comments hold no references).
+/// or as references (CDATA and comments hold no references), and no DOCTYPE
+/// (nor any other "<!" markup than CDATA and comments).
 void check_text(std::string_view text) {
     std::string_view literal_until;  // "]]>" or "-->" while inside one
     for (std::size_t i = 0; i < text.size();) {
@@ -70,7 +78,9 @@ void check_text(std::string_view text) {
             literal_until = "-->";
             i += 4;
             continue;
-        } else if (c == '&' && starts_with(text, i, "&#")) {
+        } else if (c == '<' && starts_with(text, i, "<!")) {
+            invalid("a DOCTYPE is not allowed");  // no DTD, so no entity of any kind: refused before parsing
+        } else if (c == '&') {
             check_reference(text, i);
         }
         const std::size_t at = i;

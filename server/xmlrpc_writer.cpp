@@ -176,7 +176,7 @@ void write_xmlrpc_value(std::string& out, const json& value) {
     switch (value.type()) {
     case json::value_t::null:
     case json::value_t::discarded:
-        out.append("<value><nil/></value>\n");
+        out.append("<value><nil/></value>");  // no line break: Python's Marshaller writes none
         break;
     case json::value_t::boolean:
         out.append(value.get<bool>() ? "<value><boolean>1</boolean></value>\n" : "<value><boolean>0</boolean></value>\n");
