@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -172,6 +173,48 @@ TEST_CASE("a body that cannot be read: a fault, and no call") {
     CHECK(code == xmlrpc_fault_code::invalid_params);
     CHECK(refused("not xml at all").first == xmlrpc_fault_code::invalid_request);
     CHECK(f.calls.empty());
+}
+
+TEST_CASE("mutated bodies never crash the codec: every reply is an HTTP answer or XML we can read back") {
+    codec_fixture f;
+    const std::vector<std::string> seeds{
+        "<?xml version='1.0'?>\n<methodCall>\n<methodName>test.echo</methodName>\n<params>\n<param>\n<value><array>"
+        "<data>\n<value><string>a &amp; b</string></value>\n<value><int>7</int></value>\n<value><nil/></value>"
+        "</data></array></value>\n</param>\n</params>\n</methodCall>\n",
+        "<methodCall><methodName>test.echo</methodName><params><param><value><struct><member><name>__class__</name>"
+        "<value>Decimal</value></member><member><name>decimal</name><value>1.5</value></member></struct></value>"
+        "</param></params></methodCall>",
+        "<methodCall><methodName>test.echo</methodName><params><param><value><base64>aGk=</base64></value></param>"
+        "<param><value><dateTime.iso8601>20200101T00:00:00</dateTime.iso8601></value></param></params></methodCall>",
+    };
+    const std::string alphabet = std::string("<>/&#;![]-=?'\"x0123456789 \r\n\x80\xff\xc3\xa9") + '\0' + "valuestructCDATA";
+    std::mt19937 random(4242);
+    for (int i = 0; i < 3000; ++i) {
+        std::string body = seeds[random() % seeds.size()];
+        const int edits = 1 + static_cast<int>(random() % 4);
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = random() % (body.size() + 1);
+            switch (random() % 3) {
+            case 0:
+                body.insert(at, 1, alphabet[random() % alphabet.size()]);
+                break;
+            case 1:
+                if (at < body.size()) body.erase(at, 1);
+                break;
+            default:
+                if (at < body.size()) body[at] = alphabet[random() % alphabet.size()];
+                break;
+            }
+        }
+        rpc_http_reply reply;
+        REQUIRE_NOTHROW(reply = handle_xmlrpc(body, f.context, f.handler, f.options));
+        REQUIRE(reply.status == 200);  // on "/" even an unknown method is a fault
+        if (reply.body.find("<fault>") != std::string::npos) {
+            CHECK(fault_of(reply).first != 0);
+        } else {
+            CHECK_NOTHROW(result_of(reply));
+        }
+    }
 }
 
 }  // TEST_SUITE
