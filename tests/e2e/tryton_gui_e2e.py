@@ -23,7 +23,7 @@ from decimal import Decimal
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from atrium_server import Server, Checks, temporary_directory  # noqa: E402
-from x_session import Xvfb, TrytonClient  # noqa: E402
+from x_session import Xvfb, TrytonClient, wait_until  # noqa: E402
 
 CUSTOMER = "Gui Customer"
 LINES = [("Blue widget", "2", "10.50"), ("Red widget", "3", "4.25")]
@@ -45,12 +45,15 @@ def query(server, sql):
     return [tuple(None if v == "" else v for v in line.split("\t")) for line in out.splitlines() if line]
 
 
-def drive(client, shots):
+def drive(server, client, shots):
     """The user's session; shots(name) keeps a screenshot."""
     at = client.wait_log("common.db.login(", STEP)
-    # The password dialog is drawn in the main window once it is mapped.
-    client.focus("Tryton", STEP)
-    time.sleep(2)  # the dialog is built once the password-less login has been refused
+    # The client logs a call before making it: the password dialog comes once
+    # atriumd has refused the password-less login (its log says so within 50 ms).
+    if not wait_until(lambda: re.search(r"common\.db\.login .*LoginException", server.read_log()), STEP):
+        raise RuntimeError("atriumd did not answer the password-less login")
+    client.focus("Tryton", STEP)  # drawn in the main window, once mapped
+    time.sleep(2)
     client.type(client.password)
     client.key("Return")
     at = client.wait_log("res.user.get_preferences(", STEP, at)
@@ -137,18 +140,20 @@ def check_database(server, c):
 
 
 def run(server, c, directory, keep_png):
-    xvfb = Xvfb().start()
-    client = TrytonClient(xvfb.display, directory, server.port, server.db)
-    client.password = server.admin_password
+    xvfb = Xvfb()
+    client = None
     shots_taken = []
 
     def shots(name):
         shots_taken.append(client.screenshot(os.path.join(directory, "%02d-%s.png" % (len(shots_taken), name))))
 
     try:
+        xvfb.start()
+        client = TrytonClient(xvfb.display, directory, server.port, server.db)
+        client.password = server.admin_password
         client.start()
         try:
-            drive(client, shots)
+            drive(server, client, shots)
             c.check("the client went through the whole session", True)
             shots("confirmed")
             if keep_png:
@@ -158,7 +163,8 @@ def run(server, c, directory, keep_png):
             shots("failure")
             c.check("the client went through the whole session", False, error)
     finally:
-        client.stop()
+        if client:
+            client.stop()
         xvfb.stop()
     log = client.read_log()
     errors = [line for line in log.splitlines() if re.match(r"(ERROR|CRITICAL)", line) or "Fault" in line]
@@ -171,7 +177,7 @@ def run(server, c, directory, keep_png):
 
 
 def main():
-    args = [a for a in sys.argv[1:]]
+    args = sys.argv[1:]
     keep_png = None
     if "--screenshot" in args:
         i = args.index("--screenshot")
@@ -193,6 +199,8 @@ def main():
     log = server.read_log()
     bad = [line for line in log.splitlines() if re.search(r"\bHTTP 40[13]\b|Forbidden", line)]
     c.check("no call got 401 or 403 during the session", not bad, "\n".join(bad[:20]))
+    c.check("atriumd logged the session (its confirm call answered ok)",
+            re.search(r"rpc \S+ model\.sale\.order\.confirm .* ok\b", log), log[-2000:])
     if c.failures:
         print(log[-6000:])
         print("kept: " + directory + " and " + server.dir)
