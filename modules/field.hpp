@@ -39,6 +39,10 @@ struct field {
     bool cascade = false;        ///< many2one: deleting the target deletes this record
     int digits = -1;             ///< numeric: decimals stored (rounded half away from zero); -1: as given
     bool secret = false;         ///< never read over RPC (password hashes); only explicit internal reads
+    /// The client's dynamic attributes (readonly, invisible, required) as PYSON text,
+    /// e.g. readonly unless the record is a draft; depends: the fields they read.
+    std::string states;
+    std::vector<std::string> depends;
 
     bool stored() const noexcept { return type != field_type::one2many && type != field_type::many2many; }
 
@@ -51,6 +55,11 @@ struct field {
     field& set_cascade(bool v = true) { cascade = v; return *this; }
     field& set_digits(int v) { digits = v; return *this; }
     field& set_secret(bool v = true) { secret = v; return *this; }
+    field& set_states(std::string pyson, std::vector<std::string> fields) {
+        states = std::move(pyson);
+        depends = std::move(fields);
+        return *this;
+    }
 };
 
 namespace fields {

@@ -43,6 +43,8 @@ json field_definition(const model& m, const field& f) {
     const bool x2m = f.type == field_type::one2many || f.type == field_type::many2many;
     json d = common(f.name, to_string(f.type), f.string, f.help, f.readonly, f.required,
                     x2m || f.type == field_type::binary);
+    if (!f.states.empty()) d["states"] = f.states;
+    if (!f.depends.empty()) d["depends"] = f.depends;
     switch (f.type) {
     case field_type::char_:
     case field_type::text:

@@ -145,6 +145,7 @@ json view_of(const model& m, const json& view_id, const std::string& type, int d
             }
             if (tag == "label") continue;
             names.insert(name);
+            names.insert(f->depends.begin(), f->depends.end());  // the client evaluates states with them
             for (const char* a : {"icon", "symbol"})
                 if (const auto attr = el.attribute(a)) names.insert(attr.value());
             if (v.type != "form" || !is_x2many(*f)) continue;

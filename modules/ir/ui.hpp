@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace atrium::modules {
 struct module_def;
@@ -22,6 +23,9 @@ namespace atrium::modules::ir {
 
 /// Adds the ui models to the ir module (with their RPC methods).
 void add_ui_models(module_def& ir);
+/// The icons ir ships (ui_icons.cpp) and the SVG text of one ("" if unknown).
+std::vector<std::string> icon_names();
+std::string icon_svg(const std::string& name);
 /// At ir's activation: the icons, and read-only access for everybody.
 void activate_ui(const pool& p);
 /// Loads (or, on update, replaces) a module's views, actions and menus.

@@ -249,10 +249,12 @@ void add_ui_models(module_def& ir) {
 void activate_ui(const pool& p) {
     const model& icons = p.get("ir.ui.icon");
     int sequence = 10;
-    for (const char* name : {"tryton-board", "tryton-calendar", "tryton-folder", "tryton-form", "tryton-graph",
-                             "tryton-list", "tryton-settings", "tryton-tree"}) {
-        if (icons.search(json::array({leaf("name", "=", name)})).empty())
-            icons.create(json::array({{{"name", name}, {"sequence", sequence}}}));
+    for (const auto& name : icon_names()) {
+        const auto found = icons.search(json::array({leaf("name", "=", name)}));
+        if (found.empty())
+            icons.create(json::array({{{"name", name}, {"sequence", sequence}, {"icon", icon_svg(name)}}}));
+        else
+            icons.write(found, {{"icon", icon_svg(name)}});  // an update brings the current drawing
         sequence += 10;
     }
     // Everybody reads the interface; only root (module data) changes it.

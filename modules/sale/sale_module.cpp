@@ -125,19 +125,20 @@ void register_module(module_registry& registry) {
     sale.description = "Sale orders (the example module)";
 
     model_def order("sale.order", "Sale");
+    const auto draft_only = readonly_unless_draft();  // what the client lets a user change
     order.add(fields::char_field("number", "Number").set_readonly().set_help("Given at confirmation"))
-        .add(fields::char_field("reference", "Reference"))
-        .add(fields::char_field("customer", "Customer").set_required())
-        .add(fields::many2one("salesman", "res.user", "Salesman"))
-        .add(fields::date("sale_date", "Sale Date"))
+        .add(fields::char_field("reference", "Reference").set_states(draft_only, {"state"}))
+        .add(fields::char_field("customer", "Customer").set_required().set_states(draft_only, {"state"}))
+        .add(fields::many2one("salesman", "res.user", "Salesman").set_states(draft_only, {"state"}))
+        .add(fields::date("sale_date", "Sale Date").set_states(draft_only, {"state"}))
         .add(fields::datetime("confirmed_at", "Confirmed At").set_readonly())
         .add(fields::selection("state", {{"draft", "Draft"}, {"confirmed", "Confirmed"}, {"cancelled", "Cancelled"}},
                                "State")
                  .set_default("draft")
                  .set_readonly())
-        .add(fields::one2many("lines", "sale.order.line", "order", "Lines"))
+        .add(fields::one2many("lines", "sale.order.line", "order", "Lines").set_states(draft_only, {"state"}))
         .add(fields::numeric("total", "Total", 2).set_readonly().set_default(json{{"__class__", "Decimal"}, {"decimal", "0.00"}}))
-        .add(fields::text("comment", "Comment"));
+        .add(fields::text("comment", "Comment").set_states(draft_only, {"state"}));
     rpc_definition confirm_rpc;
     confirm_rpc.readonly = false;
     confirm_rpc.instantiate = {rpc_instantiate::kind::index, 0};

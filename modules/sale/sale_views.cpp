@@ -10,6 +10,12 @@ button_def confirm_button() {
                       R"("v": "state", "d": ""}, "s2": "draft"}}, "depends": ["state"]})"};
 }
 
+std::string readonly_unless_draft() {
+    // Tryton's {'readonly': Eval('state') != 'draft'}, PYSON-encoded.
+    return R"({"readonly": {"__class__": "Not", "v": {"__class__": "Equal", "s1": {"__class__": "Eval", )"
+           R"("v": "state", "d": ""}, "s2": "draft"}}})";
+}
+
 ui_def views() {
     ui_def ui;
     // The lines first: the order's form shows them with this editable tree.

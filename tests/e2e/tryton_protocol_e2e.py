@@ -19,6 +19,7 @@ import types
 import urllib.error
 import urllib.request
 import uuid
+import xml.dom.minidom
 from decimal import Decimal
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -246,6 +247,16 @@ def run_checks(s, c, rpc, jsonrpc, CONFIG, bus):
     execute("model", "sale.order", "write", [order_id], {"customer": "Mine"}, ctx)  # Write Anyway: no _timestamp
     c.check("Write Anyway (the same write without _timestamp) passes",
             execute("model", "sale.order", "read", [order_id], ["customer"], ctx)[0]["customer"] == "Mine")
+    # A button sends the _timestamp the client holds too (screen.py button path): confirm writes the
+    # order, so a stale one is the same ConcurrencyException, and nothing is confirmed.
+    fault = fault_of(lambda: execute("model", "sale.order", "confirm", [order_id], stale))
+    after = execute("model", "sale.order", "read", [order_id], ["state", "number", "_timestamp"], ctx)[0]
+    c.check("Confirm with a stale _timestamp: ConcurrencyException, the order stays an unnumbered draft",
+            isinstance(fault, jsonrpc.Fault) and fault.faultCode == "ConcurrencyException"
+            and after["state"] == "draft" and not after["number"], (fault, after))
+    fault = fault_of(lambda: execute("model", "sale.order", "delete", [order_id], stale))
+    c.check("delete with a stale _timestamp: ConcurrencyException",
+            isinstance(fault, jsonrpc.Fault) and fault.faultCode == "ConcurrencyException", fault)
 
     # --- 6. a user without write access ---
     readers = execute("model", "res.group", "create", [{"name": "Sale Readers"}], ctx)[0]
@@ -268,6 +279,10 @@ def run_checks(s, c, rpc, jsonrpc, CONFIG, bus):
     access = execute("model", "ir.model.access", "get_access", ["sale.order", "ir.ui.menu"], carol_ctx)
     c.check("get_access: carol may read sale.order, not write, create or delete",
             access["sale.order"] == {"read": True, "write": False, "create": False, "delete": False}, access)
+    form = execute("model", "sale.order", "fields_view_get", None, "form", carol_ctx)
+    button = xml.dom.minidom.parseString(form["arch"]).getElementsByTagName("button")
+    c.check("fields_view_get for carol: the Confirm button is readonly",
+            button and json.loads(button[0].getAttribute("states")).get("readonly") is True, form["arch"])
     rows = execute("model", "sale.order", "read", [order_id], ["customer", "_write", "_delete"], carol_ctx)
     c.check("read: _write/_delete false for carol", rows[0]["_write"] is False and rows[0]["_delete"] is False, rows)
     fault = fault_of(lambda: execute("model", "sale.order", "write", [order_id], {"customer": "Carol's"}, carol_ctx))

@@ -19,6 +19,8 @@ from atrium_server import Server, Checks  # noqa: E402
 
 MENU_FIELDS = ["active", "childs", "favorite", "icon", "name", "parent", "parent.rec_name", "rec_name",
                "_timestamp", "_write", "_delete"]
+DRAFT_ONLY_STATES = ('{"readonly": {"__class__": "Not", "v": {"__class__": "Equal", "s1": {"__class__": "Eval", '
+                     '"v": "state", "d": ""}, "s2": "draft"}}}')
 CONFIRM_STATES = ('{"invisible": {"__class__": "Not", "v": {"__class__": "Equal", "s1": {"__class__": "Eval", '
                   '"v": "state", "d": ""}, "s2": "draft"}}, "depends": ["state"]}')
 
@@ -51,6 +53,12 @@ def walk(c, proxy, ctx):
     c.check("the menu tree names name and favorite",
             {"name", "favorite", "childs", "parent", "active", "icon"} <= set(view["fields"]), view["fields"].keys())
 
+    # IconFactory.register_icon: list_icons, then read(name, icon), whose text it encodes and draws.
+    icons = proxy.model.ir.ui.icon.list_icons(ctx)
+    drawn = proxy.model.ir.ui.icon.read([i for i, _ in icons], ["name", "icon"], ctx)
+    c.check("every listed icon reads as SVG text (a null breaks the menu tree)",
+            "tryton-folder" in [n for _, n in icons] and len(drawn) == len(icons)
+            and all(isinstance(d["icon"], str) and d["icon"].startswith("<svg") for d in drawn), drawn)
     roots = menu.search([["parent", "=", None]], 0, None, None, ctx)
     rows = menu.read(roots, MENU_FIELDS, ctx)
     by_name = {r["name"]: r for r in rows}
@@ -105,6 +113,13 @@ def walk(c, proxy, ctx):
             and button.getAttribute("type") == "class" and button.getAttribute("string") == "Confirm"
             and button.hasAttribute("help") and button.hasAttribute("confirm"), form["arch"])
     c.check("form: state is defined (the button depends on it)", "state" in form["fields"])
+    customer = form["fields"].get("customer", {})
+    c.check("form: customer is readonly unless the order is a draft (states, depends on state)",
+            customer.get("states") == DRAFT_ONLY_STATES and customer.get("depends") == ["state"]
+            and form["fields"].get("lines", {}).get("states") == DRAFT_ONLY_STATES, customer)
+    c.check("form: number and total stay readonly, without states",
+            form["fields"]["number"]["readonly"] is True and form["fields"]["number"]["states"] == "{}",
+            form["fields"]["number"])
     lines_node = [f for f in elements(form["arch"], "field") if f.getAttribute("name") == "lines"]
     lines_def = form["fields"].get("lines", {})
     sub_views = lines_def.get("views", {})
