@@ -125,6 +125,7 @@ void register_module(module_registry& registry) {
     sale.description = "Sale orders (the example module)";
 
     model_def order("sale.order", "Sale");
+    order.rec_name = "number";  // as Tryton names a sale; a draft, still unnumbered, shows its id
     const auto draft_only = readonly_unless_draft();  // what the client lets a user change
     order.add(fields::char_field("number", "Number").set_readonly().set_help("Given at confirmation"))
         .add(fields::char_field("reference", "Reference").set_states(draft_only, {"state"}))
@@ -157,6 +158,7 @@ void register_module(module_registry& registry) {
     sale.models.push_back(std::move(order));
 
     model_def line("sale.order.line", "Sale Line");
+    line.rec_name = "product";
     line.add(fields::many2one("order", "sale.order", "Sale").set_required().set_cascade())
         .add(fields::char_field("product", "Product").set_required())
         .add(fields::numeric("quantity", "Quantity", 3).set_required().set_default(json{{"__class__", "Decimal"}, {"decimal", "1"}}))
@@ -183,6 +185,7 @@ void register_module(module_registry& registry) {
     sale.models.push_back(std::move(line));
 
     model_def audit("sale.audit", "Sale Audit");
+    audit.rec_name = "number";
     audit.add(fields::integer("order_id", "Sale").set_help("An id, not a many2one: the sale may have been rolled back"))
         .add(fields::char_field("action", "Action").set_required())
         .add(fields::char_field("number", "Number"))

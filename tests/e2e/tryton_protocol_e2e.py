@@ -254,6 +254,13 @@ def run_checks(s, c, rpc, jsonrpc, CONFIG, bus):
     c.check("Confirm with a stale _timestamp: ConcurrencyException, the order stays an unnumbered draft",
             isinstance(fault, jsonrpc.Fault) and fault.faultCode == "ConcurrencyException"
             and after["state"] == "draft" and not after["number"], (fault, after))
+    c.check("a line's rec_name is its product", lines[0]["rec_name"] == "P" * 1500, lines[0]["rec_name"][:20])
+    execute("model", "sale.order", "confirm", [order_id], ctx)
+    named = execute("model", "sale.order.line", "search_read", [["order", "=", order_id]], 0, None, None,
+                    ["order.rec_name"], ctx)
+    number = execute("model", "sale.order", "read", [order_id], ["number"], ctx)[0]["number"]
+    c.check("a confirmed order's rec_name is its number, as Tryton names a sale",
+            number and named[0]["order."] == {"id": order_id, "rec_name": number}, (number, named))
     fault = fault_of(lambda: execute("model", "sale.order", "delete", [order_id], stale))
     c.check("delete with a stale _timestamp: ConcurrencyException",
             isinstance(fault, jsonrpc.Fault) and fault.faultCode == "ConcurrencyException", fault)
