@@ -4,6 +4,8 @@
 
 #include "modules/ir/ui.hpp"
 
+#include "modules/ir/icons.hpp"
+
 #include "modules/access.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
@@ -249,10 +251,14 @@ void add_ui_models(module_def& ir) {
 void activate_ui(const pool& p) {
     const model& icons = p.get("ir.ui.icon");
     int sequence = 10;
-    for (const char* name : {"tryton-board", "tryton-calendar", "tryton-folder", "tryton-form", "tryton-graph",
-                             "tryton-list", "tryton-settings", "tryton-tree"}) {
-        if (icons.search(json::array({leaf("name", "=", name)})).empty())
-            icons.create(json::array({{{"name", name}, {"sequence", sequence}}}));
+    for (const auto& [name, svg] : builtin_icons()) {
+        const auto found = icons.search_read(json::array({leaf("name", "=", name)}), {}, {"icon"});
+        if (found.empty()) {
+            icons.create(json::array({{{"name", name}, {"icon", std::string(svg)}, {"sequence", sequence}}}));
+        }
+        for (const auto& row : found) {  // databases made before the icons had their drawing
+            if (row["icon"] != svg) icons.write({row["id"].get<std::int64_t>()}, {{"icon", std::string(svg)}});
+        }
         sequence += 10;
     }
     // Everybody reads the interface; only root (module data) changes it.
