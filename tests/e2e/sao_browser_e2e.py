@@ -162,6 +162,15 @@ def run_browser_checks(server, c, driver, artifacts):
     c.check("the database holds the order: confirmed, that number, two lines, total 25.50",
             len(rows) == 1 and rows[0]["state"] == "confirmed" and rows[0]["number"] == number
             and len(rows[0]["lines"]) == 2 and str(rows[0]["total"]["decimal"]) in ("25.5", "25.50"), rows)
+    # sao keeps the session in localStorage and sends it as "Authorization:
+    # Session base64(login:uid:key)": a reload needs no new login.
+    logins = server.output().count("common.db.login")
+    driver.refresh()
+    page.visible("#menu table")
+    page.idle()
+    after = server.output().count("common.db.login")
+    c.check("after a reload the session is reused: no login dialog, no new login",
+            not driver.find_elements(By.CSS_SELECTOR, "input#login") and after == logins, (logins, after))
     errors = [entry["message"] for entry in driver.get_log("browser")
               if (entry.get("level") == "SEVERE" and "Failed to load resource" not in entry["message"])
               or "exception" in entry.get("message", "")]
