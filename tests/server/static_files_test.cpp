@@ -1,6 +1,7 @@
 // The web client's static files (server/static_files.hpp): path mapping and
 // escapes, content types, ETag / Last-Modified / 304, gzip variants, reloads.
 
+#include "server/config.hpp"
 #include "server/gzip.hpp"
 #include "server/static_files.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -197,6 +198,16 @@ TEST_CASE("disabled: empty root, missing root, a file as root") {
     CHECK_FALSE(static_files((s.dir / "secret.txt").string()).enabled());
     static_files off("");
     CHECK(get(off, "/").status == 404);
+}
+
+TEST_CASE("config: web.root defaults to Debian's sao; empty disables; another path must be a directory") {
+    site s;
+    CHECK(parse_config("").web.root == "/usr/share/tryton-sao/www");
+    CHECK(parse_config("[web]\nroot =\n").web.root.empty());
+    CHECK(parse_config("[web]\nroot = " + s.root.string() + "\n").web.root == s.root.string());
+    CHECK_THROWS_WITH_AS(parse_config("[web]\nroot = " + (s.dir / "missing").string() + "\n"),
+                         doctest::Contains("is not a directory"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nroot = " + (s.dir / "secret.txt").string() + "\n"), config_error);
 }
 
 }  // TEST_SUITE
