@@ -24,7 +24,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 SAO_ROOT = "/usr/share/tryton-sao/www"
 WAIT = 45  # seconds for one step: generous for ASan builds on a loaded machine
@@ -69,10 +69,28 @@ class Page:
 
 
 def login(page, server):
+    """Logs in as admin; returns how the login dialog offered the database:
+    "readonly" (the one database listed), "select" (several) or "input" (none
+    listed: the user types it)."""
     page.driver.get("http://127.0.0.1:%d/" % server.port)
-    # The database list has one entry: sao shows it in a read-only input.
-    database = page.visible("input#database")
-    page.wait(lambda d: database.get_attribute("value") == server.db, "database filled in")
+
+    def database_field(driver):
+        # sao builds both a <select> and an <input> with id "database" and shows one once
+        # common.db.list answered (or failed).
+        for element in driver.find_elements(By.CSS_SELECTOR, "select#database, input#database"):
+            if element.is_displayed():
+                return element
+        return None
+    field = page.wait(database_field, "the database field")
+    if field.tag_name == "select":
+        offered = "select"
+        Select(field).select_by_value(server.db)
+    elif field.get_attribute("readonly"):
+        offered = "readonly"
+        page.wait(lambda d: field.get_attribute("value") == server.db, "database filled in")
+    else:
+        offered = "input"
+        field.send_keys(server.db)
     user = page.visible("input#login")
     user.send_keys("admin")
     user.send_keys(Keys.ENTER)
@@ -80,6 +98,7 @@ def login(page, server):
     password.send_keys(server.admin_password)
     password.send_keys(Keys.ENTER)
     page.visible("#menu table")  # the menu tree, read after login
+    return offered
 
 
 def open_sales(page):
@@ -148,8 +167,9 @@ def menu_icons_loaded(page):
 
 def run_browser_checks(server, c, driver, artifacts):
     page = Page(driver)
-    login(page, server)
-    c.check("sao (served by atriumd) logs in as admin and shows the menu", True)
+    offered = login(page, server)
+    c.check("sao (served by atriumd) logs in as admin and shows the menu; common.db.list offered the database",
+            offered in ("readonly", "select"), offered)
     c.check("the menu folders show ir.ui.icon's SVG", menu_icons_loaded(page))
     open_sales(page)
     c.check("Sales / Sales opens its list", True)
@@ -177,6 +197,23 @@ def run_browser_checks(server, c, driver, artifacts):
     c.check("no JavaScript error in the browser console", not errors, errors[:5])
 
 
+def unlisted_checks(atriumd, uri, c, driver):
+    """database.list = false: common.db.list is refused (403), and sao lets the
+    user type the database name instead."""
+    hidden = Server(atriumd, uri, db="e2e_unlisted")
+
+    def run(s, checks):
+        status, _ = s.call("common.db.list", [], path="/")
+        checks.check("database.list = false: common.db.list answers 403", status == 403, status)
+        offered = login(Page(driver), s)
+        checks.check("sao then offers a field to type the database in, and logs in", offered == "input", offered)
+    os.environ["ATRIUM_DATABASE__LIST"] = "false"  # read when atriumd starts
+    try:
+        check_server(hidden, run, checks=c)
+    finally:
+        del os.environ["ATRIUM_DATABASE__LIST"]
+
+
 def database_orders(server, customer):
     """Read back through JSON-RPC as admin (a session of its own)."""
     session = server.login()
@@ -200,6 +237,7 @@ def main():
         driver = start_browser(profile)
         try:
             run_browser_checks(s, c, driver, artifacts)
+            unlisted_checks(atriumd, uri, c, driver)
         except Exception:
             dump(driver, artifacts)
             raise
