@@ -36,12 +36,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <csignal>
 #include <unistd.h>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -269,6 +271,9 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                 const std::chrono::seconds interval(cfg.tpc.recovery_interval);
                 server::start_periodic_recovery(io, backend, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
                                                 stop_recovery);
+            }
+            if (std::error_code ec; !cfg.web.root.empty() && std::filesystem::is_directory(cfg.web.root, ec)) {
+                std::cout << "atriumd: web client (web.root) served from " << cfg.web.root << std::endl;
             }
             std::cout << "atriumd: ready, listening on http://" << http.address() << ":" << http.port()
                       << "/ database=" << server::masked_uri(cfg.database.uri) << "/" << cfg.database.name << std::endl;

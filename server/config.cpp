@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -248,6 +249,16 @@ const std::vector<key_entry>& key_table() {
         {"web", "cors", "",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.cors = parse_origins(where, value);
+         }},
+        {"web", "root", "/usr/share/tryton-sao/www",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.root = parse_directory(where, value);
+             // Only the default may name a directory that is not there (sao not installed).
+             std::error_code ec;
+             if (!cfg.web.root.empty() && cfg.web.root != "/usr/share/tryton-sao/www" &&
+                 !std::filesystem::is_directory(cfg.web.root, ec)) {
+                 fail(where, "'" + cfg.web.root + "' is not a directory");
+             }
          }},
         {"web", "cache_timeout", "43200",
          [](config& cfg, std::string_view where, const std::string& value) {

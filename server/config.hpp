@@ -22,6 +22,9 @@
 ///   `web.max_header_size` [65536], `web.header_timeout` [10], `web.keepalive_timeout` [30],
 ///   `web.request_timeout` [300], `web.drain_timeout` [30] (seconds), `web.cors`
 ///   [empty: comma/space-separated origins], `web.cache_timeout` [43200]: see web_config.
+/// - `web.root` [`/usr/share/tryton-sao/www`]: the web client's static files
+///   served on GET/HEAD (`GET /`: its index.html); empty, or a missing
+///   directory: none (a path given explicitly must be a directory).
 /// - `request.max_size` [2097152], `request.max_size_authenticated` [2147483648]: body limits.
 /// - `tpc.participants` [empty]: comma-separated DSNs
 ///   (`postgresql://user[:password]@host:port/dbname`) of the PostgreSQL
@@ -84,6 +87,9 @@ struct web_config {
     /// What common.server.version answers: the Tryton protocol series served
     /// (the 6.0 client refuses a server whose first two parts differ).
     std::string tryton_series = "6.0";
+    /// The web client's static files (trytond's `[web] root`), served on GET
+    /// and HEAD; empty: none. The default is Debian's sao, used when installed.
+    std::string root = "/usr/share/tryton-sao/www";
 
     bool operator==(const web_config&) const = default;
 };

@@ -3,6 +3,7 @@
 #include "server/gzip.hpp"
 #include "server/http_rules.hpp"
 #include "server/idle_sweep.hpp"
+#include "server/static_http.hpp"
 #include "server/worker_pool.hpp"
 #include "server/xmlrpc_codec.hpp"
 #include "transaction/logging.hpp"
@@ -237,6 +238,9 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
         reply.content_type.clear();
         // A body we do not read would be taken for the next request.
         return write_reply(stream, version, reply, cors_headers, keep_alive && !has_body, false, request_id, yield);
+    }
+    if (serves_static(shared, request.method())) {  // the web client (web.root)
+        return serve_static(shared, stream, request, cors_headers, keep_alive && !has_body, request_id, yield);
     }
     if (request.method() != http::verb::post) {
         auto reply = plain_http_reply(405, "Method not allowed");

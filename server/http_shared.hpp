@@ -7,6 +7,7 @@
 #include "server/http_server.hpp"
 #include "server/jsonrpc_codec.hpp"
 #include "server/rpc_handler.hpp"
+#include "server/static_files.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +27,7 @@ struct http_shared {
     codec_options codec;
     std::atomic<std::uint64_t> request_counter{0};
     std::atomic<bool> draining{false};
+    static_files statics{cfg.web.root, cfg.web.cache_timeout};  ///< the web client (web.root)
 };
 
 }  // namespace atrium::server

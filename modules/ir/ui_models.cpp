@@ -4,6 +4,7 @@
 
 #include "modules/ir/ui.hpp"
 
+
 #include "modules/access.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
