@@ -86,6 +86,7 @@ bool access_allowed(const pool& p, std::int64_t user, const std::string& model, 
 
 void invalidate_access(const pool& p) {
     p.clear_access_cache();
+    announce_cache_change();  // the other processes (and this one's other pools), at commit
     // A transaction that filled the cache before this change commits could
     // leave old rights behind: clear once more when this transaction ends.
     if (auto* txn = current_or_null()) {

@@ -242,15 +242,25 @@ std::vector<std::string> pool::method_names() const {
 }
 
 std::optional<access_perms> pool::cached_access(std::int64_t user, const std::string& model) const {
+    // Bound and heard: an entry read under another generation is stale. Not
+    // bound or not heard (0: no listener yet): the expiry alone, as entries
+    // kept then are read under 0, which a heard generation never is.
+    const std::uint64_t generation = generation_ ? generation_->current() : 0;
     std::lock_guard lock(access_mutex_);
     const auto it = access_.find({user, model});
     if (it == access_.end() || std::chrono::steady_clock::now() - it->second.at > access_cache_ttl) return std::nullopt;
+    if (it->second.generation != generation) return std::nullopt;
     return it->second.perms;
 }
 
 void pool::cache_access(std::int64_t user, const std::string& model, access_perms perms) const {
+    std::uint64_t generation = 0;
+    if (generation_ && generation_->current() != 0) {
+        generation = generation_->stamp(current_or_null());
+        if (generation == 0) return;  // read before a change this process heard of
+    }
     std::lock_guard lock(access_mutex_);
-    access_[{user, model}] = {perms, std::chrono::steady_clock::now()};
+    access_[{user, model}] = {perms, std::chrono::steady_clock::now(), generation};
 }
 
 void pool::clear_access_cache() const {
@@ -265,6 +275,7 @@ namespace {
 struct cached_pool {
     std::shared_ptr<const pool> p;
     std::chrono::steady_clock::time_point checked;
+    std::uint64_t generation = 0;  // of the pool's cache generation when checked (0: re-check)
 };
 std::mutex pools_mutex;
 std::map<std::string, cached_pool>& pools() {
@@ -304,6 +315,7 @@ void activate(const std::shared_ptr<db::database>& database, std::vector<std::st
             ir_module.write({std::get<std::int64_t>(r.rows[0][0])}, {{"state", "activated"}});
     }
     if (admin_password) res::ensure_admin(*p, *admin_password);
+    announce_cache_change();  // every process re-reads the active modules on its next call
     scope.close(true);
     forget_pool(database->name());
 }
@@ -318,7 +330,12 @@ std::shared_ptr<const pool> pool_for(db::database& database) {
         now = pools_clock()();
         const auto it = pools().find(database.name());
         if (it != pools().end()) {
-            if (now - it->second.checked < pool::module_check_interval) return it->second.p;
+            // Heard generation: re-checked as soon as it moved. None heard
+            // (no listener yet): the interval alone, as before.
+            const auto& generation = it->second.p->generation();
+            const std::uint64_t now_generation = generation ? generation->current() : 0;
+            const bool unmoved = now_generation == 0 || it->second.generation == now_generation;
+            if (unmoved && now - it->second.checked < pool::module_check_interval) return it->second.p;
             cached = it->second.p;
         }
     }
@@ -326,6 +343,8 @@ std::shared_ptr<const pool> pool_for(db::database& database) {
     if (txn.database().get() != &database)
         throw std::logic_error("pool_for() needs a transaction on database '" + database.name() + "'");
     // Another process (atrium-admin --update -u …) may have activated modules.
+    auto generation = generation_of(database);
+    const std::uint64_t stamp = generation->stamp(&txn);  // before reading: a later change re-checks
     const auto active = read_active(txn.connection());
     auto same = [&] {
         auto a = cached->module_names(), b = active;
@@ -333,11 +352,16 @@ std::shared_ptr<const pool> pool_for(db::database& database) {
         std::sort(b.begin(), b.end());
         return a == b;
     };
-    std::shared_ptr<const pool> p = cached && same()
-                                        ? cached
-                                        : std::make_shared<const pool>(builtin_modules().resolve(active));
+    std::shared_ptr<const pool> p;
+    if (cached && same() && cached->generation() == generation) {
+        p = cached;
+    } else {
+        auto made = std::make_shared<pool>(builtin_modules().resolve(active));
+        made->bind_generation(generation);
+        p = std::move(made);
+    }
     std::lock_guard lock(pools_mutex);
-    pools()[database.name()] = {p, now};
+    pools()[database.name()] = {p, now, stamp};
     return p;
 }
 

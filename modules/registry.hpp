@@ -7,6 +7,7 @@
 // also holds the configuration its modules read (module_config.hpp).
 
 #include "database/database.hpp"
+#include "modules/cache_generation.hpp"
 #include "modules/model.hpp"
 #include "modules/module_config.hpp"
 #include "modules/rpc.hpp"
@@ -108,16 +109,23 @@ public:
     bool has_object(std::string_view type_and_name) const;                 ///< "model.res.user"
     std::vector<std::string> method_names() const;                         ///< system.listMethods
 
-    /// Cached rights expire after this long, so that changes made by another
-    /// process are seen (this process invalidates its own changes at once).
+    /// Cached rights expire after this long at the latest. Changes made
+    /// through Atrium, by any process, are seen at once: they move the
+    /// database's cache generation (cache_generation.hpp) the pool is bound
+    /// to; the expiry only catches changes made behind Atrium's back (SQL).
     static constexpr std::chrono::seconds access_cache_ttl{5};
-    /// A cached pool re-checks the active modules of its database after this long.
+    /// A cached pool re-checks the active modules of its database after this
+    /// long at the latest (at once when the cache generation moved).
     static constexpr std::chrono::seconds module_check_interval{2};
 
     // The access-rights cache (access.hpp).
     std::optional<access_perms> cached_access(std::int64_t user, const std::string& model) const;
     void cache_access(std::int64_t user, const std::string& model, access_perms perms) const;
     void clear_access_cache() const;
+    /// Binds the pool to its database's generation (pool_for, before the pool
+    /// is shared). Unbound pools (tests, activation) rely on the expiry alone.
+    void bind_generation(std::shared_ptr<const cache_generation> generation) { generation_ = std::move(generation); }
+    const std::shared_ptr<const cache_generation>& generation() const noexcept { return generation_; }
 
 private:
     void expose(const model& m);
@@ -128,7 +136,9 @@ private:
     struct cached_perms {
         access_perms perms;
         std::chrono::steady_clock::time_point at;
+        std::uint64_t generation = 0;  // of generation_ when read (bound pools)
     };
+    std::shared_ptr<const cache_generation> generation_;
     mutable std::mutex access_mutex_;
     mutable std::map<std::pair<std::int64_t, std::string>, cached_perms> access_;
 };

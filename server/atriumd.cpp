@@ -19,6 +19,7 @@
 #include "server/config.hpp"
 #include "server/dispatch/dispatcher.hpp"
 #include "server/periodic_recovery.hpp"
+#include "server/supervisor.hpp"
 #include "server/worker_pool.hpp"
 #include "fiber/runtime.hpp"
 #include "server/http_server.hpp"
@@ -233,7 +234,8 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
             // Transactions a previous process left in doubt are finished before
             // anything else runs (SPEC §5.3). A failing pass is reported; the
             // server still starts (the next pass, or atrium-admin --recover, retries).
-            try {
+            // Under web.processes, once per start of the deployment (child 0's first start).
+            if (server::this_process().runs_startup_recovery()) try {
                 const auto stores = server::configured_participant_stores(cfg);
                 server::served_databases databases(*backend, database);
                 const auto report = server::run_recovery(databases, stores);
@@ -267,7 +269,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
             }
             http.start();
             serving = true;
-            if (cfg.tpc.recovery_interval > 0) {
+            if (cfg.tpc.recovery_interval > 0 && server::this_process().runs_periodic_recovery()) {
                 const std::chrono::seconds interval(cfg.tpc.recovery_interval);
                 server::start_periodic_recovery(io, backend, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
                                                 stop_recovery);
@@ -276,7 +278,17 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                 std::cout << "atriumd: web client (web.root) served from " << cfg.web.root << std::endl;
             }
             std::cout << "atriumd: ready, listening on http://" << http.address() << ":" << http.port()
-                      << "/ database=" << server::masked_uri(cfg.database.uri) << "/" << cfg.database.name << std::endl;
+                      << "/ database=" << server::masked_uri(cfg.database.uri) << "/" << cfg.database.name;
+            if (auto& role = server::this_process(); role.supervised()) {
+                std::cout << " (process " << role.index << " of " << role.count << ", pid " << ::getpid() << ")";
+                if (role.ready_fd >= 0) {  // the supervisor starts the next child now
+                    std::cout << std::flush;
+                    [[maybe_unused]] const auto written = ::write(role.ready_fd, "r", 1);
+                    ::close(role.ready_fd);
+                    role.ready_fd = -1;
+                }
+            }
+            std::cout << std::endl;
         },
         [&](std::exception_ptr error) {
             if (!error) return;
@@ -337,6 +349,23 @@ int program(int argc, char** argv, const atrium::server::atriumd_extensions& ext
         if (const char* file = std::getenv("ATRIUM_CONFIG"); file && *file) opts.config_file = file;
     }
     if (env_flag("ATRIUM_EXIT_WHEN_READY")) opts.check = true;
+
+    // web.processes > 1: fork the children now, before any thread exists
+    // (server/supervisor.hpp); the supervisor returns here, a child goes on.
+    if (!opts.check) {
+        try {
+            const auto cfg = atrium::server::load_config(opts.config_file);
+            if (cfg.web.processes > 1) {
+                if (const auto supervisor_exit = atrium::server::supervise(cfg.web.processes, cfg.web.host, cfg.web.port))
+                    return *supervisor_exit;
+            }
+        } catch (const atrium::server::config_error&) {
+            // run() reports it
+        } catch (const std::exception& e) {
+            std::cerr << "atriumd: " << e.what() << '\n';
+            return exit_failure;
+        }
+    }
 
     try {
         // Log lines are batched (one write per 50 ms under load, at once when

@@ -209,6 +209,10 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.workers = parse_int(where, value, 1, 256);
          }},
+        {"web", "processes", "1",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.processes = parse_int(where, value, 1, 64);
+         }},
         {"web", "max_connections", "1000",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.max_connections = parse_int(where, value, 1, 30000);

@@ -75,6 +75,7 @@ struct web_config {
     std::uint16_t port = 8000;        ///< derived from listen
     int threads = 0;                  ///< io threads (one io_context each); 0 = one per core
     int workers = 4;                  ///< worker-pool threads for run_blocking()
+    int processes = 1;                ///< > 1: a supervisor forks this many children (server/supervisor.hpp)
     int max_connections = 1000;       ///< live connection fibers; beyond: 503 + Retry-After
     int max_connections_per_network = 64;  ///< per client network (session.ip_network_4/6); 0: no cap
     int max_header_size = 65536;      ///< bytes of request line + headers (beyond: 431)

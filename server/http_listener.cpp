@@ -1,4 +1,7 @@
 #include "server/http_listener.hpp"
+#include "server/process_role.hpp"
+
+#include <sys/socket.h>
 
 #include "fiber/runtime.hpp"
 #include "server/http_reply.hpp"
@@ -17,6 +20,16 @@ constexpr std::size_t connection_stack_size = fiber::default_fiber_stack_size;  
 }  // namespace
 
 void http_listener::listen() {
+    // web.processes > 1: the supervisor's socket, shared by every child (server/supervisor.hpp).
+    if (const int inherited = this_process().listen_fd; inherited >= 0) {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        ::getsockname(inherited, reinterpret_cast<sockaddr*>(&address), &length);
+        acceptor->assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), inherited);
+        bound = acceptor->local_endpoint();
+        accept_next();
+        return;
+    }
     tcp::resolver resolver(ios.front());
     const auto endpoints = resolver.resolve(shared.cfg.web.host, std::to_string(shared.cfg.web.port));
     if (endpoints.empty()) throw std::system_error(std::make_error_code(std::errc::address_not_available));

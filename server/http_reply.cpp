@@ -1,6 +1,7 @@
 #include "server/http_reply.hpp"
 
 #include "server/gzip.hpp"
+#include "server/process_role.hpp"
 #include "server/worker_pool.hpp"
 
 #include <boost/asio/spawn.hpp>
@@ -18,6 +19,7 @@ bool write_reply(const http_shared& shared, beast::tcp_stream& stream, unsigned 
     reply_head head;
     head.set("Server", "atrium/" ATRIUM_VERSION);
     head.set("X-Request-Id", request_id);
+    if (const char* pid = process_header_value()) head.set("X-Atrium-Process", pid);  // web.processes > 1
     for (const auto& [name, value] : extra) head.set(name, value);
     for (const auto& [name, value] : reply.headers) head.set(name, value);
     if (!reply.content_type.empty()) head.set("Content-Type", reply.content_type);

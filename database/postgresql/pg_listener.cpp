@@ -21,17 +21,23 @@ struct pg_listener::impl {
     }
 };
 
-pg_listener::pg_listener(const std::string& dsn, const std::string& channel) : impl_(std::make_unique<impl>()) {
+pg_listener::pg_listener(const std::string& dsn, const std::string& channel)
+    : pg_listener(dsn, std::vector<std::string>{channel}) {}
+
+pg_listener::pg_listener(const std::string& dsn, const std::vector<std::string>& channels)
+    : impl_(std::make_unique<impl>()) {
     impl_->conn = PQconnectdb(dsn.c_str());
     if (!impl_->conn || PQstatus(impl_->conn) != CONNECTION_OK) lost(impl_->conn, "cannot connect the listener");
-    char* quoted = PQescapeIdentifier(impl_->conn, channel.data(), channel.size());
-    if (!quoted) lost(impl_->conn, "cannot quote the channel");
-    const std::string sql = std::string("LISTEN ") + quoted;
-    PQfreemem(quoted);
-    PGresult* result = PQexec(impl_->conn, sql.c_str());
-    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
-    PQclear(result);
-    if (!ok) lost(impl_->conn, "LISTEN failed");
+    for (const auto& channel : channels) {
+        char* quoted = PQescapeIdentifier(impl_->conn, channel.data(), channel.size());
+        if (!quoted) lost(impl_->conn, "cannot quote the channel");
+        const std::string sql = std::string("LISTEN ") + quoted;
+        PQfreemem(quoted);
+        PGresult* result = PQexec(impl_->conn, sql.c_str());
+        const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+        PQclear(result);
+        if (!ok) lost(impl_->conn, "LISTEN failed");
+    }
 }
 
 pg_listener::~pg_listener() = default;
@@ -39,14 +45,20 @@ pg_listener::~pg_listener() = default;
 int pg_listener::socket() const noexcept { return PQsocket(impl_->conn); }
 
 std::vector<std::string> pg_listener::drain() {
+    std::vector<std::string> payloads;
+    for (auto& note : drain_notifications()) payloads.push_back(std::move(note.payload));
+    return payloads;
+}
+
+std::vector<pg_listener::notification> pg_listener::drain_notifications() {
     if (!PQconsumeInput(impl_->conn) || PQstatus(impl_->conn) != CONNECTION_OK)
         lost(impl_->conn, "the listener's connection was lost");
-    std::vector<std::string> payloads;
+    std::vector<notification> out;
     while (PGnotify* note = PQnotifies(impl_->conn)) {
-        payloads.emplace_back(note->extra ? note->extra : "");
+        out.push_back({note->relname ? note->relname : "", note->extra ? note->extra : ""});
         PQfreemem(note);
     }
-    return payloads;
+    return out;
 }
 
 }  // namespace atrium::db

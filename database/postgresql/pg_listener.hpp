@@ -15,6 +15,8 @@ public:
     /// Connects (`postgresql://user@host:port/dbname`) and LISTENs on `channel`.
     /// Throws operational_error when the server cannot be reached.
     pg_listener(const std::string& dsn, const std::string& channel);
+    /// The same, on several channels of one connection.
+    pg_listener(const std::string& dsn, const std::vector<std::string>& channels);
     ~pg_listener();
     pg_listener(const pg_listener&) = delete;
     pg_listener& operator=(const pg_listener&) = delete;
@@ -24,6 +26,11 @@ public:
     /// Reads what arrived and returns the payloads of the notifications, in
     /// order (possibly none). Throws operational_error once the connection is lost.
     std::vector<std::string> drain();
+    struct notification {
+        std::string channel, payload;
+    };
+    /// drain(), with the channel of each notification.
+    std::vector<notification> drain_notifications();
 
 private:
     struct impl;

@@ -1,5 +1,7 @@
 #include "modules/res/auth.hpp"
 
+#include "modules/cache_generation.hpp"
+
 #include "modules/errors.hpp"
 #include "modules/independent.hpp"
 #include "modules/registry.hpp"
@@ -170,6 +172,8 @@ void announce_deleted_sessions(std::int64_t user) {
     auto& conn = txn.connection();
     if (conn.backend_name() == "postgresql") {
         conn.execute("SELECT pg_notify(?, ?)", {std::string(session_channel), std::to_string(user)});
+        // The processes of this host at once (the NOTIFY arrives asynchronously).
+        if (txn.database()) move_counter(host_counter(*txn.database(), session_channel));
         return;
     }
     if (!txn.database()) return;

@@ -150,37 +150,80 @@ std::shared_ptr<db::database> dispatcher::open_database(const std::string& name)
     return database;
 }
 
+std::shared_ptr<dispatcher::change_listener> dispatcher::change_listener_of(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto& slot = change_listeners_[name];
+    if (!slot) {
+        slot = std::make_shared<change_listener>();
+        if (auto found = databases_.find(name); found != databases_.end()) {
+            slot->generation = modules::generation_of(*found->second);
+            slot->session_host = modules::host_counter(*found->second, modules::res::session_channel);
+        }
+    }
+    return slot;
+}
+
+void dispatcher::apply_notifications(const std::string& name, change_listener& slot) {
+    if (!slot.listener) return;
+    for (const auto& [channel, payload] : slot.listener->drain_notifications()) {
+        if (channel == modules::cache_channel) {
+            if (slot.generation) slot.generation->heard();
+            continue;
+        }
+        std::int64_t user = 0;
+        auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
+        if (ec == std::errc() && ptr == payload.data() + payload.size()) {
+            sessions_.forget_user(name, user);
+        } else {  // not ours to interpret: forget everything of this database
+            sessions_.disable(name);
+            sessions_.enable(name);
+        }
+    }
+}
+
 void dispatcher::listen_for_session_changes(const std::string& name) {
     // Runs on a background fiber until stop_background(); while LISTEN is
-    // up, sessions of `name` may be served from the cache.
+    // up, sessions of `name` may be served from the cache, and so may the
+    // access rights and the pool (modules/cache_generation.hpp).
     const std::string dsn = settings_.postgresql_uri + name;
+    const auto slot = change_listener_of(name);
+    struct not_listening {
+        change_listener& slot;
+        ~not_listening() {
+            if (slot.generation) slot.generation->listening(false);
+        }
+    } on_exit{*slot};
     while (!stopping_) {
         try {
-            db::pg_listener listener(dsn, modules::res::session_channel);
+            db::pg_listener listener(
+                dsn, std::vector<std::string>{modules::res::session_channel, modules::cache_channel});
             const int socket = listener.socket();
             listener_sockets_.insert(socket);
             struct forget_socket {
                 std::set<int>& sockets;
                 int socket;
-                ~forget_socket() { sockets.erase(socket); }
-            } registered{listener_sockets_, socket};
+                change_listener& slot;
+                ~forget_socket() {
+                    sockets.erase(socket);
+                    std::lock_guard lock(slot.mutex);
+                    slot.listener = nullptr;
+                }
+            } registered{listener_sockets_, socket, *slot};
+            {
+                std::lock_guard lock(slot->mutex);
+                slot->listener = &listener;
+            }
             sessions_.enable(name);
+            if (slot->generation) slot->generation->listening(true);
             while (!stopping_) {
                 fiber::current().wait_readable(socket);
                 if (stopping_) break;
-                for (const auto& payload : listener.drain()) {
-                    std::int64_t user = 0;
-                    auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
-                    if (ec == std::errc() && ptr == payload.data() + payload.size()) {
-                        sessions_.forget_user(name, user);
-                    } else {  // not ours to interpret: forget everything of this database
-                        sessions_.disable(name);
-                        sessions_.enable(name);
-                    }
-                }
+                std::lock_guard lock(slot->mutex);
+                apply_notifications(name, *slot);
             }
         } catch (const std::exception& error) {
             sessions_.disable(name);
+            if (slot->generation) slot->generation->listening(false);
             if (stopping_) break;
             log_warning(std::string("session cache of ") + name + " off until LISTEN is back: " + error.what());
         }
@@ -269,8 +312,14 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
         if (session->user < 0) unauthorized();
         const std::string& name = database->name();
         // Read before the check: a deletion committed after it makes the entry stale.
-        const auto counter = session_counter(*database);
-        const std::uint64_t epoch = counter ? counter->load() : 0;
+        // SQLite: the database's counter; PostgreSQL: this host's (NOTIFY covers the others).
+        std::uint64_t epoch = 0;
+        if (const auto counter = session_counter(*database)) {
+            epoch = counter->load();
+        } else if (!settings_.postgresql_uri.empty()) {
+            const auto slot = change_listener_of(name);
+            if (slot->session_host) epoch = slot->session_host->load();
+        }
         if (!fresh && sessions_.valid(name, session->user, session->key, epoch)) {
             if (session_key) *session_key = session->key;
             return session->user;
@@ -307,6 +356,16 @@ std::int64_t dispatcher::authenticate(const std::shared_ptr<db::database>& datab
 
 dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
     auto database = open_database(*request.database);
+    if (!settings_.postgresql_uri.empty()) {
+        // What reached the listener's socket before this call is applied first.
+        const auto slot = change_listener_of(database->name());
+        try {
+            std::lock_guard lock(slot->mutex);
+            apply_notifications(database->name(), *slot);
+        } catch (const db::database_error&) {
+            // The connection is lost: its fiber notices and turns the caches off.
+        }
+    }
     dispatch_result out;
     const auto& method = request.method;
 
@@ -380,14 +439,22 @@ dispatch_result dispatcher::dispatch_database(const dispatch_request& request) {
 }
 
 std::shared_ptr<const modules::pool> dispatcher::load_pool(const std::shared_ptr<db::database>& database) {
-    // Kept for a short while so that a call costs no transaction for it; then
-    // reloaded, so that modules activated by another process show up.
+    // Kept while the database's cache generation stays where it was (one
+    // atomic read per call), so that a call costs no transaction for it;
+    // reloaded at once when any process announced a module or access change,
+    // and every 2 s at the latest (changes made behind Atrium's back).
     constexpr auto refresh = std::chrono::seconds(2);
     const auto now = std::chrono::steady_clock::now();
+    std::shared_ptr<modules::cache_generation> generation;
+    std::uint64_t seen = 0;
     {
         std::lock_guard lock(mutex_);
-        if (auto found = pools_.find(database->name()); found != pools_.end() && now - found->second.loaded < refresh)
-            return found->second.pool;
+        auto& slot = pools_[database->name()];
+        if (!slot.generation) slot.generation = modules::generation_of(*database);
+        generation = slot.generation;
+        seen = generation->current();  // before loading: a later change reloads
+        // seen == 0 (no listener yet): the 2 s alone.
+        if (slot.pool && slot.seen == seen && now - slot.loaded < refresh) return slot.pool;
     }
     std::shared_ptr<const modules::pool> pool;
     as_root(database, settings_.retry, [&] {
@@ -395,7 +462,7 @@ std::shared_ptr<const modules::pool> dispatcher::load_pool(const std::shared_ptr
         return nlohmann::json();
     }, /*readonly=*/true);
     std::lock_guard lock(mutex_);
-    pools_[database->name()] = {pool, now};
+    pools_[database->name()] = {pool, now, generation, seen};
     return pool;
 }
 

@@ -7,6 +7,7 @@
 // (dispatch_errors.hpp, modules/errors.hpp) in the request's dialect.
 
 #include "database/database.hpp"
+#include "modules/cache_generation.hpp"
 #include "modules/res/auth.hpp"
 #include "modules/rpc.hpp"
 #include "server/dispatch/session_cache.hpp"
@@ -26,6 +27,9 @@
 
 namespace atrium::modules {
 class pool;
+}
+namespace atrium::db {
+class pg_listener;
 }
 
 namespace atrium::server {
@@ -106,6 +110,19 @@ private:
                                 std::int64_t user, const modules::exposed_method& method);
     void touch_session(const std::shared_ptr<db::database>& database, std::int64_t user, const std::string& key);
     void listen_for_session_changes(const std::string& database);
+    /// The listener of a PostgreSQL database, shared by its fiber and the
+    /// calls: a call first reads what already reached the socket (no query,
+    /// one non-blocking read), so a change committed before the call arrived
+    /// is applied even if the listener's fiber has not run yet.
+    struct change_listener {
+        std::mutex mutex;
+        db::pg_listener* listener = nullptr;  // while LISTEN is up (the fiber owns it)
+        std::shared_ptr<modules::cache_generation> generation;
+        std::shared_ptr<db::shared_counter> session_host;  // sessions deleted by this host's processes
+    };
+    std::shared_ptr<change_listener> change_listener_of(const std::string& database);
+    /// Applies the notifications waiting on `slot`'s listener; under its mutex.
+    void apply_notifications(const std::string& database, change_listener& slot);
 
     std::shared_ptr<db::backend> backend_;
     dispatcher_settings settings_;
@@ -114,12 +131,15 @@ private:
     struct loaded_pool {
         std::shared_ptr<const modules::pool> pool;
         std::chrono::steady_clock::time_point loaded;
+        std::shared_ptr<modules::cache_generation> generation;  // of the database
+        std::uint64_t seen = 0;                                  // its value before loading
     };
     std::map<std::string, loaded_pool> pools_;
     std::map<std::string, std::chrono::steady_clock::time_point> touched_;  // session key → last touch
     session_cache sessions_;
     bool stopping_ = false;                      // stop_background() was called
     std::set<int> listener_sockets_;             // sockets the session listeners wait on
+    std::map<std::string, std::shared_ptr<change_listener>> change_listeners_;  // PostgreSQL databases
 };
 
 }  // namespace atrium::server
