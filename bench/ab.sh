@@ -6,6 +6,7 @@
 #
 #   bench/ab.sh A_ATRIUMD B_ATRIUMD [BACKEND=pg|sqlite] [CELLS="W2:1 W2:8 W2:64 W3:8 W3:64"] [ROUNDS=4] [SECS=4]
 #   A_QUERY / B_QUERY: a query string for each side's database URI ("?pool_size=32").
+#   A_WEB / B_WEB: extra [web] lines for each side ("metrics = false"): one binary, two configs.
 #
 # pg needs the bench cluster running (bench/pg/pg_ctl.sh start). Each binary
 # gets its own database (atrium_ab_a / atrium_ab_b, or its own SQLite file).
@@ -18,13 +19,13 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
 declare -A port uid auth name
 for side in a b; do
-  bin="$a_bin"; port[$side]=8171; query="${A_QUERY:-}"
-  [ "$side" = b ] && { bin="$b_bin"; port[$side]=8172; query="${B_QUERY:-}"; }
+  bin="$a_bin"; port[$side]=8171; query="${A_QUERY:-}"; web="${A_WEB:-}"
+  [ "$side" = b ] && { bin="$b_bin"; port[$side]=8172; query="${B_QUERY:-}"; web="${B_WEB:-}"; }
   dir="$DATA_DIR/ab-$side"; rm -rf "$dir"; mkdir -p "$dir"
   if [ "$backend" = sqlite ]; then uri="sqlite://$dir/db$query"; name[$side]="$DB_NAME"
   else uri="postgresql://$PGUSER@$PGHOST:$PGPORT/$query"; name[$side]="atrium_ab_$side"
        "$PGBIN/dropdb" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "${name[$side]}"; fi
-  printf '[web]\nlisten = 127.0.0.1:%s\n[database]\nuri = %s\nname = %s\n' "${port[$side]}" "$uri" "${name[$side]}" > "$dir/atrium.conf"
+  printf '[web]\nlisten = 127.0.0.1:%s\n%b\n[database]\nuri = %s\nname = %s\n' "${port[$side]}" "$web" "$uri" "${name[$side]}" > "$dir/atrium.conf"
   (cd "$dir" && ATRIUM_ADMIN_PASSWORD="$ADMIN_PASSWORD" exec "$bin" -c "$dir/atrium.conf" > "$dir/atriumd.log" 2>&1) &
   pids+=($!)
 done
