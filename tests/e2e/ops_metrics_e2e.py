@@ -4,7 +4,7 @@ GET /metrics parsed by the Prometheus client's own text parser (counters move
 with committed, failed, retried calls and an oversized body; histograms are
 consistent; RSS > 0), /metrics refused to a non-loopback peer, a separate
 web.metrics_listen, /livez and /readyz (503 while draining), JSON log lines
-and the slow-call line, and sd_notify READY=1 / STOPPING=1 on a NOTIFY_SOCKET
+and the slow-call line, and sd_notify READY=1 / WATCHDOG=1 / STOPPING=1 on a NOTIFY_SOCKET
 the test owns.
 
 usage: ops_metrics_e2e.py ATRIUMD_TEST [DATABASE_URI]   (Debian's python3: prometheus_client)
@@ -205,6 +205,8 @@ class notify_socket:
 def separate_listener_checks(s, c, metrics_port, notify):
     c.check("sd_notify: READY=1 once listening",
             wait_for(lambda: any("READY=1" in m for m in notify.receive()), timeout=5), notify.messages)
+    c.check("sd_notify: WATCHDOG=1 repeated (WATCHDOG_USEC set)",
+            wait_for(lambda: sum("WATCHDOG=1" in m for m in notify.receive()) >= 3, timeout=5), notify.messages)
     status, _, _ = get("127.0.0.1", s.port, "/metrics")
     c.check("web.metrics_listen set: /metrics on web.listen is 404", status == 404, status)
     samples, _ = scrape("127.0.0.1", metrics_port)
@@ -267,10 +269,12 @@ def main():
     with open(s2.config, "w") as f:
         f.write(text.replace(listen, listen + "metrics_listen = 127.0.0.1:%d\ndrain_timeout = 20\n" % metrics_port))
     os.environ["NOTIFY_SOCKET"] = notify.path
+    os.environ["WATCHDOG_USEC"] = "400000"  # WATCHDOG=1 every 0.2 s
     try:
         s2.start()
     finally:
         del os.environ["NOTIFY_SOCKET"]
+        del os.environ["WATCHDOG_USEC"]
     try:
         separate_listener_checks(s2, c, metrics_port, notify)
     except Exception as error:
