@@ -6,7 +6,7 @@
 #
 #   bench/ab.sh A_ATRIUMD B_ATRIUMD [BACKEND=pg|sqlite] [CELLS="W2:1 W2:8 W2:64 W3:8 W3:64"] [ROUNDS=4] [SECS=4]
 #   A_QUERY / B_QUERY: a query string for each side's database URI ("?pool_size=32").
-#   A_WEB / B_WEB: extra lines of each side's [web] section ("processes = 2"; bench/processes.sh).
+#   A_WEB / B_WEB: extra lines of each side's [web] section ("processes = 2", "metrics = false"; \n separates lines).
 #   A_PORT / B_PORT: the ports (8171 / 8172), when another run uses those.
 #
 # pg needs the bench cluster running (bench/pg/pg_ctl.sh start). Each binary
@@ -26,7 +26,7 @@ for side in a b; do
   if [ "$backend" = sqlite ]; then uri="sqlite://$dir/db$query"; name[$side]="$DB_NAME"
   else uri="postgresql://$PGUSER@$PGHOST:$PGPORT/$query"; name[$side]="atrium_ab_$side"
        "$PGBIN/dropdb" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "${name[$side]}"; fi
-  printf '[web]\nlisten = 127.0.0.1:%s\n%s\n[database]\nuri = %s\nname = %s\n' "${port[$side]}" "$web" "$uri" "${name[$side]}" > "$dir/atrium.conf"
+  printf '[web]\nlisten = 127.0.0.1:%s\n%b\n[database]\nuri = %s\nname = %s\n' "${port[$side]}" "$web" "$uri" "${name[$side]}" > "$dir/atrium.conf"
   (cd "$dir" && ATRIUM_ADMIN_PASSWORD="$ADMIN_PASSWORD" exec "$bin" -c "$dir/atrium.conf" > "$dir/atriumd.log" 2>&1) &
   pids+=($!)
 done

@@ -22,6 +22,9 @@ packages=(
   tryton-client xvfb xauth xdotool
   tryton-sao chromium chromium-driver python3-selenium
   tryton-proteus
+  # Operations (issue 20): sd_notify for the systemd unit; the Prometheus text
+  # parser the metrics e2e test reads /metrics with.
+  libsystemd-dev python3-prometheus-client
 )
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -24,6 +24,7 @@
 #include "fiber/runtime.hpp"
 #include "server/http_server.hpp"
 #include "server/recovery_command.hpp"
+#include "server/service_notify.hpp"
 #include "transaction/tpc_identity.hpp"
 #include "server/rpc_handler.hpp"
 #include "transaction/log_buffer.hpp"
@@ -143,6 +144,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
         std::cerr << "atriumd: configuration error: " << e.what() << '\n';
         return exit_usage;
     }
+    set_log_json(cfg.log.json);
     if (opts.verbose) {
         std::string sources;
         for (const auto& source : cfg.sources) sources += (sources.empty() ? "" : ", ") + source;
@@ -222,6 +224,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
         if (ec) return;  // cancelled: --check, or start-up failed
         std::clog << "atriumd: signal " << signal_number << " received, draining" << std::endl;
+        server::notify_service("STOPPING=1");
         stop_recovery->store(true);
         if (serving && !http.shutdown()) std::clog << "atriumd: some calls were cut off by web.drain_timeout" << std::endl;
         std::clog << "atriumd: stopped" << std::endl;
@@ -267,6 +270,17 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                 signals.cancel();
                 return;
             }
+            // GET /readyz: the recovery pass above is done; the database must answer.
+            http.set_readiness([database]() -> std::string {
+                try {
+                    auto scope = begin(database, root_user, {.readonly = true});
+                    current().connection().execute("SELECT 1");
+                    scope.close(false);
+                    return {};
+                } catch (const std::exception& e) {
+                    return std::string("database unreachable: ") + e.what();
+                }
+            });
             http.start();
             serving = true;
             if (cfg.tpc.recovery_interval > 0 && server::this_process().runs_periodic_recovery()) {
@@ -289,6 +303,12 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                 }
             }
             std::cout << std::endl;
+            if (const auto ops = http.metrics_endpoint()) {
+                std::cout << "atriumd: metrics and probes on http://" << ops->first << ":" << ops->second << "/metrics"
+                          << std::endl;
+            }
+            server::notify_service("READY=1");
+            server::start_watchdog(io, stop_recovery);
         },
         [&](std::exception_ptr error) {
             if (!error) return;

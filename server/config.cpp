@@ -268,6 +268,32 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.cache_timeout = parse_int(where, value, 0, 365 * 24 * 3600);
          }},
+        {"web", "metrics", "true",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.metrics = parse_bool(where, value);
+         }},
+        {"web", "metrics_listen", "",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             if (!value.empty()) {
+                 std::string host;
+                 std::uint16_t port = 0;
+                 try {
+                     parse_listen(value, host, port);
+                 } catch (const config_error& e) {
+                     fail(where, e.what());
+                 }
+             }
+             cfg.web.metrics_listen = value;
+         }},
+        {"log", "format", "text",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             if (value != "text" && value != "json") fail(where, "expected text or json, got '" + value + "'");
+             cfg.log.json = value == "json";
+         }},
+        {"log", "slow_call_ms", "0",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.log.slow_call_ms = parse_int(where, value, 0, 24 * 3600 * 1000);
+         }},
         {"request", "max_size", "2097152",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.request.max_size = parse_size(where, value);

@@ -91,8 +91,19 @@ struct web_config {
     /// The web client's static files (trytond's `[web] root`), served on GET
     /// and HEAD; empty: none. The default is Debian's sao, used when installed.
     std::string root = "/usr/share/tryton-sao/www";
+    // Observability (issue 20, server/ops_routes.hpp):
+    bool metrics = true;           ///< record the metrics (false: /metrics shows zeros; the A/B benchmark's B side)
+    std::string metrics_listen;    ///< empty: /metrics, /livez, /readyz on web.listen for loopback peers only; else host:port of their own listener
 
     bool operator==(const web_config&) const = default;
+};
+
+/// `[log]` (issue 20).
+struct log_config {
+    bool json = false;     ///< log.format = json: JSON lines instead of "atrium LEVEL: text"
+    int slow_call_ms = 0;  ///< a call longer than this gets a slow-call line saying where its time went; 0: none
+
+    bool operator==(const log_config&) const = default;
 };
 
 /// `[request]`: body limits (SPEC §9).
@@ -152,6 +163,7 @@ struct config {
     tpc_config tpc;
     mail_config mail;
     files_config files;
+    log_config log;
     /// Every section and key as text, defaults included: what the modules read
     /// (modules::module_registry::configure); their own sections live only here.
     modules::module_config sections = default_sections();

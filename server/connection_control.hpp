@@ -39,6 +39,7 @@ struct connection_control {
     std::atomic<bool> waiting{false};            ///< idle, or its request's headers incomplete
     std::atomic<std::int64_t> waiting_since{0};  ///< steady_clock ticks
     bool eviction_pending = false;               ///< chosen; under the registry mutex
+    bool ops_only = false;                       ///< accepted on web.metrics_listen (server/ops_routes.hpp)
     bool evicted = false;                        ///< closed by a cap (own thread): no answer, no linger
 
     void wait_begins() noexcept {

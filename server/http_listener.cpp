@@ -6,6 +6,7 @@
 #include "fiber/runtime.hpp"
 #include "server/http_reply.hpp"
 #include "server/http_session.hpp"
+#include "server/ops_metrics.hpp"
 #include "transaction/logging.hpp"
 
 #include <string>
@@ -31,7 +32,10 @@ void http_listener::listen() {
         return;
     }
     tcp::resolver resolver(ios.front());
-    const auto endpoints = resolver.resolve(shared.cfg.web.host, std::to_string(shared.cfg.web.port));
+    std::string host = shared.cfg.web.host;
+    std::uint16_t port = shared.cfg.web.port;
+    if (ops_only_) parse_listen(shared.cfg.web.metrics_listen, host, port);
+    const auto endpoints = resolver.resolve(host, std::to_string(port));
     if (endpoints.empty()) throw std::system_error(std::make_error_code(std::errc::address_not_available));
     const tcp::endpoint endpoint = *endpoints.begin();
     acceptor->open(endpoint.protocol());
@@ -80,7 +84,9 @@ void http_listener::hand_over(asio::io_context& io, idle_list& idle_connections,
         control->network = network_of(remote.address(), shared.cfg.session.ip_network_4, shared.cfg.session.ip_network_6);
     }
     control->wait_begins();  // for its first request
+    control->ops_only = ops_only_;
     if (!limits.admit(control)) {
+        ops::count_rejection(ops::rejection::connection_cap);
         if (busy_replies.load() < max_busy_replies) {
             std::make_shared<busy_reply>(std::move(socket), busy_replies)->start();
         }  // else the socket closes here

@@ -25,8 +25,8 @@ class http_listener {
 public:
     /// Everything must outlive the listener; `idles` has one list per io_context.
     http_listener(fiber::io_context_pool& ios, std::vector<std::unique_ptr<idle_list>>& idles,
-                  connection_limits& limits, http_shared& shared)
-        : ios(ios), idles(idles), limits(limits), shared(shared) {
+                  connection_limits& limits, http_shared& shared, bool ops_only = false)
+        : ios(ios), idles(idles), limits(limits), shared(shared), ops_only_(ops_only) {
         acceptor.emplace(ios.front());
     }
 
@@ -53,6 +53,7 @@ private:
     tcp::endpoint bound;
     std::size_t next_io = 0;           // acceptor thread only
     std::atomic<int> busy_replies{0};  ///< busy_reply objects alive (they die with the io_contexts)
+    bool ops_only_ = false;            ///< web.metrics_listen: only server/ops_routes.hpp's routes
 };
 
 }  // namespace atrium::server

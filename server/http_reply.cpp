@@ -1,4 +1,5 @@
 #include "server/http_reply.hpp"
+#include "server/ops_metrics.hpp"
 
 #include "server/gzip.hpp"
 #include "server/process_role.hpp"
@@ -16,6 +17,14 @@ namespace http = beast::http;
 bool write_reply(const http_shared& shared, beast::tcp_stream& stream, unsigned version, const rpc_http_reply& reply,
                  const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, bool gzip_ok,
                  const std::string& request_id, const fiber::fiber_yield& yield) {
+    // The transport's refusals, counted by their status (GET /metrics).
+    switch (reply.status) {
+    case 411: ops::count_rejection(ops::rejection::length_required); break;
+    case 413: ops::count_rejection(ops::rejection::body_limit); break;
+    case 415: ops::count_rejection(ops::rejection::unsupported_media); break;
+    case 431: ops::count_rejection(ops::rejection::header_limit); break;
+    default: break;
+    }
     reply_head head;
     head.set("Server", "atrium/" ATRIUM_VERSION);
     head.set("X-Request-Id", request_id);

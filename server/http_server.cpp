@@ -5,6 +5,9 @@
 #include "server/http_listener.hpp"
 #include "server/http_shared.hpp"
 #include "server/idle_sweep.hpp"
+#include "server/ops_metrics.hpp"
+#include "util/metrics.hpp"
+#include "fiber/runtime.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
 
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,13 +46,29 @@ struct http_server::impl {
         : shared(c, h, f), pool(c.web.workers), ios(io_threads(c), "http server"), limits(shared),
           listener(ios, idles, limits, shared) {
         for (std::size_t i = 0; i < ios.size(); ++i) idles.push_back(std::make_unique<idle_list>(ios[i]));
+        if (!c.web.metrics_listen.empty()) ops_listener.emplace(ios, idles, limits, shared, true);
+        metrics::set_enabled(c.web.metrics);
+        ops::register_all();
+        figures = ops::server_collector(
+            {.open_connections = [this] { return static_cast<double>(limits.live_count()); },
+             .fibers_alive =
+                 [this] {
+                     std::size_t alive = 0;
+                     for (std::size_t i = 0; i < ios.size(); ++i) alive += fiber::live_fibers(ios[i]);
+                     return static_cast<double>(alive);
+                 },
+             .worker_queued = [this] { return static_cast<double>(pool.queued()); },
+             .worker_running = [this] { return static_cast<double>(pool.running()); },
+             .draining = [this] { return shared.draining.load() ? 1.0 : 0.0; }});
     }
 
     ~impl() {
+        figures = metrics::collector_handle();  // no scrape reads what goes below
         ios.stop();
         pool.join();
         set_blocking_pool(previous_pool);
         listener.close();
+        if (ops_listener) ops_listener->close();
         // The timers before their io_contexts; the lists stay for the fibers
         // still running below, which unlink themselves.
         for (auto& list : idles) list->timer.reset();
@@ -60,11 +80,13 @@ struct http_server::impl {
         // The acceptor before the io_contexts (a pending accept may own a
         // socket of another io_context), the io_contexts before the lists.
         listener.destroy();
+        if (ops_listener) ops_listener->destroy();
         ios.destroy();
     }
 
     void start() {
         listener.listen();
+        if (ops_listener) ops_listener->listen();
         previous_pool = set_blocking_pool(&pool);
         ios.start();
     }
@@ -86,6 +108,15 @@ struct http_server::impl {
         if (!clean) {
             log_warning("http server: drain timeout, " + std::to_string(limits.live_count()) + " connection(s) cut off");
         }
+        // The probes' own listener answered (/readyz: 503 draining) until now.
+        {
+            std::promise<void> closed;
+            asio::post(ios.front(), [&] {
+                if (ops_listener) ops_listener->close();
+                closed.set_value();
+            });
+            closed.get_future().wait();
+        }
         ios.stop();
         return clean;
     }
@@ -97,6 +128,8 @@ struct http_server::impl {
     std::vector<std::unique_ptr<idle_list>> idles;  ///< one per io_context
     connection_limits limits;
     http_listener listener;
+    std::optional<http_listener> ops_listener;  ///< web.metrics_listen
+    metrics::collector_handle figures;          ///< GET /metrics' live figures of this server
     std::atomic<bool> stopped{false};
 };
 
@@ -114,5 +147,13 @@ std::string http_server::address() const { return impl_->listener.endpoint().add
 std::uint16_t http_server::port() const { return impl_->listener.endpoint().port(); }
 
 bool http_server::shutdown() { return impl_->shutdown(); }
+
+void http_server::set_readiness(std::function<std::string()> check) { impl_->shared.readiness = std::move(check); }
+
+std::optional<std::pair<std::string, std::uint16_t>> http_server::metrics_endpoint() const {
+    if (!impl_->ops_listener) return std::nullopt;
+    const auto& bound = impl_->ops_listener->endpoint();
+    return std::make_pair(bound.address().to_string(), bound.port());
+}
 
 }  // namespace atrium::server

@@ -23,6 +23,8 @@
 #include "server/rpc_handler.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +58,12 @@ public:
     /// `web.drain_timeout` seconds, then stops the threads. True if every
     /// connection ended in time. Idempotent.
     bool shutdown();
+
+    /// GET /readyz asks `check` (on a request's fiber): empty when ready, else
+    /// the reason. Until set, /readyz answers 503 "starting".
+    void set_readiness(std::function<std::string()> check);
+    /// web.metrics_listen's bound address and port (after start()), if set.
+    std::optional<std::pair<std::string, std::uint16_t>> metrics_endpoint() const;
 
 private:
     struct impl;

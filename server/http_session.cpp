@@ -4,6 +4,8 @@
 #include "server/http_rules.hpp"
 #include "server/idle_sweep.hpp"
 #include "server/static_http.hpp"
+#include "server/ops_metrics.hpp"
+#include "server/ops_routes.hpp"
 #include "server/worker_pool.hpp"
 #include "server/xmlrpc_codec.hpp"
 #include "transaction/logging.hpp"
@@ -100,7 +102,8 @@ void http_session::serve(tcp::socket socket, connection_control& control) {
     bool first = true;
     for (;;) {
         if (buffer.size() == 0) {
-            if (shared.draining.load()) break;
+            // The probes' own listener still answers a new connection's request (/readyz: 503).
+            if (shared.draining.load() && !(first && control.ops_only)) break;
             if (!wait_for_request(stream, buffer, control, first, yield)) break;
         }
         if (first && static_cast<const unsigned char*>(buffer.data().data())[0] == tls_handshake_record) {
@@ -218,6 +221,7 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
     std::vector<std::pair<std::string, std::string>> cors_headers;
     if (!origin_allowed(info.origin, info.host, shared.cfg.web.cors)) {
         shared.debug(request_id + " origin refused: " + info.origin);
+        ops::count_rejection(ops::rejection::origin);
         write_plain(stream, version, 403, "Origin not allowed", {}, false, yield);
         return false;
     }
@@ -231,6 +235,10 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
             cors_headers.emplace_back("Access-Control-Allow-Headers", std::string(h));
         }
         cors_headers.emplace_back("Access-Control-Max-Age", std::to_string(shared.cfg.web.cache_timeout));
+    }
+    // GET /metrics, /livez, /readyz (and anything on web.metrics_listen): server/ops_routes.hpp.
+    if (auto ops = ops_reply(shared, control, request.method(), request.target())) {
+        return write_reply(stream, version, *ops, {}, keep_alive && !has_body, false, request_id, yield);
     }
     if (request.method() == http::verb::options) {
         rpc_http_reply reply;

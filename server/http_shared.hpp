@@ -10,13 +10,17 @@
 #include "server/static_files.hpp"
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <string>
 
 namespace atrium::server {
 
 struct http_shared {
-    http_shared(const config& c, rpc_handler& h, server_flags f) : cfg(c), handler(h), flags(f) { codec.dev = f.dev; }
+    http_shared(const config& c, rpc_handler& h, server_flags f) : cfg(c), handler(h), flags(f) {
+        codec.dev = f.dev;
+        codec.slow_call_ms = c.log.slow_call_ms;
+    }
 
     /// A debug line (`--verbose` only).
     void debug(const std::string& line) const;
@@ -28,6 +32,8 @@ struct http_shared {
     std::atomic<std::uint64_t> request_counter{0};
     std::atomic<bool> draining{false};
     static_files statics{cfg.web.root, cfg.web.cache_timeout};  ///< the web client (web.root)
+    /// GET /readyz: empty when ready, else why not (set once before start()).
+    std::function<std::string()> readiness;
 };
 
 }  // namespace atrium::server

@@ -4,6 +4,8 @@
 
 #include "fiber/unwind.hpp"
 #include "server/jsonrpc_values.hpp"
+#include "server/ops_log.hpp"
+#include "server/ops_metrics.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/logging.hpp"
 #include "util/error.hpp"
@@ -102,6 +104,19 @@ failure classify(const std::exception_ptr& error, const rpc_request& request, co
     }
 }
 
+ops::call_outcome metrics_outcome(failure::kind what) {
+    switch (what) {
+    case failure::kind::http: return ops::call_outcome::http_error;
+    case failure::kind::unavailable: return ops::call_outcome::unavailable;
+    case failure::kind::rate_limit: return ops::call_outcome::rate_limited;
+    case failure::kind::tryton: return ops::call_outcome::user_error;
+    case failure::kind::not_found: return ops::call_outcome::not_found;
+    case failure::kind::invalid_params: return ops::call_outcome::invalid_params;
+    case failure::kind::internal: break;
+    }
+    return ops::call_outcome::internal;
+}
+
 struct call_outcome {
     std::optional<rpc_result> result;
     std::optional<failure> error;
@@ -120,6 +135,11 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
     const double duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const std::string_view result = outcome.error ? std::string_view(outcome.error->outcome) : "ok";
+    ops::record_call(request.method, outcome.error ? metrics_outcome(outcome.error->what) : ops::call_outcome::ok,
+                     duration_ms / 1000.0);
+    if (options.slow_call_ms > 0 && duration_ms > options.slow_call_ms) {
+        log_warning(slow_call_line(request, duration_ms, result));
+    }
     if (options.log_call) {
         rpc_call_record record;
         record.request_id = request.request_id;
@@ -129,6 +149,8 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
         record.duration_ms = duration_ms;
         record.outcome = std::string(result);
         options.log_call(record);
+    } else if (log_json()) {
+        log_info(json_call_line(request, duration_ms, result));
     } else {
         // The default line straight from the request: no record copies.
         log_info(format_call_line(request.request_id, request.method, request.database, request.notes, duration_ms,

@@ -44,6 +44,7 @@ struct codec_options {
     bool dev = false;  ///< internal errors carry their description
     /// Called once per call (default: one info line through atrium::log_info).
     std::function<void(const rpc_call_record&)> log_call;
+    int slow_call_ms = 0;  ///< log.slow_call_ms: longer calls get a slow-call warning (0: none)
 };
 
 /// Decodes `body` (Content-Type `content_type`), calls `handler` per call and

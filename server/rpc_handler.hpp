@@ -71,6 +71,10 @@ struct rpc_http_info {
 struct rpc_call_notes {
     std::string user;  ///< login or user id, when known
     int retries = 0;   ///< retry-loop iterations beyond the first
+    // Where the call's time went (nanoseconds; the slow-call log line):
+    std::uint64_t pool_wait_ns = 0;  ///< waiting for pooled connections
+    std::uint64_t commit_ns = 0;     ///< committing
+    std::uint64_t backoff_ns = 0;    ///< sleeping between retries
 };
 
 /// One call.

@@ -17,7 +17,22 @@ namespace atrium::server {
 struct worker_pool::impl {
     explicit impl(std::size_t threads) : pool(threads == 0 ? 1 : threads) {}
     boost::asio::thread_pool pool;
+    std::atomic<std::size_t> queued{0};   // handed over, not started (GET /metrics)
+    std::atomic<std::size_t> running{0};
+    /// `fn` counted as queued, then running.
+    void counted(const std::function<void()>& fn) {
+        queued.fetch_sub(1, std::memory_order_relaxed);
+        running.fetch_add(1, std::memory_order_relaxed);
+        struct done {
+            std::atomic<std::size_t>& running;
+            ~done() { running.fetch_sub(1, std::memory_order_relaxed); }
+        } guard{running};
+        fn();
+    }
 };
+
+std::size_t worker_pool::queued() const noexcept { return impl_->queued.load(std::memory_order_relaxed); }
+std::size_t worker_pool::running() const noexcept { return impl_->running.load(std::memory_order_relaxed); }
 
 worker_pool::worker_pool(std::size_t threads) : impl_(std::make_unique<impl>(threads)) {}
 
@@ -31,10 +46,11 @@ void worker_pool::run(const std::function<void()>& fn) {
     if (yield == nullptr) {
         // Not on a fiber: an ordinary blocking hand-over.
         std::promise<void> done;
+        impl_->queued.fetch_add(1, std::memory_order_relaxed);
         boost::asio::post(impl_->pool, [&] {
             // On a worker thread, never a fiber: catch (...) cannot meet a forced_unwind here.
             try {
-                fn();
+                impl_->counted(fn);
                 done.set_value();
             } catch (...) {
                 done.set_exception(std::current_exception());
@@ -47,9 +63,10 @@ void worker_pool::run(const std::function<void()>& fn) {
         [&](auto handler) {
             // Keeps the fiber's io_context running while the job is away.
             auto home = boost::asio::prefer(yield->get_executor(), boost::asio::execution::outstanding_work.tracked);
-            boost::asio::post(impl_->pool, [&fn, &error, home, handler = std::move(handler)]() mutable {
+            impl_->queued.fetch_add(1, std::memory_order_relaxed);
+            boost::asio::post(impl_->pool, [this, &fn, &error, home, handler = std::move(handler)]() mutable {
                 try {  // on a worker thread, never a fiber
-                    fn();
+                    impl_->counted(fn);
                 } catch (...) {
                     error = std::current_exception();
                 }

@@ -30,6 +30,10 @@ public:
     /// Stops accepting jobs and waits for the running ones.
     void join();
 
+    /// Jobs handed over and not started; jobs running (GET /metrics).
+    std::size_t queued() const noexcept;
+    std::size_t running() const noexcept;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -1,4 +1,5 @@
 #include "transaction/coordinator.hpp"
+#include "transaction/txn_metrics.hpp"
 
 #include "fiber/unwind.hpp"
 #include "transaction/logging.hpp"
@@ -357,6 +358,7 @@ void coordinator::commit(last_resource* main) {
         after_completion_guarded();
         save_failure("commit", error);
         if (run_after_commit_hooks(false)) sweep(std::vector<std::shared_ptr<data_manager>>(resources_));
+        if (!targets.empty()) txn_metrics::get().tpc_rolled_back.add();
         if (kind_ == facade::tryton) resources_.clear();  // already rolled back; zope keeps them for abort()
         std::rethrow_exception(error);
     }
@@ -378,6 +380,7 @@ void coordinator::commit(last_resource* main) {
     }
 
     // 11.
+    if (!ordered.empty()) (finish_failures.empty() ? txn_metrics::get().tpc_committed : txn_metrics::get().tpc_failed).add();
     status_ = status::committed;
     after_completion_guarded();
     if (run_after_commit_hooks(true)) sweep(std::vector<std::shared_ptr<data_manager>>(resources_));

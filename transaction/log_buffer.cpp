@@ -43,7 +43,7 @@ void log_buffer::add(log_level level, std::string_view message) {
     bool now = false;
     {
         std::lock_guard lock(mutex_);
-        pending_.append("atrium ").append(to_string(level)).append(": ").append(message).push_back('\n');
+        append_log_line(pending_, level, message);
         now = level != log_level::info || pending_.size() >= capacity_ ||
               now_() - last_write_ >= interval_;
     }

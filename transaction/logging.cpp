@@ -3,6 +3,12 @@
 #include "fiber/report.hpp"
 #include "fiber/unwind.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -56,13 +62,45 @@ void log_message(log_level level, std::string_view message) noexcept {
         }
         std::string line;
         line.reserve(message.size() + 20);
-        line.append("atrium ").append(to_string(level)).append(": ").append(message).push_back('\n');
+        append_log_line(line, level, message);
         std::lock_guard lock(sink_mutex);  // one line at a time
         std::clog << line << std::flush;
     } catch (...) {
         // Logging must never throw; a failing sink loses the message (no
         // forced_unwind can arrive here: sinks do not suspend the fiber).
     }
+}
+
+namespace {
+std::atomic<bool> json_lines{false};
+}  // namespace
+
+void set_log_json(bool on) noexcept { json_lines.store(on, std::memory_order_relaxed); }
+bool log_json() noexcept { return json_lines.load(std::memory_order_relaxed); }
+
+void append_log_line(std::string& out, log_level level, std::string_view message) {
+    if (!log_json()) {
+        out.append("atrium ").append(to_string(level)).append(": ").append(message).push_back('\n');
+        return;
+    }
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char stamp[40];
+    const std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(stamp + n, sizeof stamp - n, ".%03dZ", static_cast<int>(millis));
+    out.append("{\"time\":\"").append(stamp).append("\",\"level\":\"").append(to_string(level)).append("\",");
+    if (message.size() > 2 && message.substr(0, 2) == "{\"" && message.back() == '}') {
+        out.append(message.substr(1));
+    } else {
+        out.append("\"msg\":")
+            .append(nlohmann::json(std::string(message)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+            .push_back('}');
+    }
+    out.push_back('\n');
 }
 
 void log_critical(std::string_view message) noexcept { log_message(log_level::critical, message); }

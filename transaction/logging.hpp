@@ -28,6 +28,14 @@ using log_sink = std::function<void(log_level, std::string_view)>;
 log_sink set_log_sink(log_sink sink);
 
 void log_message(log_level level, std::string_view message) noexcept;
+
+/// `log.format`: text lines "atrium INFO: <message>" (default) or JSON lines
+/// {"time":…,"level":"INFO","msg":…}. A message that is itself a JSON object
+/// (starts with {" — the call lines in JSON mode) has its fields merged in.
+void set_log_json(bool on) noexcept;
+bool log_json() noexcept;
+/// Appends one formatted line (with its newline) to `out`.
+void append_log_line(std::string& out, log_level level, std::string_view message);
 void log_critical(std::string_view message) noexcept;
 void log_error(std::string_view message) noexcept;
 void log_warning(std::string_view message) noexcept;

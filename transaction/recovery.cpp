@@ -1,4 +1,5 @@
 #include "transaction/recovery.hpp"
+#include "transaction/txn_metrics.hpp"
 
 #include "database/errors.hpp"
 #include "database/introspection.hpp"
@@ -421,10 +422,12 @@ recovery_report recover(decision_directory& directory, const std::vector<partici
                 if (decide_now(*decider, gid, entry.participant) == outcome::commit) {
                     entry.store->commit(gid);
                     ++report.committed;
+                    txn_metrics::get().recovery_committed.add();
                     log_info("recovery: committed " + gid + " in " + entry.participant);
                 } else {
                     entry.store->rollback(gid);
                     ++report.rolled_back;
+                    txn_metrics::get().recovery_rolled_back.add();
                     log_info("recovery: rolled back " + gid + " in " + entry.participant);
                 }
             } catch (...) {
@@ -432,6 +435,7 @@ recovery_report recover(decision_directory& directory, const std::vector<partici
                 log_error("recovery: " + gid + " in " + entry.participant + " stays in doubt: " +
                           describe_exception(std::current_exception()));
                 ++report.failed;
+                txn_metrics::get().recovery_failed.add();
                 still_in_doubt.push_back(gid);
             }
         }

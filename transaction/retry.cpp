@@ -3,6 +3,7 @@
 #include "database/errors.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/logging.hpp"
+#include "transaction/txn_metrics.hpp"
 
 namespace atrium {
 
@@ -15,13 +16,19 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
     state = retry_report{};
     int count = 0;
     for (;;) {
-        if (count > 0) fiber::current().sleep_for(options.backoff * count);
+        if (count > 0) {
+            const auto slept = transaction::monotonic_time();
+            fiber::current().sleep_for(options.backoff * count);
+            state.backoff_ns += transaction::monotonic_time() - slept;
+        }
         transaction_options start = options.start;
         start.extras = state.extras;
         try {
             auto scope = begin(database, user, std::move(start));
+            state.pool_wait_ns += scope->pool_wait_ns();
             auto result = work(*scope);
             scope.commit();
+            state.commit_ns += scope->commit_ns();
             scope.close(true);
             return result;
         } catch (const transaction_error& error) {
@@ -34,6 +41,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             }
             error.fix(state.extras);
             ++state.fixes;
+            txn_metrics::count_retry(txn_metrics::retry_cause::lock_fix);
         } catch (const db::database_error& error) {
             const error_category category = error.category();
             if (category == error_category::timeout) {
@@ -45,6 +53,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
                 fiber_state().tasks().clear();
                 ++count;
                 ++state.retries;
+                txn_metrics::count_retry(txn_metrics::cause_of(error.code()));
                 log_info(std::string("retrying after a retryable database error: ") + error.what());
                 continue;
             }

@@ -42,6 +42,10 @@ struct retry_report {
     int retries = 0;  ///< database-error retries
     int fixes = 0;    ///< TransactionError fixes
     nlohmann::json extras = nlohmann::json::object();  ///< extras of the last attempt
+    // Where the time went, for the slow-call log (nanoseconds, every attempt):
+    std::uint64_t pool_wait_ns = 0;  ///< waiting for a pooled connection
+    std::uint64_t commit_ns = 0;     ///< committing (the successful attempt)
+    std::uint64_t backoff_ns = 0;    ///< sleeping between attempts
 };
 
 /// Runs `work` in a transaction, committed explicitly, retried per SPEC §4.3.

@@ -10,6 +10,7 @@
 #include "transaction/logging.hpp"
 #include "transaction/recovery.hpp"
 #include "transaction/tpc_identity.hpp"
+#include "transaction/txn_metrics.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -134,6 +135,7 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     auto context = make_context(options.context);
 
     started_at_ = monotonic_time();
+    commit_ns_ = 0;
     started_ = true;
     user_ = user;
     readonly_ = options.readonly;
@@ -156,7 +158,12 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     }
     try {
         wait_for_lock_turns(options);
+        const std::uint64_t wait_start = monotonic_time();
         connection_ = database_->acquire();
+        pool_wait_ns_ = monotonic_time() - wait_start;
+        const auto& counted = txn_metrics::get();
+        counted.pool_wait_seconds.observe(static_cast<double>(pool_wait_ns_) / 1e9);
+        counted.started.add();
         connection_->begin(db_options(readonly_, autocommit_, timeout_));
         auto extras = options.extras;
         int retries = options.lock_retries;
@@ -304,10 +311,25 @@ void transaction::rollback_last_resource() noexcept {
     lock_turns_.clear();  // the database lock is gone with the rollback
 }
 
+void transaction::timed_commit() {
+    const auto& counted = txn_metrics::get();
+    const std::uint64_t start = monotonic_time();
+    try {
+        coordinator_.commit(this);
+    } catch (...) {
+        counted.commit_failed.add();
+        throw;
+    }
+    const std::uint64_t took = monotonic_time() - start;
+    commit_ns_ += took;
+    counted.committed.add();
+    counted.commit_seconds.observe(static_cast<double>(took) / 1e9);
+}
+
 void transaction::commit() {
     if (!started_) throw std::logic_error("transaction is not started");
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
-    coordinator_.commit(this);
+    timed_commit();
     coordinator_.reset();
     // Tryton keeps working after an explicit commit. The next DB transaction
     // opens lazily: taking SQLite's write lock again here could fail after a
@@ -319,6 +341,7 @@ void transaction::rollback() {
     if (!started_) throw std::logic_error("transaction is not started");
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
     coordinator_.rollback_tryton(this);
+    txn_metrics::get().rolled_back.add();
     coordinator_.reset();
     needs_begin_ = !autocommit_;
 }
@@ -326,9 +349,10 @@ void transaction::rollback() {
 void transaction::end_db_transaction(bool commit) {
     if (coordinator_.state() == tpc::status::commit_failed) coordinator_.reset();
     if (commit && !readonly_) {
-        coordinator_.commit(this);
+        timed_commit();
     } else {
         coordinator_.rollback_tryton(this);
+        (readonly_ ? txn_metrics::get().read_only : txn_metrics::get().rolled_back).add();
     }
 }
 

@@ -90,6 +90,9 @@ public:
     std::uint64_t started_at() const noexcept { return started_at_; }
     /// The monotonic clock started_at is read from.
     static std::uint64_t monotonic_time() noexcept;
+    /// Nanoseconds begin() waited for the pooled connection; spent committing (for the slow-call log).
+    std::uint64_t pool_wait_ns() const noexcept { return pool_wait_ns_; }
+    std::uint64_t commit_ns() const noexcept { return commit_ns_; }
 
     // --- derived properties (SPEC §1.4) ---
     std::string language() const;
@@ -142,6 +145,8 @@ private:
     void clear_caches();
     void reset() noexcept;
     void end_db_transaction(bool commit);
+    /// coordinator_.commit, timed and counted (util/metrics.hpp).
+    void timed_commit();
 
     // tpc::last_resource
     void flush_buffers() override;
@@ -160,6 +165,8 @@ private:
     context_ptr context_;
     std::string default_language_ = "en";
     std::uint64_t started_at_ = 0;
+    std::uint64_t pool_wait_ns_ = 0;
+    std::uint64_t commit_ns_ = 0;
     std::set<std::string> locked_tables_;
     std::map<std::string, std::set<std::int64_t>> locked_records_;
     std::vector<std::unique_ptr<lock_turn>> lock_turns_;  // in-process turns on start-time table locks

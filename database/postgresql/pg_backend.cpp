@@ -27,7 +27,9 @@ std::string dq(std::string_view name) { return "\"" + std::string(name) + "\""; 
 pg_database::pg_database(std::string name, std::string label, std::string conninfo,
                          std::shared_ptr<const pg_settings> settings)
     : name_(std::move(name)),
-      pool_(std::make_shared<pg_pool>(std::move(label), std::move(conninfo), std::move(settings))) {}
+      pool_(std::make_shared<pg_pool>(std::move(label), std::move(conninfo), std::move(settings))) {
+    if (!name_.empty()) metrics_ = pool_collector(*this, [pool = pool_.get()] { return pool->max_size(); });
+}
 
 pg_database::~pg_database() = default;
 

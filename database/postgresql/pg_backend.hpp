@@ -7,6 +7,7 @@
 // Database names follow the SQLite backend's rule: 1 to 63 letters, digits,
 // '_' and '-'; a bad name is a db::invalid_database_name (an operational error).
 
+#include "database/pool_metrics.hpp"
 #include "database/database.hpp"
 #include "database/postgresql/pg_connection.hpp"
 #include "database/postgresql/pg_pool.hpp"
@@ -56,6 +57,7 @@ public:
 private:
     std::string name_;
     std::shared_ptr<pg_pool> pool_;
+    metrics::collector_handle metrics_;  // last: unregistered first
 };
 
 class pg_backend final : public backend {

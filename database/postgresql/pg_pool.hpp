@@ -53,6 +53,7 @@ public:
 
     std::size_t in_use() const;
     std::size_t idle() const;
+    std::size_t max_size() const { return settings_->pool_size.load(); }
     /// Closes the idle connections older than the idle timeout; returns how many.
     std::size_t close_expired();
     /// Closes every idle connection; returns how many.

@@ -51,6 +51,7 @@ sqlite_database::sqlite_database(std::string name, sqlite_connection::open_param
       settings_(std::move(settings)),
       state_(std::make_shared<sqlite_pool_state>()) {
     state_->group = std::make_shared<sqlite_group_commit>(params_, settings_, state_->write_gate);
+    if (!name_.empty()) metrics_ = pool_collector(*this, {});
 }
 
 std::shared_ptr<shared_counter> sqlite_database::change_counter(std::string_view topic) {

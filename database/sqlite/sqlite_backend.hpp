@@ -21,6 +21,7 @@
 // waiting, and readers do not get WAL's snapshot isolation: use directory
 // databases for concurrency tests.
 
+#include "database/pool_metrics.hpp"
 #include "database/database.hpp"
 #include "database/sqlite/sqlite_connection.hpp"
 #include "database/sqlite/sqlite_group_commit.hpp"
@@ -91,6 +92,7 @@ private:
     std::shared_ptr<sqlite_pool_state> state_;
     std::mutex counters_mutex_;
     std::map<std::string, std::shared_ptr<shared_counter>, std::less<>> counters_;
+    metrics::collector_handle metrics_;  // last: unregistered first
 };
 
 class sqlite_backend final : public backend {

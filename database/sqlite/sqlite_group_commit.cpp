@@ -1,4 +1,5 @@
 #include "database/sqlite/sqlite_group_commit.hpp"
+#include "database/pool_metrics.hpp"
 
 // No catch (...) here: only std::exception is caught, so a fiber's
 // forced_unwind (boost::context) passes through unchanged.
@@ -143,6 +144,7 @@ bool sqlite_group_commit::commit_member(sqlite_connection& member, bool may_wait
         throw;
     }
     batch_open_ = false;
+    group_commit_batch_sizes().observe(static_cast<double>(pending_.size() + 1));
     settle_waiting(SQLITE_OK, {});
     detach(member);
     member.holds_write_turn_ = false;
@@ -201,6 +203,7 @@ void sqlite_group_commit::commit_for_waiting() noexcept {
         return;
     }
     batch_open_ = false;
+    if (!pending_.empty()) group_commit_batch_sizes().observe(static_cast<double>(pending_.size()));
     settle_waiting(SQLITE_OK, {});
 }
 

@@ -485,6 +485,18 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
     options.start.lock_retries = settings_.retry;
 
     retry_report report;
+    // The timings reach the call's log line whether the call succeeds or not.
+    struct copy_timings {
+        const retry_report& report;
+        rpc_call_notes* notes;
+        ~copy_timings() {
+            if (!notes) return;
+            notes->pool_wait_ns = report.pool_wait_ns;
+            notes->commit_ns = report.commit_ns;
+            notes->backoff_ns = report.backoff_ns;
+            notes->retries = report.retries + report.fixes;
+        }
+    } timings{report, request.notes};
     dispatch_result out;
     out.value = call_with_retry(
         database, user, options,
