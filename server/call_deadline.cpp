@@ -1,6 +1,9 @@
 #include "server/call_deadline.hpp"
 
+#include "transaction/logging.hpp"
+
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 
 namespace atrium::server {
@@ -35,6 +38,20 @@ std::chrono::steady_clock::time_point call_deadline(std::chrono::steady_clock::t
     if (received == std::chrono::steady_clock::time_point{}) received = std::chrono::steady_clock::now();
     if (client && *client < allowed) allowed = *client;
     return received + allowed;
+}
+
+call_timeout_error call_timed_out(const std::exception& cause, std::chrono::steady_clock::time_point received,
+                                  bool cancelled) {
+    if (received == std::chrono::steady_clock::time_point{}) received = std::chrono::steady_clock::now();
+    char after[32];
+    std::snprintf(after, sizeof after, "%.1f",
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+    log_warning(std::string("call stopped: ") + cause.what());
+    if (cancelled)
+        return call_timeout_error(std::string("Request cancelled: the client closed the connection after ") + after +
+                                  " s; the call was rolled back");
+    return call_timeout_error(std::string("Request Timeout: the call did not finish within its deadline (") + after +
+                              " s); it was rolled back");
 }
 
 }  // namespace atrium::server

@@ -10,6 +10,7 @@
 #include "util/error.hpp"
 
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,5 +38,10 @@ class call_timeout_error : public error {
 public:
     explicit call_timeout_error(std::string message) : error(std::move(message), error_category::timeout) {}
 };
+
+/// The call_timeout_error of a call read at `received` that was stopped now
+/// (its database's text goes to the log, not to the client).
+call_timeout_error call_timed_out(const std::exception& cause, std::chrono::steady_clock::time_point received,
+                                  bool cancelled);
 
 }  // namespace atrium::server

@@ -52,14 +52,12 @@ std::optional<failure> client_failure(const error& e) {
         return f;
     case error_category::timeout:
         // The call's deadline passed (or its client left): rolled back, 408.
+        // Only as the handler said so: a database's own timeout reaching the
+        // codec unconverted stays an internal error (no guessing from it).
+        if (!dynamic_cast<const call_timeout_error*>(&e)) return std::nullopt;
         f.what = failure::kind::timeout;
         f.http_status = wire.http_status;
         f.outcome = "timeout";
-        if (!dynamic_cast<const call_timeout_error*>(&e)) {
-            // A database's own text (a statement) is for the log only.
-            log_warning(std::string("call stopped: ") + e.what());
-            f.message = "Request Timeout: the call did not finish within its deadline; it was rolled back";
-        }
         return f;
     case error_category::rate_limited:
         f.what = failure::kind::rate_limit;

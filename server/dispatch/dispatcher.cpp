@@ -10,7 +10,6 @@
 #include "server/rpc_handler.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <sys/socket.h>
 #include "transaction/errors.hpp"
 #include "transaction/fiber_context.hpp"
@@ -237,22 +236,8 @@ dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);
     } catch (const db::database_error& error) {
-        if (error.category() == error_category::timeout) {
-            // The database's text (a statement) is for the log; the client learns what happened.
-            const auto received = request.received == std::chrono::steady_clock::time_point{}
-                                      ? std::chrono::steady_clock::now()
-                                      : request.received;
-            const double seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
-            char after[32];
-            std::snprintf(after, sizeof after, "%.1f", seconds);
-            log_warning(std::string("call stopped: ") + error.what());
-            if (request.cancel && request.cancel->cancelled())
-                throw call_timeout_error(std::string("Request cancelled: the client closed the connection after ") +
-                                         after + " s; the call was rolled back");
-            throw call_timeout_error(std::string("Request Timeout: the call did not finish within its deadline (") +
-                                     after + " s); it was rolled back");
-        }
+        if (error.category() == error_category::timeout)
+            throw call_timed_out(error, request.received, request.cancel && request.cancel->cancelled());
         if (transient(error)) unavailable(error);
         throw;
     }
