@@ -3,6 +3,7 @@
 // databases by name; a database hands out pooled connections; a connection runs one
 // DB transaction at a time with bound parameters.
 
+#include "database/call_limits.hpp"
 #include "database/pooled_connection.hpp"
 #include "database/shared_counter.hpp"
 #include "database/value.hpp"
@@ -25,6 +26,12 @@ struct begin_options {
     bool autocommit = false;  ///< no enclosing DB transaction: every statement commits
     /// Statement timeout for this transaction only (never leaks to the next user).
     std::optional<std::chrono::milliseconds> statement_timeout;
+    /// The call's deadline: no statement starts after it, and each runs with
+    /// at most the time left (PostgreSQL: statement_timeout lowered to it).
+    deadline until{};
+    /// The call's cancellation (its running statement is cancelled with it);
+    /// must outlive the DB transaction. Null: none.
+    cancellation* cancel = nullptr;
 };
 
 /// How the database layer waits: the fiber layer's interfaces (fiber/waiter.hpp).
@@ -110,6 +117,12 @@ public:
     /// A connection with no DB transaction open. It goes back to the pool
     /// when the handle is destroyed (pooled_connection::discard() closes it).
     virtual pooled_connection acquire() = 0;
+    /// acquire(), waiting for a free connection no later than `until`
+    /// (then timeout_error, SQLSTATE 57014). Default: acquire().
+    virtual pooled_connection acquire_until(const deadline& until) {
+        (void)until;
+        return acquire();
+    }
 
     /// Connections currently handed out (for tests and metrics).
     virtual std::size_t in_use() const = 0;

@@ -3,7 +3,7 @@
 // The server's dispatcher looks a method up by its full name
 // ("model.res.user.read"), converts the arguments (context, _timestamp,
 // instantiate, check_access), starts the transaction with `readonly` and
-// `timeout`, and calls `call` inside it (current() is that transaction).
+// the deadline `timeout` sets, and calls `call` inside it (current() is that transaction).
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +33,10 @@ struct rpc_definition {
     bool fresh_session = false;
     bool unique = true;                    ///< duplicate instantiated ids ⇒ value_error("Duplicate ids")
     std::optional<int> cache{};            ///< seconds: X-Tryton-Cache header on readonly calls
-    std::optional<std::chrono::milliseconds> timeout{};  ///< statement timeout
+    /// The call's timeout for this method: replaces `web.call_timeout` (it may
+    /// be longer); a client's X-Atrium-Timeout may only lower it. The deadline
+    /// it sets also becomes each statement's timeout (the time left).
+    std::optional<std::chrono::milliseconds> timeout{};
 };
 
 /// The converted arguments of one call: positional (context removed) and keyword.

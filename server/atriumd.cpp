@@ -192,6 +192,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     server::dispatcher_settings settings;
     settings.version = cfg.web.tryton_series;  // atriumd's own version: --version, the Server header
     settings.retry = cfg.database.retry;
+    settings.call_timeout = std::chrono::seconds(cfg.web.call_timeout);
     settings.list_databases = cfg.database.list;
     settings.language = cfg.database.language;
     settings.session = {.max_age = cfg.session.max_age,
@@ -215,7 +216,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
         };
     }
     server::dispatcher dispatcher(backend, settings);
-    const auto wrapper = extensions.wrap_handler ? extensions.wrap_handler(dispatcher) : nullptr;
+    const auto wrapper = extensions.wrap_handler ? extensions.wrap_handler(dispatcher, backend) : nullptr;
     server::rpc_handler& handler = wrapper ? *wrapper : static_cast<server::rpc_handler&>(dispatcher);
     auto stop_recovery = std::make_shared<std::atomic<bool>>(false);
     server::http_server http(cfg, handler, server::server_flags{opts.dev, opts.verbose});

@@ -4,6 +4,7 @@
 /// signal), shared by the atriumd binary and builds of it that add to it (the
 /// tests' atriumd_test adds test-only methods).
 
+#include "database/database.hpp"
 #include "server/rpc_handler.hpp"
 
 #include <functional>
@@ -15,7 +16,8 @@ namespace atrium::server {
 struct atriumd_extensions {
     /// Puts a handler in front of the dispatcher: it serves the calls it knows
     /// and passes the others to `next`. Empty: the dispatcher serves alone.
-    std::function<std::unique_ptr<rpc_handler>(rpc_handler& next)> wrap_handler;
+    /// `backend` is the server's database backend.
+    std::function<std::unique_ptr<rpc_handler>(rpc_handler& next, std::shared_ptr<db::backend> backend)> wrap_handler;
 };
 
 /// Runs atriumd with `argc`/`argv` (`atriumd --help`); returns the exit status.

@@ -237,6 +237,10 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.request_timeout = parse_int(where, value, 1, 24 * 3600);
          }},
+        {"web", "call_timeout", "60",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.call_timeout = parse_int(where, value, 1, 24 * 3600);
+         }},
         {"web", "tryton_series", "6.0",
          [](config& cfg, std::string_view where, const std::string& value) {
              // The client compares the first two dot-separated parts: "6.0" or "6.0.29".

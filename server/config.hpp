@@ -20,7 +20,7 @@
 /// - `web.threads` [0 = cores], `web.workers` [4], `web.max_connections` [1000],
 ///   `web.max_connections_per_network` [64, 0 = none; networks as session.ip_network_4/6],
 ///   `web.max_header_size` [65536], `web.header_timeout` [10], `web.keepalive_timeout` [30],
-///   `web.request_timeout` [300], `web.drain_timeout` [30] (seconds), `web.cors`
+///   `web.request_timeout` [300], `web.call_timeout` [60], `web.drain_timeout` [30] (seconds), `web.cors`
 ///   [empty: comma/space-separated origins], `web.cache_timeout` [43200]: see web_config.
 /// - `web.root` [`/usr/share/tryton-sao/www`]: the web client's static files
 ///   served on GET/HEAD (`GET /`: its index.html); empty, or a missing
@@ -82,6 +82,7 @@ struct web_config {
     int header_timeout = 10;          ///< seconds to receive a request's headers
     int keepalive_timeout = 30;       ///< seconds an idle keep-alive connection is kept
     int request_timeout = 300;        ///< seconds to receive a body / send a response
+    int call_timeout = 60;            ///< seconds a call may run (its deadline); see server/call_deadline.hpp
     int drain_timeout = 30;           ///< seconds in-flight calls get at SIGTERM/SIGINT
     std::vector<std::string> cors;    ///< allowed Origins (SPEC §8.1)
     int cache_timeout = 43200;        ///< Access-Control-Max-Age, seconds

@@ -1,5 +1,7 @@
 #include "server/http_session.hpp"
 
+#include "server/call_deadline.hpp"
+#include "server/disconnect_watch.hpp"
 #include "server/gzip.hpp"
 #include "server/http_rules.hpp"
 #include "server/idle_sweep.hpp"
@@ -8,6 +10,7 @@
 #include "server/ops_routes.hpp"
 #include "server/worker_pool.hpp"
 #include "server/xmlrpc_codec.hpp"
+#include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 
 #include <boost/asio/spawn.hpp>
@@ -50,6 +53,7 @@ public:
         expect,
         content_type,
         accept_encoding,
+        x_atrium_timeout,
         count
     };
 
@@ -71,6 +75,7 @@ public:
             case http::field::accept_encoding: keep(accept_encoding, field.value()); break;
             default:
                 if (beast::iequals(field.name_string(), "X-Requested-With")) keep(x_requested_with, field.value());
+                else if (beast::iequals(field.name_string(), timeout_header_name)) keep(x_atrium_timeout, field.value());
                 break;
             }
         }
@@ -344,15 +349,32 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
                                false, request_id, yield);
         }
     }
+    // The call's deadline (issue 20): counted from here, lowered by the client's header.
+    info.received = std::chrono::steady_clock::now();
+    if (const auto asked = headers.get(request_headers::x_atrium_timeout); !asked.empty()) {
+        info.timeout = parse_timeout_header(asked);
+        if (!info.timeout) {
+            return write_reply(stream, version,
+                               plain_http_reply(400, "Bad X-Atrium-Timeout header: expected seconds, a number > 0"),
+                               cors_headers, false, false, request_id, yield);
+        }
+    }
+    info.cancel = std::make_shared<db::cancellation>();
     rpc_call_context context;
     context.database = route->database;
     context.http = std::move(info);
     context.request_id = request_id;
+    // Every transaction of the call obeys them (the dispatcher may set a method's own).
+    call_limits_scope limits(
+        {call_deadline(context.http.received, std::chrono::seconds(shared.cfg.web.call_timeout), context.http.timeout),
+         context.http.cancel});
+    std::optional<disconnect_watch> client_gone(std::in_place, stream.socket(), context.http.cancel);
     // The Content-Type picks the codec, as trytond's does: XML-RPC (proteus) or JSON-RPC.
     const auto content_type = headers.get(request_headers::content_type);
     const auto reply = is_xmlrpc_content_type(content_type)
                            ? handle_xmlrpc(body, context, shared.handler, shared.codec)
                            : handle_jsonrpc(body, content_type, context, shared.handler, shared.codec);
+    client_gone.reset();
     const bool gzip_reply = accepts_gzip(headers.get(request_headers::accept_encoding));
     keep_alive = keep_alive && !shared.draining.load();
     return write_reply(stream, version, reply, cors_headers, keep_alive, gzip_reply, request_id, yield);

@@ -3,6 +3,7 @@
 // (fiber::rethrow_if_unwinding(), or fiber::is_unwinding() then rethrow).
 
 #include "fiber/unwind.hpp"
+#include "server/call_deadline.hpp"
 #include "server/jsonrpc_values.hpp"
 #include "server/ops_log.hpp"
 #include "server/ops_metrics.hpp"
@@ -25,7 +26,7 @@ using json = nlohmann::json;
 
 /// A call's failure, with everything each dialect needs to encode it.
 struct failure {
-    enum class kind { http, unavailable, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
+    enum class kind { http, unavailable, timeout, rate_limit, tryton, not_found, invalid_params, internal } what = kind::internal;
     int http_status = 500;            ///< kind::http, unavailable, rate_limit
     std::optional<int> retry_after;   ///< kind::http, unavailable
     std::string message;
@@ -50,6 +51,15 @@ std::optional<failure> client_failure(const error& e) {
         f.http_status = wire.http_status;
         f.retry_after = wire.retry_after;
         f.outcome = "HTTP " + std::to_string(wire.http_status);
+        return f;
+    case error_category::timeout:
+        // The call's deadline passed (or its client left): rolled back, 408.
+        // Only as the handler said so: a database's own timeout reaching the
+        // codec unconverted stays an internal error (no guessing from it).
+        if (!dynamic_cast<const call_timeout_error*>(&e)) return std::nullopt;
+        f.what = failure::kind::timeout;
+        f.http_status = wire.http_status;
+        f.outcome = "timeout";
         return f;
     case error_category::rate_limited:
         f.what = failure::kind::rate_limit;
@@ -212,7 +222,8 @@ rpc_http_reply tryton_reply(const rpc_request& request, const call_outcome& outc
         return reply;
     }
     const failure& f = *outcome.error;
-    if (f.what == failure::kind::http || f.what == failure::kind::unavailable || f.what == failure::kind::rate_limit)
+    if (f.what == failure::kind::http || f.what == failure::kind::unavailable || f.what == failure::kind::rate_limit ||
+        f.what == failure::kind::timeout)
         return http_failure_reply(f, request);
     // An unknown method under a database route is a refusal (403); on "/" a generic error.
     if (f.what == failure::kind::not_found && request.database) {
@@ -352,6 +363,10 @@ member_reply jsonrpc_member(const json& member, const rpc_call_context& context,
         }
         break;
     }
+    case failure::kind::timeout:
+        out.response = response_error(id, error_object(f.code, f.message, json{{"status", f.http_status}}));
+        if (!in_batch) out.http = json_reply(f.http_status, *out.response);
+        break;
     case failure::kind::rate_limit:
         if (!in_batch) {
             out.http = http_failure_reply(f, request);

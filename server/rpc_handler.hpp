@@ -19,6 +19,7 @@
 /// | thrown | Tryton envelope | Tryton bare | JSON-RPC 2.0 |
 /// | --- | --- | --- | --- |
 /// | `http_error` (category http: 401/403/404/408/429/501…) | that HTTP status, plain | same | same (in a batch: member error -32000, `data.status`) |
+/// | category timeout (`call_timeout_error`: the call's deadline passed, or its client left) | HTTP 408, plain | same | HTTP 408, error -32008 with `data` = `{"status": 408}` (in a batch: that member error, HTTP 200) |
 /// | `service_unavailable` (transient: database down, disk full, locks busy after every retry) | HTTP 503 + `Retry-After`, plain | same | HTTP 503 + `Retry-After`, error -32050 with `data` = `{"retryable": true, "retry_after": s, "status": 503}` (in a batch: that member error, HTTP 200) |
 /// | `modules::user_error` / `access_error` | 200, `error` = payload() | 400 | -32001 / -32005 |
 /// | `modules::user_warning` | 200, payload() | 409 | -32002 |
@@ -39,6 +40,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,6 +48,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace atrium::db {
+class cancellation;
+}
 
 namespace atrium::server {
 
@@ -65,6 +71,13 @@ struct rpc_http_info {
     std::string user_agent;        ///< User-Agent
     std::string remote_address;    ///< peer IP address, no port
     std::string scheme = "http";   ///< "http" (TLS terminates in front of atriumd)
+    /// When the request was read (its call's deadline counts from here; the
+    /// epoch value: when the handler is called).
+    std::chrono::steady_clock::time_point received{};
+    /// X-Atrium-Timeout, parsed (server/call_deadline.hpp): lowers the call's timeout.
+    std::optional<std::chrono::milliseconds> timeout{};
+    /// Cancelled when the client goes away during the call (null: never).
+    std::shared_ptr<db::cancellation> cancel{};
 };
 
 /// What the dispatcher reports back for the call's log line.

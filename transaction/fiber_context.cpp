@@ -2,7 +2,9 @@
 
 #include "transaction/manager.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <utility>
 #include <string>
 
 namespace atrium {
@@ -24,6 +26,17 @@ void fiber_transactions::check_body_finished() const {
 }
 
 fiber_transactions& fiber_state(fiber::context& context) { return context.local<fiber_transactions>(); }
+
+call_limits_scope::call_limits_scope(fiber_transactions::call_limits limits)
+    : previous_(std::exchange(fiber_state().call(), std::move(limits))) {}
+
+call_limits_scope::~call_limits_scope() { fiber_state().call() = std::move(previous_); }
+
+db::deadline earliest(const db::deadline& a, const db::deadline& b) noexcept {
+    if (!a) return b;
+    if (!b) return a;
+    return std::min(*a, *b);
+}
 
 db::wait_hooks fiber_wait_hooks() {
     db::wait_hooks hooks;

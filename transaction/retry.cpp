@@ -15,6 +15,18 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
     retry_report& state = report ? *report : local;
     state = retry_report{};
     int count = 0;
+    // The call's deadline and cancellation bound the loop: no retry, fix or
+    // back-off runs past them.
+    const db::deadline until = earliest(options.start.deadline, fiber_state().call().deadline);
+    const auto cancel = options.start.cancel ? options.start.cancel : fiber_state().call().cancel;
+    const auto stop_if_out_of_time = [&](const std::chrono::nanoseconds pause, const char* what,
+                                         const std::exception& error) {
+        if (cancel && cancel->cancelled()) db::throw_deadline_passed(std::string(what) + error.what(), true);
+        if (until && db::deadline_clock::now() + pause >= *until) {
+            log_warning(std::string("call deadline: not ") + what + error.what());
+            db::throw_deadline_passed(std::string(what) + error.what());
+        }
+    };
     for (;;) {
         if (count > 0) {
             const auto slept = transaction::monotonic_time();
@@ -27,6 +39,9 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             auto scope = begin(database, user, std::move(start));
             state.pool_wait_ns += scope->pool_wait_ns();
             auto result = work(*scope);
+            // Past the deadline nothing commits: the call either finished in
+            // time or is rolled back (the scope ends with the exception).
+            if (until && db::deadline_clock::now() >= *until) db::throw_deadline_passed("before COMMIT");
             scope.commit();
             state.commit_ns += scope->commit_ns();
             scope.close(true);
@@ -39,6 +54,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
                           " transaction fixes: " + error.what());
                 throw;
             }
+            stop_if_out_of_time(std::chrono::nanoseconds(0), "fixing and starting again after: ", error);
             error.fix(state.extras);
             ++state.fixes;
             txn_metrics::count_retry(txn_metrics::retry_cause::lock_fix);
@@ -50,6 +66,7 @@ nlohmann::json call_with_retry(std::shared_ptr<db::database> database, std::int6
             }
             const bool retryable = category == error_category::retryable;
             if (retryable && count < options.retry && !options.start.readonly) {
+                stop_if_out_of_time(options.backoff * (count + 1), "retrying after: ", error);
                 fiber_state().tasks().clear();
                 ++count;
                 ++state.retries;

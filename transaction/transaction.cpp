@@ -45,11 +45,14 @@ context_ptr make_context(nlohmann::json context) {
     return std::make_shared<const nlohmann::json>(std::move(context));
 }
 
-db::begin_options db_options(bool readonly, bool autocommit, std::optional<std::chrono::milliseconds> timeout) {
+db::begin_options db_options(bool readonly, bool autocommit, std::optional<std::chrono::milliseconds> timeout,
+                             const db::deadline& until, const std::shared_ptr<db::cancellation>& cancel) {
     db::begin_options options;
     options.readonly = readonly;
     options.autocommit = autocommit;
     if (timeout && timeout->count() > 0) options.statement_timeout = *timeout;
+    options.until = until;
+    options.cancel = cancel.get();
     return options;
 }
 
@@ -85,7 +88,7 @@ db::connection& transaction::connection() const {
     if (!connection_) throw std::logic_error("transaction is not started");
     if (needs_begin_) {
         // After an explicit commit()/rollback() the next DB transaction opens on first use.
-        connection_->begin(db_options(readonly_, autocommit_, timeout_));
+        connection_->begin(db_options(readonly_, autocommit_, timeout_, deadline_, cancel_));
         needs_begin_ = false;
     }
     return *connection_;
@@ -142,6 +145,8 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     close_ = options.close;
     autocommit_ = options.autocommit;
     timeout_ = options.timeout;
+    deadline_ = earliest(options.deadline, fiber_state().call().deadline);
+    cancel_ = options.cancel ? options.cancel : fiber_state().call().cancel;
     context_ = std::move(context);
     default_language_ = options.default_language;
     database_ = std::move(database);
@@ -159,12 +164,12 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
     try {
         wait_for_lock_turns(options);
         const std::uint64_t wait_start = monotonic_time();
-        connection_ = database_->acquire();
+        connection_ = deadline_ ? database_->acquire_until(deadline_) : database_->acquire();
         pool_wait_ns_ = monotonic_time() - wait_start;
         const auto& counted = txn_metrics::get();
         counted.pool_wait_seconds.observe(static_cast<double>(pool_wait_ns_) / 1e9);
         counted.started.add();
-        connection_->begin(db_options(readonly_, autocommit_, timeout_));
+        connection_->begin(db_options(readonly_, autocommit_, timeout_, deadline_, cancel_));
         auto extras = options.extras;
         int retries = options.lock_retries;
         for (int count = 0;; ++count) {
@@ -172,13 +177,19 @@ void transaction::start(std::shared_ptr<db::database> database, std::int64_t use
                 acquire_start_locks(extras);
                 break;
             } catch (const db::operational_error& error) {
-                if (count >= retries) throw;
+                if (count >= retries || error.category() == error_category::timeout) throw;
                 log_info(std::string("start-up lock not available, retrying: ") + error.what());
                 connection_->rollback();
-                fiber::current().sleep_for(options.lock_backoff * (retries - count));
-                connection_->begin(db_options(readonly_, autocommit_, timeout_));
+                const auto backoff = options.lock_backoff * (retries - count);
+                if (deadline_ && db::deadline_clock::now() + backoff >= *deadline_) {
+                    db::throw_deadline_passed(std::string("retrying the start-up locks: ") + error.what());
+                }
+                fiber::current().sleep_for(backoff);
+                connection_->begin(db_options(readonly_, autocommit_, timeout_, deadline_, cancel_));
                 // The retries wait for it, lock_retry_wait in all (bounded: the call's own retries multiply it).
-                connection_->set_lock_wait(options.lock_retry_wait / std::max(1, retries));
+                auto lock_wait = options.lock_retry_wait / std::max(1, retries);
+                if (const auto left = db::time_left(deadline_)) lock_wait = std::min(lock_wait, *left);
+                connection_->set_lock_wait(lock_wait);
             }
         }
         // Process caches are synchronised here once the modules issue brings them (§1.2.5).
@@ -207,7 +218,12 @@ void transaction::wait_for_lock_turns(const transaction_options& options) {
         if (table.is_string()) tables.insert(table.get<std::string>());
     for (const auto& table : tables) {
         const std::string key = database_->name() + '\n' + table;
-        auto turn = wait_for_lock_turn(key, options.lock_wait);
+        auto wait = options.lock_wait;
+        const auto left = db::time_left(deadline_);
+        const bool deadline_first = left && *left < wait;
+        if (deadline_first) wait = *left;
+        auto turn = wait_for_lock_turn(key, wait);
+        if (!turn && deadline_first) db::throw_deadline_passed("waiting for the turn on table \"" + table + "\"");
         if (!turn) {
             throw db::operational_error("lock on table \"" + table + "\" not available after waiting " +
                                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -405,6 +421,8 @@ void transaction::reset() noexcept {
     close_ = false;
     autocommit_ = false;
     timeout_.reset();
+    deadline_.reset();
+    cancel_.reset();
     context_ = make_context(nlohmann::json::object());
     create_records.clear();
     delete_records.clear();
@@ -483,6 +501,9 @@ transaction_scope new_transaction(transaction_options options) {
     options.context = std::move(context);
     options.close = outer.close();
     options.default_language = outer.default_language_;
+    // Work done on the call's behalf ends with the call.
+    options.deadline = earliest(options.deadline, outer.deadline_);
+    if (!options.cancel) options.cancel = outer.cancel_;
     return begin(outer.database(), outer.user(), std::move(options));
 }
 

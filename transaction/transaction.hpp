@@ -51,6 +51,13 @@ struct transaction_options {
     std::chrono::nanoseconds lock_wait = std::chrono::seconds(10);
     /// Default language when the context has none (`database.language`).
     std::string default_language = "en";
+    /// The call's deadline (the earlier of this and the fiber's call limits,
+    /// fiber_transactions::call(), applies): it bounds the pool wait, the
+    /// start-lock retries and their back-offs, and every statement (the
+    /// statement timeout becomes the time left); past it, timeout_error.
+    db::deadline deadline{};
+    /// Cancels the transaction's running statement (default: the fiber's call limits').
+    std::shared_ptr<db::cancellation> cancel{};
 };
 
 class transaction_scope;
@@ -74,6 +81,8 @@ public:
     bool close() const noexcept { return close_; }
     bool autocommit() const noexcept { return autocommit_; }
     std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
+    /// The call's deadline in force (none: no deadline).
+    const db::deadline& deadline() const noexcept { return deadline_; }
     const nlohmann::json& context() const noexcept { return *context_; }
     const context_ptr& shared_context() const noexcept { return context_; }
 
@@ -162,6 +171,8 @@ private:
     bool close_ = false;
     bool autocommit_ = false;
     std::optional<std::chrono::milliseconds> timeout_;
+    db::deadline deadline_;
+    std::shared_ptr<db::cancellation> cancel_;
     context_ptr context_;
     std::string default_language_ = "en";
     std::uint64_t started_at_ = 0;

@@ -35,6 +35,7 @@ wire_shape default_wire_shape(error_category category) {
     case error_category::login: return {"LoginException", -32003, 403};
     case error_category::concurrency: return {"ConcurrencyException", -32004, 423};
     case error_category::rate_limited: return {"RateLimitException", -32029, 429};
+    case error_category::timeout: return {"", -32008, 408};
     case error_category::http: return {"", -32000, 500};
     case error_category::not_found: return {"", -32601, 500};
     case error_category::invalid_argument: return {"", -32602, 500};

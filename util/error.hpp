@@ -19,7 +19,8 @@ enum class error_category {
     in_doubt,     ///< outcome unknown (connection lost during COMMIT): never retried
     integrity,    ///< constraint violations
     programming,  ///< bad SQL, misuse of an API (a write in a read-only transaction, no current transaction…)
-    timeout,      ///< statement timeout (SQLSTATE 57014): answered with HTTP 408, not retried
+    timeout,      ///< the call's deadline passed, or a statement timeout (SQLSTATE 57014): never
+                  ///< retried, answered with HTTP 408 (JSON-RPC 2.0: error -32008)
     unavailable,  ///< the server or its storage cannot serve now (disk full, out of memory, too many
                   ///< connections): not retried in the loop, answered with HTTP 503 and Retry-After
     other,        ///< anything else (the backend's unclassified errors, configuration, SMTP…)

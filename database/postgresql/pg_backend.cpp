@@ -35,6 +35,10 @@ pg_database::~pg_database() = default;
 
 pooled_connection pg_database::acquire() { return pooled_connection(pool_->acquire(), pool_); }
 
+pooled_connection pg_database::acquire_until(const deadline& until) {
+    return pooled_connection(pool_->acquire(until), pool_);
+}
+
 std::size_t pg_database::in_use() const { return pool_->in_use(); }
 std::size_t pg_database::idle() const { return pool_->idle(); }
 std::size_t pg_database::close_expired() { return pool_->close_expired(); }

@@ -40,6 +40,8 @@ public:
     /// operational_error when the pool stays exhausted, the database was
     /// dropped, or connecting fails (retryable, SQLSTATE 08006).
     pooled_connection acquire() override;
+    /// The pool's wait ends at `until` too (timeout_error then).
+    pooled_connection acquire_until(const deadline& until) override;
     std::size_t in_use() const override;
     std::size_t idle() const override;
 

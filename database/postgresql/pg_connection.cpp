@@ -125,6 +125,10 @@ pg_connection::~pg_connection() {
 
 void pg_connection::close() noexcept {
     // Closing the connection makes the server roll back an open transaction.
+    if (cancel_handle_) {
+        PQfreeCancel(cancel_handle_);
+        cancel_handle_ = nullptr;
+    }
     watch_.reset();
     watched_fd_ = -1;
     h_.reset();
@@ -136,6 +140,8 @@ void pg_connection::close() noexcept {
     pending_commit_ = pending_commit::none;
     prepared_.clear();
     timeout_.reset();
+    until_.reset();
+    cancel_ = nullptr;
 }
 
 bool pg_connection::is_open() const { return h_ && !broken_ && h_->conn->is_open(); }

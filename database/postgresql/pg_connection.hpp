@@ -31,6 +31,15 @@
 //   that are reset (RESET ALL) when the session ends (commit()/rollback()).
 //   Without a timeout the server's default applies (0, disabled, unless the
 //   server or role configures one).
+// * A call's limits (begin_options::until / cancel, database/call_limits.hpp):
+//   no statement is sent once the deadline has passed or the call is
+//   cancelled (timeout_error, 57014); the statement timeout becomes the time
+//   left, `SET LOCAL statement_timeout` batched with the next statement
+//   whenever the one in force exceeds the time left by more than 5 % (at
+//   least 20 ms), so the server cancels a statement at the deadline. A
+//   cancellation sends a cancel request (PQcancel) for the running statement;
+//   the connection is discarded afterwards (a late cancel request could hit
+//   its next user's statement).
 // * Parameters: `?` or `$1..$n` placeholders are replaced by literals quoted
 //   by libpqxx (pg_expand_placeholders in pg_sql.hpp: the simple-query
 //   protocol, which batches the deferred BEGIN, has no bound parameters).
@@ -82,6 +91,7 @@
 #include <vector>
 
 struct pg_result;  // libpq's PGresult
+struct pg_cancel;  // libpq's PGcancel
 
 namespace atrium::db {
 
@@ -237,6 +247,11 @@ private:
     void end_session() noexcept;
     void mark_broken() noexcept;
     void apply_session_defaults();
+    /// Before a statement: refuses it past the deadline or once cancelled,
+    /// and queues a lower statement timeout when the time left calls for one.
+    void apply_call_limits(std::string_view shown);
+    /// The canceller registered while a statement of a cancellable call runs.
+    void send_cancel_request() noexcept;
 
     std::unique_ptr<handles> h_;
     std::shared_ptr<const pg_settings> settings_;
@@ -293,6 +308,13 @@ private:
     bool broken_ = false;
     std::chrono::milliseconds lock_wait_{0};  // set_lock_wait(); back to 0 at begin()
     std::optional<std::chrono::milliseconds> timeout_;
+    // The call's limits, from begin() until the session ends.
+    deadline until_{};
+    cancellation* cancel_ = nullptr;
+    // The statement timeout this transaction set (0: none set).
+    std::chrono::milliseconds applied_timeout_{0};
+    ::pg_cancel* cancel_handle_ = nullptr;  // PQgetCancel, made for the first cancellable call
+    std::atomic<bool> cancel_sent_{false};  // a cancel request went out: discard the connection
     // The error that aborted the transaction block (for commit()'s error).
     error_category aborted_category_ = error_category::other;
     std::string aborted_code_;

@@ -12,6 +12,7 @@ using pg_detail::is_read_statement;
 result pg_connection::run_and_convert(std::string_view sql, const std::vector<value>& params,
                                       statement_kind kind) {
     require_usable(sql);
+    apply_call_limits(sql);
     const auto words = pg_leading_keywords(sql, 3);
     // Session-level state the next user must not inherit (lexical check).
     if (!words.empty()) {

@@ -84,9 +84,13 @@ std::list<std::shared_ptr<pg_pool::waiter>>::iterator pg_pool::next_waiter(
     return front;
 }
 
-std::unique_ptr<pg_connection> pg_pool::acquire() {
+std::unique_ptr<pg_connection> pg_pool::acquire(const deadline& until) {
     const auto start = steady_clock::now();
-    const milliseconds limit = std::max(milliseconds(0), settings_->pool_wait.load());
+    const milliseconds pool_limit = std::max(milliseconds(0), settings_->pool_wait.load());
+    // The call's deadline bounds the wait too; whichever comes first ends it.
+    const bool deadline_first = until && *until < start + pool_limit;
+    const nanoseconds limit =
+        deadline_first ? std::max(nanoseconds(0), nanoseconds(*until - start)) : nanoseconds(pool_limit);
     nanoseconds step = k_first_pool_step;
     nanoseconds requested{0};
     for (;;) {
@@ -154,6 +158,11 @@ std::unique_ptr<pg_connection> pg_pool::acquire() {
         // Exhausted: wait (suspending the fiber) for a release.
         const nanoseconds waited = std::max(requested, nanoseconds(steady_clock::now() - start));
         if (waited >= limit) {
+            if (deadline_first) {
+                throw_deadline_passed("waiting for a connection of database " + dq(label_) + ": " +
+                                      std::to_string(in_use_now) + " in use, pool_size " +
+                                      std::to_string(settings_->pool_size.load()));
+            }
             throw operational_error(
                 "connection pool for database " + dq(label_) + " exhausted: " +
                     std::to_string(in_use_now) + " connections in use for " +

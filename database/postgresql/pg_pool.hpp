@@ -46,7 +46,9 @@ public:
     /// A connection with no transaction open, counted in in_use() until it is
     /// given back. Throws operational_error when the pool stays exhausted,
     /// the database was dropped, or connecting fails (retryable, SQLSTATE 08006).
-    std::unique_ptr<pg_connection> acquire();
+    /// With `until`, the wait also ends there: timeout_error (category
+    /// timeout, SQLSTATE 57014) when the deadline, not pool_wait_ms, cut it.
+    std::unique_ptr<pg_connection> acquire(const deadline& until = {});
     /// Back to the pool after reset(), unless `discard`, the connection is
     /// closed or broken, the reset failed, or the database was dropped.
     void give_back(std::unique_ptr<connection> conn, bool discard) noexcept override;

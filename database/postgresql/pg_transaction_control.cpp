@@ -37,8 +37,16 @@ bool pg_connection::in_transaction() const {
 void pg_connection::begin(const begin_options& options) {
     require_usable("BEGIN");
     if (in_transaction()) throw_misuse("a transaction is already open on this connection", "BEGIN", "25001");
+    if (options.cancel && options.cancel->cancelled()) throw_deadline_passed("BEGIN", true);
     // A zero or negative timeout means none (statement_timeout = 0 disables it).
-    const bool timed = options.statement_timeout && options.statement_timeout->count() > 0;
+    std::optional<std::chrono::milliseconds> statement_timeout;
+    if (options.statement_timeout && options.statement_timeout->count() > 0) statement_timeout = options.statement_timeout;
+    if (const auto left = time_left(options.until)) {
+        // The call's deadline: at most the time left (a statement running past it is cancelled by the server).
+        if (left->count() <= 0) throw_deadline_passed("BEGIN");
+        if (!statement_timeout || *left < *statement_timeout) statement_timeout = left;
+    }
+    const bool timed = statement_timeout.has_value();
     lock_wait_ = std::chrono::milliseconds(0);
     readonly_ = options.readonly;
     try {
@@ -51,8 +59,7 @@ void pg_connection::begin(const begin_options& options) {
                 std::string sql = "SELECT set_config('default_transaction_isolation', 'read committed', false)";
                 if (options.readonly) sql += ", set_config('default_transaction_read_only', 'on', false)";
                 if (timed) {
-                    sql += ", set_config('statement_timeout', '" + ms_text(*options.statement_timeout) +
-                           "', false)";
+                    sql += ", set_config('statement_timeout', '" + ms_text(*statement_timeout) + "', false)";
                 }
                 session_ = session_state::autocommit;  // its settings are RESET by end_session()
                 run(sql, sql, statement_kind::normal, true);
@@ -68,7 +75,7 @@ void pg_connection::begin(const begin_options& options) {
             if (timed) {
                 // Transaction-local: it ends with the transaction and cannot
                 // leak to the next user of the connection.
-                deferred_.push_back("SET LOCAL statement_timeout = " + ms_text(*options.statement_timeout));
+                deferred_.push_back("SET LOCAL statement_timeout = " + ms_text(*statement_timeout));
             }
         }
     } catch (const std::exception&) {
@@ -88,7 +95,34 @@ void pg_connection::begin(const begin_options& options) {
         throw;
     }
     session_ = options.autocommit ? session_state::autocommit : session_state::transaction;
-    timeout_ = timed ? options.statement_timeout : std::nullopt;
+    timeout_ = timed ? statement_timeout : std::nullopt;
+    applied_timeout_ = timed ? *statement_timeout : std::chrono::milliseconds(0);
+    until_ = options.until;
+    cancel_ = options.cancel;
+}
+
+void pg_connection::apply_call_limits(std::string_view shown) {
+    if (!until_ && !cancel_) return;
+    const auto what = [&] { return "before \"" + std::string(shown.substr(0, 60)) + "\""; };
+    if (cancel_ && cancel_->cancelled()) throw_deadline_passed(what(), true);
+    const auto left = time_left(until_);
+    if (!left) return;
+    if (left->count() <= 0) throw_deadline_passed(what());
+    // Only inside our own open (or deferred) transaction block: SET LOCAL ends with it.
+    if (session_ != session_state::transaction || (block_ != block_state::open && block_ != block_state::deferred))
+        return;
+    const auto slack = std::max(std::chrono::milliseconds(20), *left / 20);
+    if (applied_timeout_.count() == 0 || applied_timeout_ > *left + slack) {
+        deferred_.push_back("SET LOCAL statement_timeout = " + ms_text(*left));
+        applied_timeout_ = *left;
+    }
+}
+
+void pg_connection::send_cancel_request() noexcept {
+    if (!cancel_handle_) return;
+    char message[256];
+    cancel_sent_ = true;
+    (void)PQcancel(cancel_handle_, message, sizeof message);  // best effort: the deadline still holds
 }
 
 void pg_connection::end_session() noexcept {
@@ -111,6 +145,9 @@ void pg_connection::end_session() noexcept {
     session_ = session_state::none;
     readonly_ = false;
     timeout_.reset();
+    until_.reset();
+    cancel_ = nullptr;
+    applied_timeout_ = std::chrono::milliseconds(0);
     if (block_ == block_state::none) deferred_.clear();
 }
 

@@ -6,6 +6,7 @@
 #include "database/postgresql/pg_errors.hpp"
 
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -115,7 +116,10 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
                   statement_kind::normal);
     }
     std::vector<result_ptr> batch;
+    // A cancellable call's statement can be cancelled from elsewhere while it runs.
+    if (cancel_ && !cancel_handle_) cancel_handle_ = PQgetCancel(pg);
     try {
+        std::optional<cancellation::registration> cancel_on;
         int sent;
         if (before.empty() && prepare.empty()) {
             sent = PQsendQuery(pg, text.c_str());
@@ -134,6 +138,8 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
             sent = PQsendQuery(pg, batched.c_str());
         }
         if (!sent) fail_lost(PQerrorMessage(pg), "08006", shown, kind);
+        // Registered once sent: a cancel request must find the statement running.
+        if (cancel_handle_ && cancel_) cancel_on.emplace(cancel_, [this] { send_cancel_request(); });
         for (;;) {
             // A decisive statement (a write COMMIT) waits for the WAL flush,
             // which one turn of the other fibers never outlasts: no yield.
@@ -164,6 +170,11 @@ result pg_connection::run(const std::string& text, std::string_view shown, state
         // and its result may still arrive. Never reuse this connection.
         mark_broken();
         throw;
+    }
+    if (cancel_sent_) {
+        // The cancel request may still be on its way and could hit this
+        // connection's next statement: it is not used again (the pool closes it).
+        mark_broken();
     }
     if (batch.empty()) {
         // Not even an error result: the connection went away.

@@ -173,6 +173,14 @@ private:
     std::optional<std::chrono::milliseconds> timeout_;
     std::chrono::steady_clock::time_point deadline_{};
     bool timed_out_ = false;
+    // The call's limits (begin_options::until / cancel) until the session
+    // ends: the waits for the write lock end at the deadline, and no
+    // statement starts after it (timeout_error, SQLSTATE 57014).
+    deadline until_{};
+    cancellation* cancel_ = nullptr;
+    void check_call_limits(std::string_view sql) const;
+    /// The busy wait, cut short by the call's deadline; `*by_deadline` says which.
+    std::chrono::nanoseconds wait_limit(bool* by_deadline) const;
 
     // Set up by the pool (sqlite_database) and the group commit.
     friend class sqlite_database;

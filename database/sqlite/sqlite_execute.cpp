@@ -49,6 +49,7 @@ private:
 // Running statements
 
 result sqlite_connection::execute(std::string_view sql, const std::vector<value>& params) {
+    check_call_limits(sql);
     if (writer_) return writer_->execute(sql, params);
     require_open(sql);
     require_live_transaction(sql);
@@ -170,7 +171,8 @@ int sqlite_connection::step_control(std::string_view sql, std::string& message,
 
 void sqlite_connection::run_with_busy_retry(std::string_view sql, std::string* first_value) {
     const auto start = steady_clock::now();
-    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
+    bool by_deadline = false;
+    const nanoseconds limit = wait_limit(&by_deadline);
     nanoseconds requested{0};
     nanoseconds backoff = k_first_backoff;
     std::string message;
@@ -182,6 +184,11 @@ void sqlite_connection::run_with_busy_retry(std::string_view sql, std::string* f
         // by: a hook may sleep longer than asked, or (in tests) not at all.
         const nanoseconds waited = std::max(requested, nanoseconds(steady_clock::now() - start));
         if (waited >= limit) {
+            if (by_deadline) {
+                throw_deadline_passed("waiting " +
+                                      std::to_string(std::chrono::duration_cast<milliseconds>(waited).count()) +
+                                      " ms for the database lock (\"" + std::string(sql) + "\")");
+            }
             throw_sqlite_error(
                 rc,
                 "gave up on \"" + std::string(sql) + "\" after waiting " +

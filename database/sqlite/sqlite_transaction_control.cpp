@@ -73,6 +73,15 @@ void sqlite_connection::begin(const begin_options& options) {
         throw_misuse("a transaction is already open on this connection", "BEGIN");
     }
     const char* sql = options.autocommit ? nullptr : options.readonly ? "BEGIN" : "BEGIN IMMEDIATE";
+    until_ = options.until;
+    cancel_ = options.cancel;
+    try {
+        check_call_limits("BEGIN");
+    } catch (...) {
+        until_.reset();
+        cancel_ = nullptr;
+        throw;
+    }
     if (!options.autocommit && !options.readonly && group_ && write_gate_ &&
         settings_->hooks.make_waker) {
         take_write_turn();
@@ -108,6 +117,8 @@ void sqlite_connection::begin(const begin_options& options) {
 
 void sqlite_connection::end_session() noexcept {
     clear_timeout();
+    until_.reset();
+    cancel_ = nullptr;
     give_back_write_turn();
     readonly_ = false;
     session_ = false;
@@ -117,15 +128,37 @@ void sqlite_connection::end_session() noexcept {
 void sqlite_connection::take_write_turn() {
     if (!write_gate_ || !settings_->hooks.make_waker || holds_write_turn_) return;
     const auto start = steady_clock::now();
-    const nanoseconds limit = std::max(milliseconds(0), settings_->busy_wait.load());
+    bool by_deadline = false;
+    const nanoseconds limit = wait_limit(&by_deadline);
     if (!write_gate_->acquire(settings_->hooks.make_waker, limit)) {
         const auto waited = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
+        if (by_deadline) {
+            throw_deadline_passed("waiting " + std::to_string(waited.count()) +
+                                  " ms for the database write lock, held by another transaction of this process");
+        }
         throw_sqlite_error(SQLITE_BUSY,
                            "gave up on \"BEGIN IMMEDIATE\" after waiting " + std::to_string(waited.count()) +
                                " ms for the database lock: another transaction of this process writes",
                            "BEGIN IMMEDIATE");
     }
     holds_write_turn_ = true;
+}
+
+void sqlite_connection::check_call_limits(std::string_view sql) const {
+    if (!until_ && !cancel_) return;
+    const auto what = [&] { return "before \"" + std::string(sql.substr(0, 60)) + "\""; };
+    if (cancel_ && cancel_->cancelled()) throw_deadline_passed(what(), true);
+    if (const auto left = time_left(until_); left && left->count() <= 0) throw_deadline_passed(what());
+}
+
+nanoseconds sqlite_connection::wait_limit(bool* by_deadline) const {
+    const nanoseconds busy = std::max(milliseconds(0), settings_->busy_wait.load());
+    *by_deadline = false;
+    if (!until_) return busy;
+    const nanoseconds left = std::max(nanoseconds(0), nanoseconds(*until_ - steady_clock::now()));
+    if (left >= busy) return busy;
+    *by_deadline = true;
+    return left;
 }
 
 void sqlite_connection::give_back_write_turn() noexcept {

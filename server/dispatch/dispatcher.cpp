@@ -4,6 +4,7 @@
 #include "database/postgresql/pg_listener.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
+#include "server/call_deadline.hpp"
 #include "server/dispatch/argument_conversion.hpp"
 #include "server/dispatch/authorization.hpp"
 #include "server/rpc_handler.hpp"
@@ -239,9 +240,16 @@ void dispatcher::stop_background() noexcept {
 }
 
 rpc_result dispatcher::handle(const rpc_request& request) {
+    const auto received =
+        request.http.received == std::chrono::steady_clock::time_point{} ? std::chrono::steady_clock::now()
+                                                                          : request.http.received;
     const dispatch_request call{request.database, request.method, request.params, request.kwargs,
                                 request.http.authorization, request.http.remote_address, request.http.host,
-                                request.http.scheme, &request.notes, request.dialect};
+                                request.http.scheme, &request.notes, request.dialect,
+                                received, request.http.timeout, request.http.cancel};
+    // Every transaction of the call (authentication, the method, the session
+    // touch) obeys its deadline; a method with its own timeout sets its own (call_object).
+    call_limits_scope limits({call_deadline(received, settings_.call_timeout, request.http.timeout), request.http.cancel});
     auto result = dispatch(call);
     if (result.user >= 0) request.notes.user = std::to_string(result.user);
     request.notes.retries = result.retries;
@@ -256,6 +264,7 @@ bool dispatcher::authenticated_for_limits(const std::optional<std::string>& data
     static const nlohmann::json no_kwargs = nlohmann::json::object();
     const dispatch_request request{database,           no_method,           no_params, no_kwargs,
                                    http.authorization, http.remote_address, http.host, http.scheme};
+    call_limits_scope limits({call_deadline({}, settings_.call_timeout, http.timeout), http.cancel});
     try {
         authenticate(open_database(*database), request, /*fresh=*/false, nullptr);  // throws 401
     } catch (const error& failure) {
@@ -270,7 +279,8 @@ dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);
     } catch (const db::database_error& error) {
-        if (error.category() == error_category::timeout) throw http_error(408, "Request Timeout");
+        if (error.category() == error_category::timeout)
+            throw call_timed_out(error, request.received, request.cancel && request.cancel->cancelled());
         if (transient(error)) unavailable(error);
         throw;
     }
@@ -479,11 +489,16 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
     retry_options options;
     options.start.readonly = method->rpc.readonly;
     options.start.context = converted.context;
-    options.start.timeout = method->rpc.timeout;
     options.retry = settings_.retry;
     options.start.default_language = settings_.language;
     options.start.lock_retries = settings_.retry;
 
+    // A method's own timeout replaces web.call_timeout (longer or shorter); the client's header still lowers it.
+    std::optional<call_limits_scope> own_limits;
+    if (method->rpc.timeout) {
+        own_limits.emplace(fiber_transactions::call_limits{
+            call_deadline(request.received, *method->rpc.timeout, request.client_timeout), request.cancel});
+    }
     retry_report report;
     // The timings reach the call's log line whether the call succeeds or not.
     struct copy_timings {

@@ -49,6 +49,12 @@ struct dispatch_request {
     /// JSON-RPC 2.0 answers a method that cannot exist with -32601 before
     /// asking for a session; the Tryton dialect authenticates first (SPEC §6.2).
     rpc_dialect dialect = rpc_dialect::tryton_envelope;
+    /// When the request was read, the client's X-Atrium-Timeout and the
+    /// cancellation (rpc_http_info): a method with its own timeout gets its
+    /// deadline from them.
+    std::chrono::steady_clock::time_point received{};
+    std::optional<std::chrono::milliseconds> client_timeout{};
+    std::shared_ptr<db::cancellation> cancel{};
 };
 
 struct dispatch_result {
@@ -71,6 +77,9 @@ struct dispatcher_settings {
     /// authenticated call checks its session in the database.
     std::string postgresql_uri;
     std::function<void(std::function<void()>)> spawn_background;
+    /// `web.call_timeout`: how long a call may run unless its method says
+    /// otherwise (rpc_definition::timeout); the client may only lower it.
+    std::chrono::milliseconds call_timeout = std::chrono::seconds(60);
 };
 
 class dispatcher final : public rpc_handler {

@@ -5,6 +5,7 @@
 #include "database/errors.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
+#include "server/call_deadline.hpp"
 #include "server/config.hpp"
 #include "server/jsonrpc_codec.hpp"
 #include "server/jsonrpc_values.hpp"
@@ -193,6 +194,22 @@ TEST_CASE("codec: database errors that reach it unconverted are internal errors 
         CHECK(reply.status == 200);
         CHECK(json::parse(reply.body)["error"]["code"] == -32603);
     }
+}
+
+TEST_CASE("codec: a call past its deadline is 408 plain (Tryton), -32008 with HTTP 408 alone and 200 in a batch (2.0)") {
+    codec c(std::make_exception_ptr(server::call_timeout_error("Request Timeout: the call did not finish")));
+    auto reply = c.envelope();
+    CHECK(reply.status == 408);
+    CHECK(reply.body.find("did not finish") != std::string::npos);
+    CHECK(c.bare().status == 408);
+    reply = c.v2();
+    CHECK(reply.status == 408);
+    CHECK(json::parse(reply.body) ==
+          json::parse(R"({"jsonrpc": "2.0", "id": 1, "error": {"code": -32008,
+                          "message": "Request Timeout: the call did not finish", "data": {"status": 408}}})"));
+    reply = c.batch();
+    CHECK(reply.status == 200);
+    CHECK(json::parse(reply.body)[0]["error"]["code"] == -32008);
 }
 
 TEST_CASE("codec: an HTTP refusal is plain alone, the member's -32000 error with data.status in a batch") {

@@ -7,8 +7,9 @@
 
 int main(int argc, char** argv) {
     atrium::server::atriumd_extensions extensions;
-    extensions.wrap_handler = [](atrium::server::rpc_handler& next) -> std::unique_ptr<atrium::server::rpc_handler> {
-        return std::make_unique<atrium::test::test_handler>(next);
+    extensions.wrap_handler = [](atrium::server::rpc_handler& next, std::shared_ptr<atrium::db::backend> backend)
+        -> std::unique_ptr<atrium::server::rpc_handler> {
+        return std::make_unique<atrium::test::test_handler>(next, std::move(backend));
     };
     return atrium::server::run_atriumd(argc, argv, extensions);
 }

@@ -1,10 +1,14 @@
 #include "tests/support/test_handler.hpp"
 
 #include "modules/errors.hpp"
+#include "database/errors.hpp"
+#include "server/call_deadline.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
+#include "transaction/retry.hpp"
+#include "transaction/transaction.hpp"
 
 #include <chrono>
 #include <thread>
@@ -83,6 +87,41 @@ rpc_result test_handler::handle(const rpc_request& request) {
     if (method == "test.big") return {std::string(first_param(request).get<std::size_t>(), 'x')};
     if (method == "test.cached") return {"cached", first_param(request).get<int>()};
     if (method == "test.raise") raise(first_param(request).get<std::string>());
+    if ((method == "test.db_sleep" || method == "test.db_count") && backend_ && request.database) {
+        auto database = backend_->open(*request.database);
+        const bool postgresql = database->backend_name() == "postgresql";
+        retry_options options;
+        options.start.readonly = method == "test.db_count";
+        try {
+            return {call_with_retry(database, root_user, options, [&](transaction& txn) -> json {
+                auto& c = txn.connection();
+                if (method == "test.db_count") {
+                    const auto exists = c.execute(postgresql ? "SELECT to_regclass('test_deadline') IS NOT NULL"
+                                                             : "SELECT count(*) FROM sqlite_master WHERE name = 'test_deadline'");
+                    if (std::get<std::int64_t>(exists.rows.at(0).at(0)) == 0) return 0;
+                    const auto rows = c.execute("SELECT count(*) FROM test_deadline WHERE marker = ?",
+                                                {request.params.at(0).get<std::string>()});
+                    return std::get<std::int64_t>(rows.rows.at(0).at(0));
+                }
+                const double seconds = request.params.at(0).get<double>();
+                c.execute("CREATE TABLE IF NOT EXISTS test_deadline (marker TEXT)");
+                c.execute("INSERT INTO test_deadline (marker) VALUES (?)", {request.params.at(1).get<std::string>()});
+                if (postgresql) {
+                    c.execute("SELECT pg_sleep(?)", {seconds});
+                } else {
+                    // SQLite has no server-side sleep: a fiber sleep, cut at the deadline like a statement would be.
+                    auto pause = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+                    if (const auto left = db::time_left(txn.deadline())) pause = std::min(pause, *left);
+                    fiber::current().sleep_for(pause);
+                    c.execute("SELECT 1");
+                }
+                return true;
+            })};
+        } catch (const db::database_error& error) {
+            if (error.category() != error_category::timeout) throw;
+            throw call_timed_out(error, request.http.received, request.http.cancel && request.http.cancel->cancelled());
+        }
+    }
     return next_.handle(request);
 }
 

@@ -42,7 +42,7 @@ TEST_CASE("error: the default wire shape of each category (SPEC §8.4)") {
              expected{error_category::in_doubt, "", -32603, 500},
              expected{error_category::integrity, "", -32603, 500},
              expected{error_category::programming, "", -32603, 500},
-             expected{error_category::timeout, "", -32603, 500},
+             expected{error_category::timeout, "", -32008, 408},
              expected{error_category::unavailable, "", -32603, 500},
              expected{error_category::other, "", -32603, 500},
              expected{error_category::needs_fix, "", -32603, 500},
