@@ -118,6 +118,7 @@ ops::call_outcome metrics_outcome(failure::kind what) {
     switch (what) {
     case failure::kind::http: return ops::call_outcome::http_error;
     case failure::kind::unavailable: return ops::call_outcome::unavailable;
+    case failure::kind::timeout: return ops::call_outcome::timeout;  // past the call's deadline (408)
     case failure::kind::rate_limit: return ops::call_outcome::rate_limited;
     case failure::kind::tryton: return ops::call_outcome::user_error;
     case failure::kind::not_found: return ops::call_outcome::not_found;

@@ -8,7 +8,7 @@ namespace {
 
 constexpr std::array<std::string_view, 6> families{"common", "model", "wizard", "report", "system", "other"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(call_outcome::count)> outcomes{
-    "ok", "user_error", "http_error", "unavailable", "rate_limited", "not_found", "invalid_params", "internal"};
+    "ok", "user_error", "http_error", "unavailable", "timeout", "rate_limited", "not_found", "invalid_params", "internal"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(rejection::count)> reasons{
     "connection_cap", "rate_limit", "body_limit", "header_limit", "length_required", "unsupported_media", "origin"};
 

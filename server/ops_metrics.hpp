@@ -11,7 +11,7 @@
 
 namespace atrium::server::ops {
 
-enum class call_outcome { ok, user_error, http_error, unavailable, rate_limited, not_found, invalid_params, internal, count };
+enum class call_outcome { ok, user_error, http_error, unavailable, timeout, rate_limited, not_found, invalid_params, internal, count };
 
 /// One finished call: atrium_rpc_calls_total{family,outcome}, atrium_rpc_call_duration_seconds{family}.
 void record_call(std::string_view method, call_outcome outcome, double seconds) noexcept;

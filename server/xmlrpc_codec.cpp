@@ -3,7 +3,9 @@
 // first (fiber::rethrow_if_unwinding()).
 
 #include "fiber/unwind.hpp"
+#include "server/call_deadline.hpp"
 #include "server/jsonrpc_values.hpp"
+#include "server/ops_metrics.hpp"
 #include "server/worker_pool.hpp"
 #include "server/xmlrpc_values.hpp"
 #include "transaction/logging.hpp"
@@ -112,6 +114,11 @@ outcome failure_reply(const std::exception_ptr& failure, const rpc_request& requ
             // HTTP-level answers stay HTTP answers: xmlrpc.client raises ProtocolError.
             return {plain_http_reply(wire.http_status, e.what(), request.http, wire.retry_after),
                     "HTTP " + std::to_string(wire.http_status)};
+        case error_category::timeout:
+            // The call's deadline passed: rolled back, 408 as the Tryton dialect answers it.
+            // A database's own timeout reaching here unconverted stays an internal error.
+            if (!dynamic_cast<const call_timeout_error*>(&e)) return internal_failure(failure, request, options);
+            return {plain_http_reply(wire.http_status, e.what(), request.http), "timeout"};
         case error_category::not_found:
             if (request.database) {
                 return {plain_http_reply(403, "Method not found: " + request.method, request.http), "method not found"};
@@ -147,6 +154,19 @@ outcome run_call(const rpc_request& request, rpc_handler& handler, const codec_o
         fiber::rethrow_if_unwinding();
         return failure_reply(std::current_exception(), request, options);
     }
+}
+
+/// The outcome /metrics counts (atrium_rpc_calls_total), from the reply made.
+ops::call_outcome xmlrpc_metrics_outcome(const outcome& done) {
+    if (done.log == "ok") return ops::call_outcome::ok;
+    if (done.log == "timeout") return ops::call_outcome::timeout;
+    if (done.log == "internal error") return ops::call_outcome::internal;
+    if (done.log == "method not found") return ops::call_outcome::not_found;
+    if (done.log == "invalid params") return ops::call_outcome::invalid_params;
+    if (done.reply.status == 429) return ops::call_outcome::rate_limited;
+    if (done.reply.status == 503) return ops::call_outcome::unavailable;
+    if (done.log.rfind("HTTP ", 0) == 0) return ops::call_outcome::http_error;
+    return ops::call_outcome::user_error;
 }
 
 void log_call(const rpc_request& request, const codec_options& options, double duration_ms, const std::string& result) {
@@ -202,8 +222,9 @@ rpc_http_reply handle_xmlrpc(std::string_view body, const rpc_call_context& cont
     request.params = std::move(call.params);
     const auto start = std::chrono::steady_clock::now();
     outcome done = run_call(request, handler, options);
-    log_call(request, options,
-             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), done.log);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ops::record_call(request.method, xmlrpc_metrics_outcome(done), seconds);
+    log_call(request, options, seconds * 1000.0, done.log);
     return std::move(done.reply);
 }
 

@@ -61,6 +61,16 @@ def run_checks(s, c, uri):
     count = tryton(s, "test.db_count", ["t1"])
     c.check("... rolled back: the write before the sleep is not visible", count[1].get("result") == 0, count[:2])
 
+    # XML-RPC (proteus): the same deadline, the same 408 (xmlrpc.client raises ProtocolError).
+    xml = ("<?xml version='1.0'?><methodCall><methodName>test.db_sleep</methodName><params>"
+           "<param><value><int>10</int></value></param><param><value><string>x1</string></value></param>"
+           "</params></methodCall>")
+    (status, body, _), took = timed(lambda: s.post("/%s/" % s.db, xml, {HEADER: "1", "Content-Type": "text/xml"}))
+    c.check("XML-RPC: expiry answers HTTP 408 at the 1 s deadline", status == 408 and 0.9 <= took < 2.5,
+            (status, body, took))
+    count = tryton(s, "test.db_count", ["x1"])
+    c.check("... rolled back", count[1].get("result") == 0, count[:2])
+
     # JSON-RPC 2.0: HTTP 408 with error -32008; in a batch a member error.
     (status, body, _), took = timed(lambda: s.post("/%s/" % s.db, {"jsonrpc": "2.0", "id": 7, "method": "test.db_sleep",
                                                                "params": [10, "j1"]}, {HEADER: "0.5"}))
