@@ -7,6 +7,8 @@
 #include "server/rpc_handler.hpp"
 
 #include <functional>
+#include <string>
+#include <vector>
 #include <memory>
 
 namespace atrium::server {
@@ -16,6 +18,8 @@ struct atriumd_extensions {
     /// Puts a handler in front of the dispatcher: it serves the calls it knows
     /// and passes the others to `next`. Empty: the dispatcher serves alone.
     std::function<std::unique_ptr<rpc_handler>(rpc_handler& next)> wrap_handler;
+    /// Modules activated, besides sale, when a new database is initialised.
+    std::vector<std::string> init_modules;
 };
 
 /// Runs atriumd with `argc`/`argv` (`atriumd --help`); returns the exit status.

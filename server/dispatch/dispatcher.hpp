@@ -67,6 +67,10 @@ struct dispatcher_settings {
     /// authenticated call checks its session in the database.
     std::string postgresql_uri;
     std::function<void(std::function<void()>)> spawn_background;
+    /// Called after a call that queued tasks (modules::ir::enqueue) committed:
+    /// wakes this process's queue workers (server/queue_workers.hpp). Empty:
+    /// the tasks wait for the workers of another process.
+    std::function<void()> tasks_queued;
 };
 
 class dispatcher final : public rpc_handler {
