@@ -45,14 +45,14 @@ void queue_workers::stop() noexcept {
     if (const int socket = listener_socket_.load(); socket >= 0) ::shutdown(socket, SHUT_RDWR);
 }
 
-void queue_workers::wait(std::uint64_t seen) {
+void queue_workers::wait(std::uint64_t seen, std::chrono::milliseconds timeout) {
     auto waker = fiber::current().make_waker();
     {
         std::lock_guard lock(mutex_);
         if (generation_ != seen || stopping_) return;  // woken meanwhile: look again
         waiting_.push_back(waker);
     }
-    waker->wait(options_.poll);
+    waker->wait(timeout);
     std::lock_guard lock(mutex_);
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), waker), waiting_.end());
 }
@@ -64,18 +64,28 @@ void queue_workers::work(const std::string& owner) {
             std::lock_guard lock(mutex_);
             seen = generation_;
         }
+        auto timeout = options_.poll;
         try {
             // A read-only look first: an idle worker never takes SQLite's write lock.
-            if (ir::task_due(database_)) {
+            const auto next = ir::next_task_in(database_);
+            if (next && next->count() == 0) {
+                int ran = 0;
                 while (!stopping_) {
                     auto task = ir::take_task(database_, owner, options_.task);
                     if (!task) break;
+                    ++ran;
                     if (ir::run_task(database_, *task, options_.task) == ir::task_outcome::done) ++done_;
                     // Tasks the task queued: this worker takes them next; wake the others too.
                     bool queued = false;
                     drain_tasks([&](std::int64_t) { queued = true; });
                     if (queued) wake();
                 }
+                if (ran > 0) continue;  // look again at once
+                // Due, but other workers hold them (SKIP LOCKED): look again soon.
+                timeout = std::min(timeout, std::chrono::milliseconds(100));
+            } else if (next) {
+                // A scheduled task or an expiring lease: wake up when it is due.
+                timeout = std::min(timeout, *next + std::chrono::milliseconds(1));
             }
         } catch (const std::exception& error) {
             // A database that cannot serve now: try again after a pause.
@@ -83,7 +93,7 @@ void queue_workers::work(const std::string& owner) {
             fiber::current().sleep_for(std::chrono::seconds(1));
             continue;
         }
-        wait(seen);
+        wait(seen, timeout);
     }
 }
 

@@ -5,7 +5,8 @@
 /// fiber that hears about new tasks from other processes: LISTEN on
 /// PostgreSQL, the database's shared change counter on SQLite. Calls of this
 /// process wake the workers directly (wake(), from the dispatcher's drain of
-/// the fiber's task list). A slow safety poll backs both up.
+/// the fiber's task list). A worker with nothing due sleeps until the next
+/// scheduled task or lease expiry, at most the safety poll (`queue.poll`).
 
 #include "modules/ir/queue.hpp"
 
@@ -58,7 +59,7 @@ public:
 private:
     void work(const std::string& owner);
     void listen();
-    void wait(std::uint64_t seen);
+    void wait(std::uint64_t seen, std::chrono::milliseconds timeout);
 
     std::shared_ptr<db::database> database_;
     queue_worker_options options_;

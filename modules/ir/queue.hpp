@@ -71,7 +71,11 @@ struct taken_task {
     nlohmann::json ids, args, context;
 };
 
-/// True if a task is due (a cheap read-only look before taking the write lock).
+/// How long until the next task is due (zero: one is due now): the earliest
+/// scheduled time of a pending task or lease expiry of a running one; none
+/// when no task waits. A read-only look, before taking any write lock.
+std::optional<std::chrono::milliseconds> next_task_in(const std::shared_ptr<db::database>& database);
+/// next_task_in() is zero.
 bool task_due(const std::shared_ptr<db::database>& database);
 
 /// Takes the next due task (pending and scheduled, or running with an expired

@@ -62,15 +62,24 @@ const char* due_condition = "(state = 'pending' AND scheduled_at <= ?) OR (state
 
 }  // namespace
 
-bool task_due(const std::shared_ptr<db::database>& database) {
+std::optional<std::chrono::milliseconds> next_task_in(const std::shared_ptr<db::database>& database) {
     queue_settings defaults;
-    return call_with_retry(database, root_user, root_options(defaults, true), [](transaction& txn) {
-               const double now = epoch_seconds();
-               const auto r = txn.connection().execute(
-                   std::string("SELECT id FROM ir_queue WHERE ") + due_condition + " LIMIT 1", {now, now});
-               return nlohmann::json(!r.empty());
-           })
-        .get<bool>();
+    const auto next = call_with_retry(database, root_user, root_options(defaults, true), [](transaction& txn) {
+        const auto r = txn.connection().execute(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN scheduled_at ELSE lease_expiry END) FROM ir_queue "
+            "WHERE state IN ('pending', 'running')");
+        if (r.empty() || db::is_null(r.rows[0][0])) return nlohmann::json();
+        return nlohmann::json(as_double(r.rows[0][0]));
+    });
+    if (next.is_null()) return std::nullopt;
+    const double wait = next.get<double>() - epoch_seconds();
+    if (wait <= 0) return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(wait * 1000)));
+}
+
+bool task_due(const std::shared_ptr<db::database>& database) {
+    const auto next = next_task_in(database);
+    return next && next->count() == 0;
 }
 
 std::optional<taken_task> take_task(const std::shared_ptr<db::database>& database, const std::string& owner,

@@ -4,7 +4,8 @@ test_queue_jobs (tests/support/queue_test_module.hpp), over real HTTP:
 tasks queued by a call that fails never run; 4 worker fibers run 200 tasks
 queued by calls, each exactly once, woken at once (the safety poll is set to
 an hour); kill -9 of a process whose worker is mid-task: another process
-takes the task after its lease expired and runs it to completion once.
+takes the task when its lease expires (it sleeps until then: its safety poll
+is an hour too) and runs it to completion once.
 
 usage: queue_e2e.py ATRIUMD_TEST [DATABASE_URI]
 """
@@ -67,7 +68,7 @@ def main():
         first_pid = first.proc.pid
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait()
-        second = Server(atriumd, first.uri, extra_config=QUEUE % (1, 1), db="queue_e2e")
+        second = Server(atriumd, first.uri, extra_config=QUEUE % (1, 3600), db="queue_e2e")
         second.start()
         admin2 = second.login()
         finished = wait_for(lambda: any(k == "killed-0" for k, _ in jobs(second, admin2)), timeout=30, step=0.1)

@@ -88,6 +88,7 @@ TEST_CASE("queue: a task exists only if the enqueuing transaction commits, and i
                     std::runtime_error);
     fiber_state().tasks().clear();  // what the retry loop does; the row is gone with the rollback
     CHECK(q.count("SELECT COUNT(*) FROM ir_queue") == 0);
+    CHECK_FALSE(ir::next_task_in(q.db()).has_value());
     CHECK_FALSE(ir::task_due(q.db()));
     CHECK_FALSE(ir::take_task(q.db(), "w", {}).has_value());
 
@@ -131,6 +132,12 @@ TEST_CASE("queue: a task runs as its user with its context, and a scheduled one 
     fiber_state().tasks().clear();
     CHECK_FALSE(ir::take_task(q.db(), "w", {}).has_value());
     CHECK(q.count("SELECT COUNT(*) FROM ir_queue WHERE state = 'pending'") == 1);
+    // Workers sleep until then (at most their safety poll).
+    const auto next = ir::next_task_in(q.db());
+    REQUIRE(next.has_value());
+    CHECK(*next > std::chrono::minutes(59));
+    CHECK(*next <= std::chrono::hours(1));
+    CHECK_FALSE(ir::task_due(q.db()));
 }
 
 TEST_CASE("queue: 4 workers, 1000 tasks, each done exactly once") {
