@@ -7,11 +7,15 @@ an hour); kill -9 of a process whose worker is mid-task: another process
 takes the task when its lease expires (it sleeps until then: its safety poll
 is an hour too) and runs it to completion once.
 
-usage: queue_e2e.py ATRIUMD_TEST [DATABASE_URI]
+Then the operator's side: `atrium-admin queue list|retry|drop` on the same
+database.
+
+usage: queue_e2e.py ATRIUMD_TEST ATRIUM_ADMIN [DATABASE_URI]
 """
 import collections
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -28,8 +32,8 @@ def jobs(s, session):
 
 
 def main():
-    atriumd = sys.argv[1]
-    uri = sys.argv[2] if len(sys.argv) > 2 else None
+    atriumd, admin_tool = sys.argv[1], sys.argv[2]
+    uri = sys.argv[3] if len(sys.argv) > 3 else None
     c = Checks()
     first = Server(atriumd, uri, extra_config=QUEUE % (4, 3600), db="queue_e2e").start()
     second = None
@@ -79,6 +83,28 @@ def main():
         task = [r for r in second.result("model.test.queue.job.queue_rows", [{}], session=admin2)
                 if "killed" in r["args"]]
         c.check("... done on its second try", task and task[0]["state"] == "done" and task[0]["tries"] == 2, task)
+
+        # The operator's view (the second server's configuration names the database).
+        def admin(*words):
+            run = subprocess.run([admin_tool, "-c", second.config, "queue"] + list(words),
+                                 capture_output=True, text=True, timeout=60)
+            return run.returncode, run.stdout, run.stderr
+        rc, out, err = admin("list", "done")
+        lines = [line.split("\t") for line in out.splitlines()]
+        c.check("atrium-admin queue list done: 201 tasks", rc == 0 and len(lines) == 201, (rc, len(lines), err))
+        c.check("... as id, state, tries, model.method",
+                all(len(f) == 6 and f[1] == "done" and f[3] == "test.queue.job.run" for f in lines), lines[:2])
+        killed_id = [f[0] for f in lines if f[2] == "2"]
+        rc, out, err = admin("drop", "999999")
+        c.check("queue drop of an unknown id fails", rc == 1 and "no task" in err, (rc, err))
+        rc, out, err = admin("retry", killed_id[0] if killed_id else "0")
+        c.check("queue retry of a done task is refused", rc == 1, (rc, err))
+        rc, out, err = admin("drop", killed_id[0] if killed_id else "0")
+        c.check("queue drop removes a finished task", rc == 0, (rc, err))
+        rc, out, err = admin("list")
+        c.check("... and it is gone", rc == 0 and len(out.splitlines()) == 200, (rc, len(out.splitlines())))
+        rc, out, err = admin("frobnicate")
+        c.check("a bad queue action is a usage error", rc == 2 and "usage" in err, (rc, err))
     except Exception as error:
         c.check("no unexpected exception", False, repr(error))
     finally:
