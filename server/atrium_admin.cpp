@@ -5,6 +5,7 @@
 //   atrium-admin -c etc/atrium.conf [-d DB] --list-modules
 //   atrium-admin -c etc/atrium.conf --recover
 //   atrium-admin -c etc/atrium.conf tpc list | tpc commit GID | tpc rollback GID [--force]
+//   atrium-admin -c etc/atrium.conf [-d DB] queue list [STATE] | queue retry ID | queue drop ID
 //
 // --init creates the database if needed and activates ir, res and the -u
 // modules in dependency order (idempotent), creating the admin user (id 1)
@@ -30,6 +31,7 @@
 #include "server/config.hpp"
 #include "server/module_commands.hpp"
 #include "server/recovery_command.hpp"
+#include "server/queue_admin.hpp"
 #include "server/tpc_admin.hpp"
 #include "transaction/logging.hpp"
 
@@ -180,13 +182,28 @@ int tpc_command(const options& opts) {
     return server::run_tpc_command(cfg, cmd, std::cout, std::cerr);
 }
 
+int queue_command(const options& opts) {
+    using namespace atrium;
+    server::config cfg;
+    try {
+        cfg = server::load_config(opts.config_file);
+    } catch (const server::config_error& e) {
+        std::cerr << "atrium-admin: configuration error: " << e.what() << '\n';
+        return exit_usage;
+    }
+    const std::vector<std::string> words(opts.words.begin() + 1, opts.words.end());
+    return server::run_queue_command(cfg, opts.database.empty() ? cfg.database.name : opts.database, words, std::cout,
+                                     std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     options opts;
     po::options_description visible(
         "Usage: atrium-admin [options] --init|--update|--list-modules|--recover\n"
-        "       atrium-admin [options] tpc list | tpc commit GID | tpc rollback GID [--force]\n\n"
+        "       atrium-admin [options] tpc list | tpc commit GID | tpc rollback GID [--force]\n"
+        "       atrium-admin [options] [-d DB] queue list [STATE] | queue retry ID | queue drop ID\n\n"
         "Administration commands for an Atrium installation.\n\n"
         "Configuration: the same as atriumd: built-in defaults < the INI file (-c, or\n"
         "$ATRIUM_CONFIG) < ATRIUM_<SECTION>__<KEY> environment variables.\n\n"
@@ -237,7 +254,7 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     const bool tpc_cmd = !opts.words.empty();
-    if (tpc_cmd && opts.words.front() != "tpc") {
+    if (tpc_cmd && opts.words.front() != "tpc" && opts.words.front() != "queue") {
         std::cerr << "atrium-admin: unknown command \"" << opts.words.front() << "\"\nTry 'atrium-admin --help'.\n";
         return exit_usage;
     }
@@ -262,6 +279,7 @@ int main(int argc, char** argv) {
         });
     }
     try {
+        if (tpc_cmd && opts.words.front() == "queue") return queue_command(opts);
         if (tpc_cmd) return tpc_command(opts);
         if (!opts.recover) return modules_command(opts);
         return recover(opts);

@@ -18,6 +18,7 @@
 #include "server/atriumd.hpp"
 #include "server/config.hpp"
 #include "server/dispatch/dispatcher.hpp"
+#include "server/queue_workers.hpp"
 #include "server/periodic_recovery.hpp"
 #include "server/supervisor.hpp"
 #include "server/worker_pool.hpp"
@@ -108,7 +109,8 @@ std::int64_t touch_meta_table(const std::shared_ptr<atrium::db::database>& datab
 
 /// First start: the ir, res and sale modules and the admin user. The
 /// password comes from ATRIUM_ADMIN_PASSWORD, or is generated and printed once.
-void initialise_database(const std::shared_ptr<atrium::db::database>& database, bool verbose) {
+void initialise_database(const std::shared_ptr<atrium::db::database>& database, bool verbose,
+                         const std::vector<std::string>& extra_modules) {
     using namespace atrium;
     bool ours = false;
     {
@@ -128,7 +130,9 @@ void initialise_database(const std::shared_ptr<atrium::db::database>& database, 
         password = modules::res::random_key().substr(0, 20);
         generated = true;
     }
-    modules::init_database(database, {"sale"}, password);
+    std::vector<std::string> wanted{"sale"};
+    wanted.insert(wanted.end(), extra_modules.begin(), extra_modules.end());
+    modules::init_database(database, wanted, password);
     std::cout << "atriumd: initialised database " << database->name() << " (modules ir, res, sale)";
     if (generated) std::cout << "; admin password (shown once): " << password;
     std::cout << std::endl;
@@ -159,6 +163,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                   << "  request.max_size = " << cfg.request.max_size
                   << ", request.max_size_authenticated = " << cfg.request.max_size_authenticated << std::endl;
         for (const auto& dsn : cfg.tpc.participants) std::clog << "  tpc.participants += " << server::masked_uri(dsn) << "\n";
+        std::clog << "  queue.workers = " << cfg.queue.workers << ", queue.max_tries = " << cfg.queue.max_tries << "\n";
         std::clog << "  mail.maildir = " << cfg.mail.maildir << "\n"
                   << "  files.staging = " << cfg.files.staging << std::endl;
     }
@@ -183,6 +188,22 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
                   << e.what() << '\n';
         return exit_failure;
     }
+
+    // The task queue's workers: declared before `io`, whose destruction unwinds their fibers.
+    server::queue_worker_options queue_options;
+    queue_options.workers = cfg.queue.workers;
+    queue_options.task = {.max_tries = cfg.queue.max_tries,
+                          .lease_margin = std::chrono::seconds(cfg.queue.lease_margin),
+                          .backoff = std::chrono::seconds(cfg.queue.backoff),
+                          .retry = cfg.database.retry,
+                          .default_language = cfg.database.language};
+    queue_options.poll = std::chrono::seconds(cfg.queue.poll);
+    if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
+        queue_options.listen_dsn = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
+        if (queue_options.listen_dsn.back() != '/') queue_options.listen_dsn += '/';
+        queue_options.listen_dsn += cfg.database.name;
+    }
+    server::queue_workers queue(database, queue_options);
 
     // Declared after the database: destroyed (and its fibers unwound) first.
     boost::asio::io_context io(1);
@@ -215,6 +236,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
             boost::asio::post(io, [&io, body = std::move(body)]() mutable { fiber::spawn_fiber(io, std::move(body)); });
         };
     }
+    if (cfg.queue.workers > 0) settings.tasks_queued = [&queue] { queue.wake(); };
     server::dispatcher dispatcher(backend, settings);
     const auto wrapper = extensions.wrap_handler ? extensions.wrap_handler(dispatcher, backend) : nullptr;
     server::rpc_handler& handler = wrapper ? *wrapper : static_cast<server::rpc_handler&>(dispatcher);
@@ -247,7 +269,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
             } catch (const std::exception& e) {
                 std::cerr << "atriumd: recovery failed: " << e.what() << std::endl;
             }
-            initialise_database(database, opts.verbose);
+            initialise_database(database, opts.verbose, extensions.init_modules);
             try {
                 // Databases made before two-phase-commit ids get theirs now (issue 17).
                 tpc::ensure_database_id(*database);
@@ -284,6 +306,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
             });
             http.start();
             serving = true;
+            queue.start(io);
             if (cfg.tpc.recovery_interval > 0 && server::this_process().runs_periodic_recovery()) {
                 const std::chrono::seconds interval(cfg.tpc.recovery_interval);
                 server::start_periodic_recovery(io, backend, database, cfg, {.interval = interval, .min_age = interval, .on_pass = {}},
@@ -323,6 +346,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     // the session listeners and periodic recovery end at their next wake-up,
     // so no fiber is destroyed while suspended.
     dispatcher.stop_background();
+    queue.stop();
     stop_recovery->store(true);
     io.restart();
     if (const auto left = fiber::drain(io, std::chrono::seconds(3)); left > 0)

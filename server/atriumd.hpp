@@ -8,6 +8,8 @@
 #include "server/rpc_handler.hpp"
 
 #include <functional>
+#include <string>
+#include <vector>
 #include <memory>
 
 namespace atrium::server {
@@ -18,6 +20,8 @@ struct atriumd_extensions {
     /// and passes the others to `next`. Empty: the dispatcher serves alone.
     /// `backend` is the server's database backend.
     std::function<std::unique_ptr<rpc_handler>(rpc_handler& next, std::shared_ptr<db::backend> backend)> wrap_handler;
+    /// Modules activated, besides sale, when a new database is initialised.
+    std::vector<std::string> init_modules;
 };
 
 /// Runs atriumd with `argc`/`argv` (`atriumd --help`); returns the exit status.

@@ -350,6 +350,26 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.files.staging = parse_directory(where, value);
          }},
+        {"queue", "workers", "1",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.workers = parse_int(where, value, 0, 256);
+         }},
+        {"queue", "max_tries", "5",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.max_tries = parse_int(where, value, 1, 1000);
+         }},
+        {"queue", "lease_margin", "60",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.lease_margin = parse_int(where, value, 1, 7 * 24 * 3600);
+         }},
+        {"queue", "backoff", "1",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.backoff = parse_int(where, value, 0, 3600);
+         }},
+        {"queue", "poll", "5",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.poll = parse_int(where, value, 1, 3600);
+         }},
     };
     return table;
 }

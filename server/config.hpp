@@ -152,6 +152,17 @@ struct session_config {
     bool operator==(const session_config&) const = default;
 };
 
+/// `[queue]`: the task queue's workers (modules/ir/queue.hpp, server/queue_workers.hpp).
+struct queue_config {
+    int workers = 1;        ///< worker fibers in atriumd; 0: none (tasks wait for another process)
+    int max_tries = 5;      ///< a task failing this often is kept failed with its error
+    int lease_margin = 60;  ///< seconds added to a task's expected duration for its lease
+    int backoff = 1;        ///< seconds before the first retry of a failed task; doubles per try
+    int poll = 5;           ///< seconds between safety polls (wake-ups come by NOTIFY / the counter)
+
+    bool operator==(const queue_config&) const = default;
+};
+
 /// Every known key (the server's and the modules') with its default, as text.
 modules::module_config default_sections();
 
@@ -165,6 +176,7 @@ struct config {
     mail_config mail;
     files_config files;
     log_config log;
+    queue_config queue;
     /// Every section and key as text, defaults included: what the modules read
     /// (modules::module_registry::configure); their own sections live only here.
     modules::module_config sections = default_sections();

@@ -1,5 +1,6 @@
 #include "modules/ir/ir.hpp"
 #include "modules/ir/client_methods.hpp"
+#include "modules/ir/queue.hpp"
 #include "modules/ir/ui.hpp"
 
 #include "modules/dialect.hpp"
@@ -157,6 +158,7 @@ void register_module(module_registry& registry) {
         .add(fields::char_field("hostname", "Hostname"));
     ir.models.push_back(std::move(conf));
 
+    add_queue_model(ir);
     add_ui_models(ir);
 
     ir.on_activate = [](const pool& p) {
@@ -166,7 +168,7 @@ void register_module(module_registry& registry) {
         if (conf.search(nlohmann::json::array()).empty()) conf.create(nlohmann::json::array({{{"language", "en"}}}));
         // Sessions, access rows and the module table are for root only over RPC.
         const model& access = p.get("ir.model.access");
-        for (const char* m : {"ir.session", "ir.model.access", "ir.module", "ir.sequence.strict"}) {
+        for (const char* m : {"ir.session", "ir.model.access", "ir.module", "ir.sequence.strict", "ir.queue"}) {
             if (access.search(nlohmann::json::array({nlohmann::json::array({"model", "=", m})})).empty())
                 access.create(nlohmann::json::array(
                     {{{"model", m}, {"description", std::string("only root may use ") + m}}}));

@@ -524,8 +524,11 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
         &report);
     out.retries = report.retries + report.fixes;
     if (method->rpc.readonly) out.cache_seconds = method->rpc.cache;
-    // No background task runner yet: queued task ids are logged and dropped, last queued first.
-    drain_tasks([](std::int64_t task) { log_info("task " + std::to_string(task) + " has no runner; dropped"); });
+    // The fiber's task list holds the ir.queue tasks this call queued (committed
+    // with it): the workers take them; wake this process's now.
+    bool queued = false;
+    drain_tasks([&](std::int64_t) { queued = true; });
+    if (queued && settings_.tasks_queued) settings_.tasks_queued();
     return out;
 }
 

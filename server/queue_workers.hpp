@@ -1,0 +1,74 @@
+#pragma once
+/// @file
+/// @brief The task queue's workers inside atriumd (issue 22): `queue.workers`
+/// fibers that take ir.queue tasks and run them (modules/ir/queue.hpp), plus one
+/// fiber that hears about new tasks from other processes: LISTEN on
+/// PostgreSQL, the database's shared change counter on SQLite. Calls of this
+/// process wake the workers directly (wake(), from the dispatcher's drain of
+/// the fiber's task list). A worker with nothing due sleeps until the next
+/// scheduled task or lease expiry, at most the safety poll (`queue.poll`).
+
+#include "modules/ir/queue.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+namespace atrium::db {
+class database;
+}
+namespace atrium::fiber {
+class waker;
+}
+
+namespace atrium::server {
+
+struct queue_worker_options {
+    int workers = 1;
+    modules::ir::queue_settings task;
+    std::chrono::milliseconds poll{5000};  ///< safety poll
+    /// PostgreSQL: `postgresql://…/<dbname>` to LISTEN on; empty: the change counter.
+    std::string listen_dsn;
+    /// How the counter is watched on SQLite (a load of a shared page, no system call).
+    std::chrono::milliseconds counter_check{50};
+};
+
+class queue_workers {
+public:
+    queue_workers(std::shared_ptr<db::database> database, queue_worker_options options);
+    queue_workers(const queue_workers&) = delete;
+    queue_workers& operator=(const queue_workers&) = delete;
+
+    /// Spawns the workers and the listener on `io` (nothing when workers is 0).
+    void start(boost::asio::io_context& io);
+    /// Wakes the waiting workers; thread-safe.
+    void wake() noexcept;
+    /// Ends the fibers at their next wake-up (a task being run finishes first);
+    /// call on the io thread, then drain it.
+    void stop() noexcept;
+    /// Tasks this process's workers finished (done), for logs and tests.
+    std::uint64_t done() const noexcept { return done_.load(); }
+
+private:
+    void work(const std::string& owner);
+    void listen();
+    void wait(std::uint64_t seen, std::chrono::milliseconds timeout);
+
+    std::shared_ptr<db::database> database_;
+    queue_worker_options options_;
+    std::mutex mutex_;
+    std::uint64_t generation_ = 0;  // moves on every wake()
+    std::vector<std::shared_ptr<fiber::waker>> waiting_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> listener_socket_{-1};
+    std::atomic<std::uint64_t> done_{0};
+};
+
+}  // namespace atrium::server
