@@ -566,6 +566,11 @@ config load_config(const std::string& path, const environment& env) {
         cfg = parse_config(text.str(), path);
     }
     apply_environment(cfg, env);
+    if (cfg.web.processes > 1 && !cfg.web.metrics_listen.empty()) {
+        // Every child would bind that address; only web.listen is shared (SO_REUSEPORT).
+        fail("[web] metrics_listen", "cannot be used with web.processes > 1: leave it empty (/metrics, /livez and "
+                                     "/readyz are then served on web.listen to loopback peers)");
+    }
     return cfg;
 }
 

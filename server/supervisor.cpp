@@ -120,6 +120,10 @@ std::optional<int> supervise(int processes, const std::string& host, unsigned sh
     ::sigprocmask(SIG_BLOCK, &handled, &previous);
     const pid_t supervisor = ::getpid();
     std::vector<child> children(static_cast<std::size_t>(processes));
+    // Under systemd the children notify (READY, STOPPING, WATCHDOG; the unit
+    // says NotifyAccess=all): without WATCHDOG_PID, naming the supervisor, each
+    // child takes the watchdog as its own (sd_watchdog_enabled).
+    ::unsetenv("WATCHDOG_PID");
 
     // Forks child `index`; in the child, returns true with this_process() set.
     auto start = [&](int index, bool first_start, int* ready_read) {

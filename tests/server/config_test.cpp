@@ -57,6 +57,14 @@ TEST_CASE("config: a missing file is a clear error") {
     CHECK_THROWS_AS(load_config((dir / "missing.conf").string(), {}), config_error);
 }
 
+TEST_CASE("config: web.metrics_listen with web.processes > 1 is refused (each child would bind it)") {
+    CHECK_NOTHROW(load_config("", {{"ATRIUM_WEB__PROCESSES", "2"}}));
+    CHECK_NOTHROW(load_config("", {{"ATRIUM_WEB__METRICS_LISTEN", "127.0.0.1:9100"}}));
+    CHECK_THROWS_WITH_AS(
+        load_config("", {{"ATRIUM_WEB__PROCESSES", "2"}, {"ATRIUM_WEB__METRICS_LISTEN", "127.0.0.1:9100"}}),
+        doctest::Contains("metrics_listen"), config_error);
+}
+
 TEST_CASE("config: database.timeout and database.retry reach the PostgreSQL pool; passwords are masked") {
     auto cfg = parse_config("[database]\nuri = postgresql://u:secret@db:5432/\nretry = 3\ntimeout = 60\n");
     CHECK(backend_uri(cfg) == "postgresql://u:secret@db:5432/?retry=3&idle_timeout_s=60");
