@@ -148,25 +148,7 @@ call_outcome run_call(const rpc_request& request, rpc_handler& handler, const co
     const std::string_view result = outcome.error ? std::string_view(outcome.error->outcome) : "ok";
     ops::record_call(request.method, outcome.error ? metrics_outcome(outcome.error->what) : ops::call_outcome::ok,
                      duration_ms / 1000.0);
-    if (options.slow_call_ms > 0 && duration_ms > options.slow_call_ms) {
-        log_warning(slow_call_line(request, duration_ms, result));
-    }
-    if (options.log_call) {
-        rpc_call_record record;
-        record.request_id = request.request_id;
-        record.method = request.method;
-        record.database = request.database;
-        record.notes = request.notes;
-        record.duration_ms = duration_ms;
-        record.outcome = std::string(result);
-        options.log_call(record);
-    } else if (log_json()) {
-        log_info(json_call_line(request, duration_ms, result));
-    } else {
-        // The default line straight from the request: no record copies.
-        log_info(format_call_line(request.request_id, request.method, request.database, request.notes, duration_ms,
-                                  result));
-    }
+    log_finished_call(request, options, duration_ms, result);
     return outcome;
 }
 
@@ -520,6 +502,29 @@ std::string format_call_line(std::string_view request_id, std::string_view metho
     line.append(" ").append(outcome);
     if (notes.retries > 0) line.append(" retries=").append(std::to_string(notes.retries));
     return line;
+}
+
+void log_finished_call(const rpc_request& request, const codec_options& options, double duration_ms,
+                       std::string_view outcome) {
+    if (options.slow_call_ms > 0 && duration_ms > options.slow_call_ms) {
+        log_warning(slow_call_line(request, duration_ms, outcome));
+    }
+    if (options.log_call) {
+        rpc_call_record record;
+        record.request_id = request.request_id;
+        record.method = request.method;
+        record.database = request.database;
+        record.notes = request.notes;
+        record.duration_ms = duration_ms;
+        record.outcome = std::string(outcome);
+        options.log_call(record);
+    } else if (log_json()) {
+        log_info(json_call_line(request, duration_ms, outcome));
+    } else {
+        // The default line straight from the request: no record copies.
+        log_info(format_call_line(request.request_id, request.method, request.database, request.notes, duration_ms,
+                                  outcome));
+    }
 }
 
 std::string format_call_record(const rpc_call_record& record) {

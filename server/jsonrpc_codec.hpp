@@ -61,6 +61,11 @@ rpc_http_reply plain_http_reply(int status, std::string_view message, const rpc_
 /// The default log line: "rpc <id> <method> db=<db> user=<user> <ms>ms <outcome>[ retries=<n>]".
 std::string format_call_record(const rpc_call_record& record);
 
+/// Logs one finished call, whichever codec served it: its line (options.log_call,
+/// else log.format's text or JSON line) and, past log.slow_call_ms, where the time went.
+void log_finished_call(const rpc_request& request, const codec_options& options, double duration_ms,
+                       std::string_view outcome);
+
 /// The same line from its parts (the default logger formats it without a record).
 std::string format_call_line(std::string_view request_id, std::string_view method,
                              const std::optional<std::string>& database, const rpc_call_notes& notes,

@@ -169,22 +169,6 @@ ops::call_outcome xmlrpc_metrics_outcome(const outcome& done) {
     return ops::call_outcome::user_error;
 }
 
-void log_call(const rpc_request& request, const codec_options& options, double duration_ms, const std::string& result) {
-    if (options.log_call) {
-        rpc_call_record record;
-        record.request_id = request.request_id;
-        record.method = request.method;
-        record.database = request.database;
-        record.notes = request.notes;
-        record.duration_ms = duration_ms;
-        record.outcome = result;
-        options.log_call(record);
-    } else {
-        log_info(format_call_line(request.request_id, request.method, request.database, request.notes, duration_ms,
-                                  result));
-    }
-}
-
 bool contains_ignoring_case(std::string_view text, std::string_view word) {
     for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
         bool match = true;
@@ -224,7 +208,7 @@ rpc_http_reply handle_xmlrpc(std::string_view body, const rpc_call_context& cont
     outcome done = run_call(request, handler, options);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ops::record_call(request.method, xmlrpc_metrics_outcome(done), seconds);
-    log_call(request, options, seconds * 1000.0, done.log);
+    log_finished_call(request, options, seconds * 1000.0, done.log);
     return std::move(done.reply);
 }
 
