@@ -202,11 +202,15 @@ void sqlite_connection::fail(int code, std::string_view message, std::string_vie
                            "cannot write in a read-only transaction: " + std::string(message),
                            std::string(sql));
     }
-    if (primary == SQLITE_INTERRUPT && timed_out_ && timeout_) {
+    if (primary == SQLITE_INTERRUPT && interrupted_by_ == interrupt::statement_timeout && timeout_) {
         throw_sqlite_error(code,
                            "canceling statement due to statement timeout (" +
                                std::to_string(timeout_->count()) + " ms)",
                            std::string(sql));
+    }
+    if (primary == SQLITE_INTERRUPT && interrupted_by_ != interrupt::none) {
+        throw_deadline_passed("running \"" + std::string(sql.substr(0, 60)) + "\"",
+                              interrupted_by_ == interrupt::call_cancelled);
     }
     throw_sqlite_error(code, message, std::string(sql));
 }

@@ -20,7 +20,10 @@
 //   SQLITE_BUSY / SQLITE_LOCKED throws the retryable error at once.
 // * begin_options::statement_timeout is enforced per statement with a progress
 //   handler that checks a steady_clock deadline; a statement that runs past it
-//   fails with timeout_error. The handler is removed at commit/rollback.
+//   fails with timeout_error. The same handler stops a running statement at
+//   the call's deadline (begin_options::until) or when the call is cancelled
+//   (begin_options::cancel): a timeout_error as a statement started past them
+//   gets. The handler is removed at commit/rollback (COMMIT is never stopped).
 // * Read-write transactions of a process that queue for the write turn run on
 //   the database's shared writer connection with group commit
 //   (sqlite_group_commit.hpp); this connection forwards to it meanwhile.
@@ -150,7 +153,12 @@ private:
     void require_live_transaction(std::string_view sql);
     void require_savepoint_context(std::string_view sql);
     void install_timeout(std::chrono::milliseconds timeout);
+    /// Installs the progress handler when a statement timeout, a deadline or
+    /// a cancellation may stop the statements of this transaction.
+    void arm_interrupts();
     void clear_timeout() noexcept;
+    /// clear_timeout(), and the call's deadline and cancellation forgotten.
+    void forget_call_limits() noexcept;
     void end_session() noexcept;
     /// Queues for the process's turn to write (sqlite_write_gate), if this
     /// connection has a gate and the hooks can wake a fiber; throws the
@@ -171,8 +179,13 @@ private:
     bool readonly_ = false;
     bool broken_ = false;
     std::optional<std::chrono::milliseconds> timeout_;
+    // Where the running statement is stopped (the earlier of its statement
+    // timeout and the call's deadline), and what stopped it.
     std::chrono::steady_clock::time_point deadline_{};
-    bool timed_out_ = false;
+    enum class interrupt { none, statement_timeout, call_deadline, call_cancelled };
+    interrupt interrupted_by_ = interrupt::none;
+    bool interrupts_armed_ = false;
+    bool statement_interruptible_ = false;  // a user statement runs (control statements never stop)
     // The call's limits (begin_options::until / cancel) until the session
     // ends: the waits for the write lock end at the deadline, and no
     // statement starts after it (timeout_error, SQLSTATE 57014).

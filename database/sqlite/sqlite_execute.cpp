@@ -103,9 +103,11 @@ result sqlite_connection::execute(std::string_view sql, const std::vector<value>
         out.columns.emplace_back(name ? name : "");
     }
 
-    if (timeout_) {
-        timed_out_ = false;
-        deadline_ = steady_clock::now() + *timeout_;
+    if (interrupts_armed_) {
+        interrupted_by_ = interrupt::none;
+        deadline_ = timeout_ ? steady_clock::now() + *timeout_ : steady_clock::time_point::max();
+        if (until_ && *until_ < deadline_) deadline_ = *until_;
+        statement_interruptible_ = true;
     }
     const sqlite3_int64 changes_before = sqlite3_total_changes64(db_);
     for (;;) {
@@ -154,6 +156,7 @@ int sqlite_connection::step_control(std::string_view sql, std::string& message,
     sqlite3_stmt* stmt = prepare_cached(sql);
     statement_guard guard(stmt);
     deadline_ = steady_clock::time_point::max();  // control statements are never timed out
+    statement_interruptible_ = false;
     for (;;) {
         const int rc = sqlite3_step(stmt);
         if (rc == SQLITE_DONE) return SQLITE_OK;

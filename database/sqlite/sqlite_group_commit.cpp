@@ -72,13 +72,18 @@ sqlite_connection& sqlite_group_commit::begin_member(const begin_options& option
     w.session_ = true;
     w.mode_ = sqlite_connection::mode::immediate;
     w.readonly_ = false;
-    if (timed) w.install_timeout(*options.statement_timeout);
+    // A deadline alone does not settle the waiting members first: it rarely
+    // passes, and when it does they are told to retry (the batch is lost).
+    w.until_ = options.until;
+    w.cancel_ = options.cancel;
+    if (timed) w.timeout_ = *options.statement_timeout;
+    w.arm_interrupts();
     return w;
 }
 
 bool sqlite_group_commit::commit_member(sqlite_connection& member, bool may_wait) {
     sqlite_connection& w = *writer_;
-    w.clear_timeout();  // COMMIT itself must never be interrupted
+    w.forget_call_limits();  // COMMIT itself must never be interrupted
     if (batch_lost()) {
         abandon_batch(SQLITE_ABORT_ROLLBACK, std::string(k_lost_batch));
         detach(member);
@@ -153,7 +158,7 @@ bool sqlite_group_commit::commit_member(sqlite_connection& member, bool may_wait
 
 void sqlite_group_commit::rollback_member(sqlite_connection& member) noexcept {
     sqlite_connection& w = *writer_;
-    w.clear_timeout();
+    w.forget_call_limits();
     if (batch_lost()) {
         abandon_batch(SQLITE_ABORT_ROLLBACK, std::string(k_lost_batch));
     } else {
@@ -241,7 +246,7 @@ void sqlite_group_commit::abandon_batch(int code, const std::string& message) no
 void sqlite_group_commit::detach(sqlite_connection& member) noexcept {
     member.writer_ = nullptr;
     if (!writer_) return;
-    writer_->clear_timeout();
+    writer_->forget_call_limits();
     writer_->session_ = false;
     writer_->mode_ = sqlite_connection::mode::none;
     writer_->readonly_ = false;

@@ -49,22 +49,38 @@ std::int64_t sqlite_connection::reprepare_count() const {
 
 void sqlite_connection::install_timeout(std::chrono::milliseconds timeout) {
     timeout_ = timeout;
-    timed_out_ = false;
+    arm_interrupts();
+}
+
+void sqlite_connection::arm_interrupts() {
+    interrupted_by_ = interrupt::none;
     deadline_ = steady_clock::time_point::max();
+    if (interrupts_armed_ || (!timeout_ && !until_ && !cancel_)) return;
     sqlite3_progress_handler(db_, k_progress_period, &sqlite_connection::on_progress, this);
+    interrupts_armed_ = true;
 }
 
 void sqlite_connection::clear_timeout() noexcept {
-    if (db_) sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    if (db_ && interrupts_armed_) sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    interrupts_armed_ = false;
     timeout_.reset();
-    timed_out_ = false;
+    interrupted_by_ = interrupt::none;
+    deadline_ = steady_clock::time_point::max();
 }
 
 int sqlite_connection::on_progress(void* self) noexcept {
     auto* conn = static_cast<sqlite_connection*>(self);
-    if (steady_clock::now() < conn->deadline_) return 0;
-    conn->timed_out_ = true;
-    return 1;  // SQLITE_INTERRUPT
+    if (!conn->statement_interruptible_) return 0;
+    // A client gone away stops the statement at once, as PQcancel does.
+    if (conn->cancel_ && conn->cancel_->cancelled()) {
+        conn->interrupted_by_ = interrupt::call_cancelled;
+        return 1;  // SQLITE_INTERRUPT
+    }
+    const auto now = steady_clock::now();
+    if (now < conn->deadline_) return 0;
+    conn->interrupted_by_ =
+        conn->until_ && now >= *conn->until_ ? interrupt::call_deadline : interrupt::statement_timeout;
+    return 1;
 }
 
 void sqlite_connection::begin(const begin_options& options) {
@@ -110,15 +126,18 @@ void sqlite_connection::begin(const begin_options& options) {
             : options.readonly ? mode::deferred
                                : mode::immediate;
     // A zero or negative timeout means none, as statement_timeout=0 in PostgreSQL.
-    if (options.statement_timeout && options.statement_timeout->count() > 0) {
-        install_timeout(*options.statement_timeout);
-    }
+    if (options.statement_timeout && options.statement_timeout->count() > 0) timeout_ = *options.statement_timeout;
+    arm_interrupts();
 }
 
-void sqlite_connection::end_session() noexcept {
+void sqlite_connection::forget_call_limits() noexcept {
     clear_timeout();
     until_.reset();
     cancel_ = nullptr;
+}
+
+void sqlite_connection::end_session() noexcept {
+    forget_call_limits();
     give_back_write_turn();
     readonly_ = false;
     session_ = false;

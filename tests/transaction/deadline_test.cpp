@@ -91,3 +91,75 @@ TEST_CASE("deadline: a call within its deadline commits as usual") {
     CHECK(result == true);
     CHECK(f.committed_notes() == std::vector<std::string>{"in time"});
 }
+
+namespace {
+
+// A statement that runs for many seconds on both backends without sleeping
+// (so SQLite, which has no pg_sleep, is stopped mid-statement too).
+constexpr const char* k_long_count =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) FROM c";
+
+double seconds_since(steady_clock::time_point start) {
+    return std::chrono::duration<double>(steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("deadline: a running statement is stopped at the call's deadline, and the connection serves again") {
+    test_database f;
+    const auto start = steady_clock::now();
+    try {
+        auto scope = begin(f.db, 1, {.deadline = start + 400ms});
+        scope->connection().execute("INSERT INTO note (text) VALUES ('lost')");
+        scope->connection().execute(k_long_count);
+        FAIL("the statement ran past the deadline");
+    } catch (const db::timeout_error& e) {
+        CHECK(e.category() == error_category::timeout);
+    }
+    const double took = seconds_since(start);
+    CHECK(took >= 0.35);
+    CHECK(took < 2.0);
+    CHECK(fiber_state().stack().empty());
+    CHECK(f.committed_notes().empty());
+    // The next call gets a working connection.
+    auto result = call_with_retry(f.db, 1, {}, [&](transaction& txn) {
+        txn.connection().execute("INSERT INTO note (text) VALUES ('next')");
+        return json(true);
+    });
+    CHECK(result == true);
+    CHECK(f.committed_notes() == std::vector<std::string>{"next"});
+}
+
+TEST_CASE("deadline: a running statement is stopped when the call is cancelled (the client went away)") {
+    test_database f;
+    auto cancel = std::make_shared<db::cancellation>();
+    const auto start = steady_clock::now();
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(300ms);
+        cancel->cancel();
+    });
+    try {
+        call_limits_scope limits({steady_clock::now() + 60s, cancel});
+        auto scope = begin(f.db, 1);
+        scope->connection().execute(k_long_count);
+        FAIL("the statement was not stopped");
+    } catch (const db::timeout_error& e) {
+        CHECK(e.category() == error_category::timeout);
+    }
+    canceller.join();
+    CHECK(seconds_since(start) < 2.0);
+    CHECK(fiber_state().stack().empty());
+}
+
+TEST_CASE("deadline: a statement timeout shorter than the time left still reports a statement timeout") {
+    test_database f;
+    const auto start = steady_clock::now();
+    try {
+        auto scope = begin(f.db, 1, {.timeout = 200ms, .deadline = start + 30s});
+        scope->connection().execute(k_long_count);
+        FAIL("the statement timeout did not stop the statement");
+    } catch (const db::timeout_error& e) {
+        CHECK(std::string(e.what()).find("statement timeout") != std::string::npos);
+    }
+    CHECK(seconds_since(start) < 2.0);
+}
