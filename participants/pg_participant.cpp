@@ -186,9 +186,17 @@ connection& pg_data_manager::user_connection() noexcept {
     return *conn_;
 }
 
+void pg_data_manager::set_call_limits(deadline until, std::shared_ptr<cancellation> cancel) {
+    until_ = until;
+    cancel_ = std::move(cancel);
+}
+
 void pg_data_manager::begin_branch() {
     if (branch_open()) misuse("the two-phase-commit branch " + gid_ + " has already begun", "BEGIN");
-    conn_->begin({});
+    begin_options options;
+    options.until = until_;
+    options.cancel = cancel_.get();
+    conn_->begin(options);
     phase_ = phase::active;
 }
 
@@ -233,7 +241,7 @@ void pg_data_manager::tpc_vote(tpc::coordinator&) {
 }
 
 bool pg_data_manager::finish_prepared(bool commit) {
-    auto attempt = [&](pg_connection& c) { return pg_finish_prepared(c, gid_, commit); };
+    auto attempt = [&](pg_connection& c) { return pg_finish_prepared(c, gid_, commit, until_); };
     if (conn_ && conn_->is_open()) {
         try {
             return attempt(*conn_);
@@ -244,6 +252,10 @@ bool pg_data_manager::finish_prepared(bool commit) {
     } else if (conninfo_.empty()) {
         misuse("participant " + participant_id_ + ": the connection is closed; recovery will finish " + gid_, {},
                "08003");
+    }
+    if (const auto left = time_left(until_); left && left->count() <= 0) {
+        misuse("participant " + participant_id_ + ": the call's deadline passed; recovery will finish " + gid_, {},
+               "57014");
     }
     // The DSN form can reach the database again.
     pg_connection fresh(conninfo_, participant_id_, participant_settings());
@@ -336,10 +348,11 @@ void pg_data_manager::complete() noexcept {
     if (owned_) owned_->close();
 }
 
-bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit) {
+bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit, const deadline& until) {
     const std::string sql = std::string(commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + conn.literal(gid);
     auto pause = std::chrono::milliseconds(1);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    if (until && *until < deadline) deadline = *until;
     for (;;) {
         try {
             if (commit) conn.execute_decisive(sql);
@@ -359,6 +372,24 @@ bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit
 // ---------------------------------------------------------------------------
 // pg_join
 
+namespace {
+
+// The limits of the call the joining fiber serves, and those of the Tryton
+// transaction whose coordinator `txn` is (its deadline may be earlier).
+void obey_call_limits(pg_data_manager& dm, const tpc::coordinator& txn) {
+    const auto& call = fiber_state().call();
+    deadline until = call.deadline;
+    std::shared_ptr<cancellation> cancel = call.cancel;
+    for (const auto& started : fiber_state().stack()) {
+        if (!started->started() || &started->coordinator() != &txn) continue;
+        until = earliest(until, started->deadline());
+        if (started->call_cancellation()) cancel = started->call_cancellation();
+    }
+    dm.set_call_limits(until, std::move(cancel));
+}
+
+}  // namespace
+
 connection& pg_join(const std::string& dsn, tpc::coordinator& txn, const std::vector<pg_notification>& notify) {
     for (const auto& joined : txn.resources()) {
         auto* dm = dynamic_cast<pg_data_manager*>(joined.get());
@@ -372,6 +403,7 @@ connection& pg_join(const std::string& dsn, tpc::coordinator& txn, const std::ve
     require_prepared_transactions(*conn, parsed.participant_id);
     auto dm = std::make_shared<pg_data_manager>(dsn, std::move(parsed), std::move(conn), txn.new_gid());
     dm->add_notifications(notify);
+    obey_call_limits(*dm, txn);
     // Join first: a failing join leaves nothing begun (the connection closes with dm).
     auto registered = txn.join(dm);
     if (registered != dm) misuse("pg_join: the transaction returned another data manager");
@@ -424,6 +456,7 @@ void pg_join(connection& conn, tpc::coordinator& txn, const std::vector<pg_notif
 
     auto dm = std::make_shared<pg_data_manager>(*pg, participant, txn.new_gid());
     dm->add_notifications(notify);
+    obey_call_limits(*dm, txn);
     auto registered = txn.join(dm);
     if (registered != dm) misuse("pg_join: the transaction returned another data manager");
     dm->begin_branch();

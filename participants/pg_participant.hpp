@@ -39,6 +39,16 @@
 //   connection joined with the connection form is the caller's own object:
 //   nothing can intercept a commit() called on it; don't (the vote then fails
 //   because the branch is gone, and the transaction aborts).
+// * A call's limits (issue 20): the branch obeys the deadline and the
+//   cancellation of the call that joined it (the fiber's call limits, or the
+//   Tryton transaction's deadline when earlier): its statements, PREPARE
+//   TRANSACTION included, are refused past the deadline, run with the time
+//   left as statement timeout, and are cancelled with the call, so a late or
+//   abandoned call votes no and everything rolls back. After the commit
+//   decision, the wait for a prepared transaction another session is
+//   finishing ends at the deadline too, and a lost connection is not
+//   reconnected past it: recovery finishes the branch from the decision
+//   record, and the call (already decided) is answered as committed.
 // * A server with max_prepared_transactions = 0 is refused at join with a
 //   programming_error that says so.
 // * sort_key() and participant_id() are the participant's DSN without the
@@ -138,6 +148,8 @@ public:
     const std::string& gid() const override { return gid_; }
     std::string participant_id() const override { return participant_id_; }
 
+    /// The call's limits the branch obeys (set by pg_join before begin_branch).
+    void set_call_limits(deadline until, std::shared_ptr<cancellation> cancel);
     /// BEGIN on the connection (pg_join calls it right after joining).
     void begin_branch();
     /// The connection callers use: for the DSN form a guard refusing
@@ -180,6 +192,8 @@ private:
     std::unique_ptr<guarded_connection> guard_;
     phase phase_ = phase::aborted;  // until begin_branch()
     std::vector<pg_notification> notify_;
+    deadline until_{};
+    std::shared_ptr<cancellation> cancel_;
 };
 
 /// COMMIT PREPARED (`commit`) or ROLLBACK PREPARED of `gid` on `conn`, which
@@ -188,7 +202,8 @@ private:
 /// another session is finishing the same gid ("prepared transaction ... is
 /// busy", 55000) it waits in small steps (at most about 5 s). COMMIT PREPARED
 /// runs as a decisive statement (a lost connection is an in_doubt_error).
-bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit);
+/// With `until`, that wait also ends there (recovery finishes the rest).
+bool pg_finish_prepared(pg_connection& conn, const std::string& gid, bool commit, const deadline& until = {});
 
 /// Joins the database named by `dsn` to `txn` (see the file comment) and
 /// returns its connection. Same DSN string, same transaction ⇒ same connection.

@@ -83,6 +83,8 @@ public:
     std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
     /// The call's deadline in force (none: no deadline).
     const db::deadline& deadline() const noexcept { return deadline_; }
+    /// What cancels the transaction's running statement (null: nothing).
+    const std::shared_ptr<db::cancellation>& call_cancellation() const noexcept { return cancel_; }
     const nlohmann::json& context() const noexcept { return *context_; }
     const context_ptr& shared_context() const noexcept { return context_; }
 

@@ -14,7 +14,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace atrium;
@@ -260,4 +262,88 @@ TEST_CASE("pg participant: joining an existing connection") {
     }
     sqlite_conn.return_to_pool();
     conn.return_to_pool();
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("pg participant: the branch obeys the call's deadline: a slow statement is cancelled, nothing commits") {
+    main_database main(pick_main());
+    participant p1("a_part");
+    const auto start = std::chrono::steady_clock::now();
+    {
+        quiet_log quiet;
+        call_limits_scope limits({start + 500ms, nullptr});
+        auto scope = begin(main.db, 0);
+        scope->connection().execute("INSERT INTO note (text) VALUES ('main')");
+        auto& branch = db::pg_join(p1.dsn);
+        branch.execute("INSERT INTO item VALUES (1, 'one')");
+        // The branch's statement timeout is the time left, not the server's default (0).
+        const auto shown = branch.execute("SHOW statement_timeout");
+        REQUIRE(shown.size() == 1);
+        CHECK(std::get<std::string>(shown.rows.at(0).at(0)) != "0");
+        CHECK_THROWS_AS(branch.execute("SELECT pg_sleep(10)"), db::timeout_error);
+    }
+    CHECK(seconds_since(start) < 3.0);
+    CHECK(main.notes().empty());
+    CHECK(p1.labels().empty());
+    CHECK(p1.prepared_gids().empty());
+}
+
+TEST_CASE("pg participant: cancelling the call (client gone) cancels the branch's running statement") {
+    main_database main(pick_main());
+    participant p1("a_part");
+    auto cancel = std::make_shared<db::cancellation>();
+    const auto start = std::chrono::steady_clock::now();
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(300ms);
+        cancel->cancel();
+    });
+    {
+        quiet_log quiet;
+        call_limits_scope limits({start + 60s, cancel});
+        auto scope = begin(main.db, 0);
+        auto& branch = db::pg_join(p1.dsn);
+        branch.execute("INSERT INTO item VALUES (1, 'one')");
+        CHECK_THROWS_AS(branch.execute("SELECT pg_sleep(10)"), db::timeout_error);
+    }
+    canceller.join();
+    CHECK(seconds_since(start) < 3.0);
+    CHECK(p1.labels().empty());
+    CHECK(p1.prepared_gids().empty());
+}
+
+TEST_CASE("pg participant: a deadline passed before the vote: PREPARE is refused and everything rolls back") {
+    main_database main(pick_main());
+    participant p1("a_part");
+    participant p2("b_part");
+    std::vector<std::string> gids;
+    {
+        quiet_log quiet;
+        call_limits_scope limits({std::chrono::steady_clock::now() + 300ms, nullptr});
+        auto scope = begin(main.db, 0);
+        scope->connection().execute("INSERT INTO note (text) VALUES ('main')");
+        db::pg_join(p1.dsn).execute("INSERT INTO item VALUES (1, 'one')");
+        db::pg_join(p2.dsn).execute("INSERT INTO item VALUES (2, 'two')");
+        for (auto* dm : pg_dms(scope->coordinator())) gids.push_back(dm->gid());
+        std::this_thread::sleep_for(400ms);
+        try {
+            scope->commit();
+            FAIL("committed past the deadline");
+        } catch (const db::timeout_error& e) {
+            CHECK(e.category() == error_category::timeout);
+        }
+        for (auto* dm : pg_dms(scope->coordinator())) CHECK(dm->state() == db::pg_data_manager::phase::aborted);
+    }
+    CHECK(main.notes().empty());
+    CHECK(p1.labels().empty());
+    CHECK(p2.labels().empty());
+    CHECK(p1.prepared_gids().empty());
+    CHECK(p2.prepared_gids().empty());
+    for (const auto& gid : gids) CHECK_FALSE(tpc::decisions::lookup(*main.db, gid).has_value());
 }
