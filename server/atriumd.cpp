@@ -214,6 +214,9 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     settings.version = cfg.web.tryton_series;  // atriumd's own version: --version, the Server header
     settings.retry = cfg.database.retry;
     settings.call_timeout = std::chrono::seconds(cfg.web.call_timeout);
+    for (const auto& [method, seconds] : cfg.web.method_timeouts) {
+        settings.method_timeouts.emplace(method, std::chrono::seconds(seconds));
+    }
     settings.list_databases = cfg.database.list;
     settings.language = cfg.database.language;
     settings.session = {.max_age = cfg.session.max_age,

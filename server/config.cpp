@@ -89,6 +89,32 @@ std::vector<std::string> parse_origins(std::string_view where, std::string_view 
     return origins;
 }
 
+/// `web.method_timeouts`: `method=seconds` pairs separated by commas or whitespace.
+std::map<std::string, int, std::less<>> parse_method_timeouts(std::string_view where, std::string_view text) {
+    std::map<std::string, int, std::less<>> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const auto start = text.find_first_not_of(", \t", pos);
+        if (start == std::string_view::npos) break;
+        auto end = text.find_first_of(", \t", start);
+        if (end == std::string_view::npos) end = text.size();
+        const auto item = text.substr(start, end - start);
+        pos = end;
+        const auto equals = item.find('=');
+        const auto method = item.substr(0, equals);
+        const bool named = !method.empty() && std::all_of(method.begin(), method.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '_' || c == '.';
+        });
+        if (equals == std::string_view::npos || !named) {
+            fail(where, "expected method=seconds pairs such as model.sale.order.confirm=120, got '" +
+                            std::string(item) + "'");
+        }
+        if (out.contains(method)) fail(where, "method " + std::string(method) + " is listed twice");
+        out.emplace(std::string(method), parse_int(where, item.substr(equals + 1), 1, 24 * 3600));
+    }
+    return out;
+}
+
 /// `tpc.participants`: comma-separated PostgreSQL DSNs naming a database each.
 std::vector<std::string> parse_participants(std::string_view where, std::string_view text) {
     std::vector<std::string> dsns;
@@ -240,6 +266,10 @@ const std::vector<key_entry>& key_table() {
         {"web", "call_timeout", "60",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.web.call_timeout = parse_int(where, value, 1, 24 * 3600);
+         }},
+        {"web", "method_timeouts", "",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.web.method_timeouts = parse_method_timeouts(where, value);
          }},
         {"web", "tryton_series", "6.0",
          [](config& cfg, std::string_view where, const std::string& value) {

@@ -22,6 +22,10 @@
 ///   `web.max_header_size` [65536], `web.header_timeout` [10], `web.keepalive_timeout` [30],
 ///   `web.request_timeout` [300], `web.call_timeout` [60], `web.drain_timeout` [30] (seconds), `web.cors`
 ///   [empty: comma/space-separated origins], `web.cache_timeout` [43200]: see web_config.
+/// - `web.method_timeouts` [empty]: `method=seconds` pairs separated by commas
+///   or whitespace (e.g. `model.sale.order.confirm=120`): the operator's
+///   deadline for those methods, in place of `web.call_timeout` and of the
+///   method's own (rpc_definition::timeout).
 /// - `web.root` [`/usr/share/tryton-sao/www`]: the web client's static files
 ///   served on GET/HEAD (`GET /`: its index.html); empty, or a missing
 ///   directory: none (a path given explicitly must be a directory).
@@ -83,6 +87,8 @@ struct web_config {
     int keepalive_timeout = 30;       ///< seconds an idle keep-alive connection is kept
     int request_timeout = 300;        ///< seconds to receive a body / send a response
     int call_timeout = 60;            ///< seconds a call may run (its deadline); see server/call_deadline.hpp
+    /// Per-method call timeouts in seconds (`web.method_timeouts`), by method name.
+    std::map<std::string, int, std::less<>> method_timeouts;
     int drain_timeout = 30;           ///< seconds in-flight calls get at SIGTERM/SIGINT
     std::vector<std::string> cors;    ///< allowed Origins (SPEC §8.1)
     int cache_timeout = 43200;        ///< Access-Control-Max-Age, seconds

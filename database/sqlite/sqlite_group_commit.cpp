@@ -58,8 +58,16 @@ sqlite_connection& sqlite_group_commit::begin_member(const begin_options& option
     // An interrupted write rolls back SQLite's whole transaction: settle the
     // waiting members before a member that may be interrupted starts.
     if (timed && !pending_.empty()) commit_for_waiting();
+    // The member's deadline bounds the wait for another process's lock too.
+    w.until_ = options.until;
+    w.cancel_ = options.cancel;
     if (!batch_open_) {
-        w.run_with_busy_retry("BEGIN IMMEDIATE");  // other processes may hold the lock
+        try {
+            w.run_with_busy_retry("BEGIN IMMEDIATE");  // other processes may hold the lock
+        } catch (const std::exception&) {
+            w.forget_call_limits();
+            throw;
+        }
         batch_open_ = true;
     }
     std::string message;
@@ -74,8 +82,6 @@ sqlite_connection& sqlite_group_commit::begin_member(const begin_options& option
     w.readonly_ = false;
     // A deadline alone does not settle the waiting members first: it rarely
     // passes, and when it does they are told to retry (the batch is lost).
-    w.until_ = options.until;
-    w.cancel_ = options.cancel;
     if (timed) w.timeout_ = *options.statement_timeout;
     w.arm_interrupts();
     return w;

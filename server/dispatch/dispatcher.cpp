@@ -249,7 +249,9 @@ rpc_result dispatcher::handle(const rpc_request& request) {
                                 received, request.http.timeout, request.http.cancel};
     // Every transaction of the call (authentication, the method, the session
     // touch) obeys its deadline; a method with its own timeout sets its own (call_object).
-    call_limits_scope limits({call_deadline(received, settings_.call_timeout, request.http.timeout), request.http.cancel});
+    const auto configured = settings_.method_timeouts.find(request.method);
+    const auto allowed = configured == settings_.method_timeouts.end() ? settings_.call_timeout : configured->second;
+    call_limits_scope limits({call_deadline(received, allowed, request.http.timeout), request.http.cancel});
     auto result = dispatch(call);
     if (result.user >= 0) request.notes.user = std::to_string(result.user);
     request.notes.retries = result.retries;
@@ -493,9 +495,11 @@ dispatch_result dispatcher::call_object(const std::shared_ptr<db::database>& dat
     options.start.default_language = settings_.language;
     options.start.lock_retries = settings_.retry;
 
-    // A method's own timeout replaces web.call_timeout (longer or shorter); the client's header still lowers it.
+    // A method's own timeout replaces web.call_timeout (longer or shorter),
+    // unless the operator set one for it (web.method_timeouts, applied by
+    // handle()); the client's header still lowers it.
     std::optional<call_limits_scope> own_limits;
-    if (method->rpc.timeout) {
+    if (method->rpc.timeout && !settings_.method_timeouts.contains(request.method)) {
         own_limits.emplace(fiber_transactions::call_limits{
             call_deadline(request.received, *method->rpc.timeout, request.client_timeout), request.cancel});
     }

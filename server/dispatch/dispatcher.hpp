@@ -80,6 +80,9 @@ struct dispatcher_settings {
     /// `web.call_timeout`: how long a call may run unless its method says
     /// otherwise (rpc_definition::timeout); the client may only lower it.
     std::chrono::milliseconds call_timeout = std::chrono::seconds(60);
+    /// `web.method_timeouts`: the operator's timeout for these methods, in
+    /// place of call_timeout and of the method's own.
+    std::map<std::string, std::chrono::milliseconds, std::less<>> method_timeouts;
     /// Called after a call that queued tasks (modules::ir::enqueue) committed:
     /// wakes this process's queue workers (server/queue_workers.hpp). Empty:
     /// the tasks wait for the workers of another process.

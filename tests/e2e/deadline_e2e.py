@@ -6,7 +6,9 @@ batch member error in a batch) and rolls the call back (its write is not
 visible); the deadline bounds the wait for the database (a PostgreSQL pool of
 one connection held by another call / SQLite's write lock) and the lock-fix
 retries (PostgreSQL: the strict sequence's table lock held by psql); a client
-that disconnects cancels its running pg_sleep (pg_stat_activity).
+that disconnects cancels its running pg_sleep (pg_stat_activity); the
+operator's web.method_timeouts replaces web.call_timeout for the methods it
+names, shorter or longer (a write waiting on a lock held by psql / sqlite3).
 
 usage: deadline_e2e.py ATRIUMD_TEST [DATABASE_URI]
 """
@@ -40,6 +42,8 @@ def main():
         server_uri = uri.rstrip("/") + "/?pool_size=2"
     # web.call_timeout = 3: a header may lower it, never raise it.
     os.environ["ATRIUM_WEB__CALL_TIMEOUT"] = "3"  # the environment override, as an operator would
+    # Per method, the operator's own: confirm gets less, write more than 3 s.
+    os.environ["ATRIUM_WEB__METHOD_TIMEOUTS"] = "model.sale.order.confirm=1, model.sale.order.write=8"
     server = Server(atriumd, server_uri, db="e2e_deadline")
     c = check_server(server, lambda s, c: run_checks(s, c, uri))
     return c.finish()
@@ -124,8 +128,85 @@ def run_checks(s, c, uri):
     count = tryton(s, "test.db_count", ["waiter"])
     c.check("... the waiter wrote nothing", count[1].get("result") == 0, count[:2])
 
+    method_timeout_checks(s, c, uri)
     if uri:
         pg_checks(s, c, uri)
+
+
+class table_lock:
+    """Another database client holding a write lock on sale orders: psql's
+    LOCK TABLE on PostgreSQL, sqlite3's BEGIN IMMEDIATE (the database's write
+    lock) on SQLite."""
+
+    def __init__(self, s, uri):
+        self.s, self.uri = s, uri
+
+    def __enter__(self):
+        if self.uri:
+            self.holder = subprocess.Popen([psql_path(), self.uri.rstrip("/") + "/" + self.s.db, "-X", "-q", "-A", "-t"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True)
+            self.holder.stdin.write("BEGIN; LOCK TABLE sale_order IN EXCLUSIVE MODE; SELECT 'locked';\n")
+            self.holder.stdin.flush()
+            assert self.holder.stdout.readline().strip() == "locked"
+        else:
+            import sqlite3
+            path = os.path.join(self.s.dir, "var", self.s.db + ".sqlite")
+            self.holder = sqlite3.connect(path, isolation_level=None, timeout=10)
+            self.holder.execute("BEGIN IMMEDIATE")
+        return self
+
+    def release(self):
+        if self.holder is None:
+            return
+        if self.uri:
+            self.holder.stdin.write("COMMIT;\n")
+            self.holder.stdin.close()
+            self.holder.wait(timeout=10)
+        else:
+            self.holder.execute("COMMIT")
+            self.holder.close()
+        self.holder = None
+
+    def __exit__(self, *exc):
+        try:
+            self.release()
+        finally:
+            if self.uri and self.holder is not None and self.holder.poll() is None:
+                self.holder.kill()
+
+
+def method_timeout_checks(s, c, uri):
+    admin = s.login()
+    auth = {"Authorization": session_header(*admin)}
+    dec = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
+    order = s.result("model.sale.order.create", [[{"customer": "Per method", "lines": [["create", [
+        {"product": "Widget", "quantity": dec("1"), "unit_price": dec("2.50")}]]]}], {}], session=admin)[0]
+    with table_lock(s, uri) as lock:
+        # web.method_timeouts gives confirm 1 s: 408 then, not at web.call_timeout's 3 s.
+        (status, body, _), took = timed(lambda: s.post("/%s/" % s.db, {"id": 1, "method": "model.sale.order.confirm",
+                                                                   "params": [[order], {}]}, auth))
+        c.check("web.method_timeouts: confirm (1 s) waiting on a lock answers 408 at 1 s, not 3 s",
+                status == 408 and 0.9 <= took < 2.2, (status, body, took))
+        # ...and gives write 8 s: it outlives web.call_timeout's 3 s and commits once the lock goes.
+        result = {}
+
+        def write():
+            result["reply"], result["took"] = timed(lambda: s.post(
+                "/%s/" % s.db, {"id": 2, "method": "model.sale.order.write",
+                                "params": [[order], {"customer": "Longer"}, {}]}, auth))
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(4.0)
+        lock.release()
+        writer.join(timeout=15)
+    status, body, _ = result.get("reply", (None, None, None))
+    c.check("web.method_timeouts: write (8 s) waits past web.call_timeout (3 s) and commits",
+            status == 200 and "error" not in body and 3.8 <= result.get("took", 0) < 7, (status, body, result.get("took")))
+    read = s.result("model.sale.order.read", [[order], ["customer", "state"], {}], session=admin)
+    c.check("... its write is stored, and the timed-out confirm left the order a draft",
+            read[0]["customer"] == "Longer" and read[0]["state"] == "draft", read)
 
 
 def psql_path():
