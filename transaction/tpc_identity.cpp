@@ -61,10 +61,14 @@ std::string random_id() {
 
 template <class Fn>
 auto with_connection(db::database& database, bool readonly, Fn&& fn) {
-    auto conn = database.acquire();
+    // Made during the first write of a call: bounded by that call's limits.
+    const auto& limits = fiber_state().call();
+    auto conn = limits.deadline ? database.acquire_until(limits.deadline) : database.acquire();
     try {
         db::begin_options options;
         options.readonly = readonly;
+        options.until = limits.deadline;
+        options.cancel = limits.cancel.get();
         conn->begin(options);
         auto result = fn(*conn);
         conn->commit();

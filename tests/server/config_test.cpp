@@ -216,3 +216,20 @@ TEST_CASE("config: a module's keys are known and checked with a clear message") 
                          doctest::Contains("environment ATRIUM_SALE__MAIL_FROM: expected a mail address"), config_error);
     CHECK_THROWS_WITH_AS(parse_config("[sale]\nnope = 1\n"), doctest::Contains("[sale] nope: unknown key"), config_error);
 }
+
+TEST_CASE("config: web.method_timeouts maps methods to seconds; malformed entries are refused") {
+    CHECK(parse_config("").web.method_timeouts.empty());
+    auto cfg = parse_config("[web]\nmethod_timeouts = model.sale.order.confirm=120, common.db.login=5\n");
+    REQUIRE(cfg.web.method_timeouts.size() == 2);
+    CHECK(cfg.web.method_timeouts.at("model.sale.order.confirm") == 120);
+    CHECK(cfg.web.method_timeouts.at("common.db.login") == 5);
+    CHECK_THROWS_WITH_AS(parse_config("[web]\nmethod_timeouts = model.sale.order.confirm\n"),
+                         doctest::Contains("method=seconds"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nmethod_timeouts = a=0\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nmethod_timeouts = a=soon\n"), config_error);
+    CHECK_THROWS_AS(parse_config("[web]\nmethod_timeouts = a/b=5\n"), config_error);
+    CHECK_THROWS_WITH_AS(parse_config("[web]\nmethod_timeouts = a=5 a=6\n"), doctest::Contains("twice"), config_error);
+    apply_environment(cfg, {{"ATRIUM_WEB__METHOD_TIMEOUTS", "model.x.y=7"}});
+    CHECK(cfg.web.method_timeouts.size() == 1);
+    CHECK(cfg.web.method_timeouts.at("model.x.y") == 7);
+}

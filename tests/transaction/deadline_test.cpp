@@ -7,6 +7,7 @@
 #include "tests/support/test_database.hpp"
 #include "transaction/errors.hpp"
 #include "transaction/retry.hpp"
+#include "transaction/tpc_identity.hpp"
 
 #include <doctest/doctest.h>
 
@@ -162,4 +163,16 @@ TEST_CASE("deadline: a statement timeout shorter than the time left still report
         CHECK(std::string(e.what()).find("statement timeout") != std::string::npos);
     }
     CHECK(seconds_since(start) < 2.0);
+}
+
+TEST_CASE("deadline: making the database's tpc identity obeys the call's limits") {
+    test_database f;
+    {
+        call_limits_scope limits({steady_clock::now() - 1ms, nullptr});
+        CHECK_THROWS_AS(tpc::ensure_database_id(*f.db), db::timeout_error);
+    }
+    // Without a passed deadline it is made (and read back the same).
+    const auto id = tpc::ensure_database_id(*f.db);
+    CHECK(id.size() == 32);
+    CHECK(tpc::read_database_id(*f.db) == id);
 }
