@@ -347,3 +347,54 @@ TEST_CASE("pg participant: a deadline passed before the vote: PREPARE is refused
     CHECK(p2.prepared_gids().empty());
     for (const auto& gid : gids) CHECK_FALSE(tpc::decisions::lookup(*main.db, gid).has_value());
 }
+
+namespace {
+
+// Finished before every participant: runs `on_finish` between the commit
+// decision and the participants' COMMIT PREPARED.
+struct finish_hook_dm final : tpc::data_manager {
+    std::function<void()> on_finish;
+    explicit finish_hook_dm(std::function<void()> fn) : on_finish(std::move(fn)) {}
+    std::string sort_key() const override { return "!-before-every-participant"; }
+    void tpc_begin(tpc::coordinator&) override {}
+    void commit(tpc::coordinator&) override {}
+    void tpc_vote(tpc::coordinator&) override {}
+    void tpc_finish(tpc::coordinator&) override { on_finish(); }
+    void tpc_abort(tpc::coordinator&) override {}
+    void abort(tpc::coordinator&) override {}
+};
+
+}  // namespace
+
+TEST_CASE("pg participant: past the deadline a decided branch is not reconnected to: recovery finishes it") {
+    main_database main(main_kind::sqlite);
+    participant p1("a_part");
+    const auto until = std::chrono::steady_clock::now() + 1500ms;
+    std::string gid;
+    std::string who;
+    {
+        quiet_log quiet;
+        call_limits_scope limits({until, nullptr});
+        auto scope = begin(main.db, 0);
+        scope->connection().execute("INSERT INTO note (text) VALUES ('main')");
+        db::pg_join(p1.dsn).execute("INSERT INTO item VALUES (1, 'one')");
+        auto& dm = only_dm(scope->coordinator());
+        gid = dm.gid();
+        who = dm.participant_id();
+        scope->join(std::make_shared<finish_hook_dm>([&] {
+            // Decided: the branch's session dies, and the call's time runs out.
+            run(*p1.db, "SELECT pg_terminate_backend(?)", {std::int64_t{dm.raw_connection()->backend_pid()}});
+            std::this_thread::sleep_until(until + 100ms);
+        }));
+        CHECK_NOTHROW(scope->commit());  // decided: the call is answered as committed
+    }
+    CHECK(main.notes() == std::vector<std::string>{"main"});
+    CHECK(tpc::decisions::lookup(*main.db, gid) == tpc::outcome::commit);
+    CHECK(p1.prepared_gids() == std::vector<std::string>{gid});  // left to recovery
+    quiet_log quiet;
+    db::pg_participant_store store(p1.dsn);
+    auto report = tpc::recover(*main.db, {&store});
+    CHECK(report.committed == 1);
+    CHECK(p1.labels() == std::vector<std::string>{"one"});
+    CHECK(p1.prepared_gids().empty());
+}
