@@ -50,6 +50,9 @@ struct model_def {
     std::function<void(const model& self, const ids& records)> validate;
     /// Rewrites the values of create and write before anything else (e.g. hashes "password").
     std::function<void(nlohmann::json& values)> prepare_values;
+    /// Runs after a write, without access checks, with the written values
+    /// (as prepare_values left them): what the change implies elsewhere.
+    std::function<void(const model& self, const ids& records, const nlohmann::json& values)> after_write;
     /// Called before a delete; the function it returns runs after the rows are gone (recomputations).
     std::function<std::function<void()>(const model& self, const ids& records)> on_delete;
     /// Models whose access rights also apply to this one (SPEC §7.4's
@@ -136,6 +139,9 @@ private:
     /// `check_targets` false: the caller checks the many2one targets itself
     /// (create() does it inside its INSERT).
     void check_values(const nlohmann::json& values, bool creating, std::int64_t id, bool check_targets = true) const;
+    /// A write over RPC may not name a read-only field (what prepare_values
+    /// derives from the caller's values, e.g. a password's hash, may).
+    void check_writable(const nlohmann::json& values) const;
     /// Throws the user_error of the first many2one value whose target record does not exist.
     void check_many2one_targets(const nlohmann::json& values) const;
     void write_x2many(const field& f, std::int64_t id, const nlohmann::json& commands) const;

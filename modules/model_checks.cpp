@@ -98,14 +98,21 @@ nlohmann::json model::defaults_for(const std::vector<std::string>& names) const 
     return out;
 }
 
+void model::check_writable(const nlohmann::json& values) const {
+    if (!values.is_object() || !current().access_checked()) return;
+    for (auto it = values.begin(); it != values.end(); ++it) {
+        const field* f = find_field(it.key());
+        if (f && f->readonly)
+            throw user_error("The field \"" + f->string + "\" of \"" + label(*this) + "\" is read-only.");
+    }
+}
+
 void model::check_values(const nlohmann::json& values, bool creating, std::int64_t id, bool check_targets) const {
     if (!values.is_object()) throw user_error("Values for \"" + label(*this) + "\" must be a mapping.");
     for (auto it = values.begin(); it != values.end(); ++it) {
         const field* f = find_field(it.key());
         if (!f) throw user_error("The field \"" + it.key() + "\" does not exist on \"" + label(*this) + "\".");
         if (k_standard.contains(f->name)) throw user_error("The field \"" + f->string + "\" is set by the system.");
-        if (!creating && f->readonly && current().access_checked())
-            throw user_error("The field \"" + f->string + "\" of \"" + label(*this) + "\" is read-only.");
     }
     for (const auto& f : def_.fields) {
         if (!f.required || !f.stored() || k_standard.contains(f.name)) continue;

@@ -153,6 +153,7 @@ ids model::create(const nlohmann::json& vlist_in) const {
 
 void model::write(const ids& records_in, const nlohmann::json& values_in) const {
     require_access("write");
+    check_writable(values_in);
     nlohmann::json values = values_in;
     if (def_.prepare_values) def_.prepare_values(values);
     auto& txn = current();
@@ -188,6 +189,10 @@ void model::write(const ids& records_in, const nlohmann::json& values_in) const 
     if (def_.validate) {
         auto guard = without_check_access();
         def_.validate(*this, records);
+    }
+    if (def_.after_write) {
+        auto guard = without_check_access();
+        def_.after_write(*this, records, values);
     }
 }
 

@@ -245,6 +245,17 @@ void delete_session(std::int64_t user, const std::string& key) {
         if (keys_equal(s.key, key)) remove_sessions(*p, user, {s.id});
 }
 
+void clear_sessions(std::int64_t user, const std::string& login) {
+    const auto p = current_pool();
+    auto guard = without_check_access();
+    ids sessions;
+    for (auto& s : sessions_of(*p, user)) sessions.push_back(s.id);
+    if (!sessions.empty()) remove_sessions(*p, user, sessions);
+    const model& devices = p->get("res.user.device");
+    const auto remembered = devices.search(json::array({leaf("login", "=", login)}));
+    if (!remembered.empty()) devices.remove(remembered);
+}
+
 std::string user_login(std::int64_t user) {
     const auto p = current_pool();
     auto guard = without_check_access();

@@ -46,6 +46,10 @@ std::optional<double> session_valid_until(std::int64_t user, const std::string& 
 inline constexpr const char* session_channel = "atrium_session";
 void touch_session(std::int64_t user, const std::string& key);  ///< refresh activity
 void delete_session(std::int64_t user, const std::string& key);
+/// Every session of `user` deleted (announced as delete_session does), and
+/// the remembered devices of `login` forgotten: what a deactivation or a new
+/// password implies, as in trytond.
+void clear_sessions(std::int64_t user, const std::string& login);
 std::string user_login(std::int64_t user);  ///< "" if none
 
 }  // namespace atrium::modules::res

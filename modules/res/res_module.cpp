@@ -1,6 +1,7 @@
 #include "modules/dialect.hpp"
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
+#include "modules/res/auth.hpp"
 #include "modules/res/password.hpp"
 #include "modules/res/res_views.hpp"
 #include "modules/res/users.hpp"
@@ -43,6 +44,12 @@ void register_module(module_registry& registry) {
         .add(fields::many2many("groups", "res_user_group", "user", "group", "res.group", "Groups"))
         .add(fields::one2many("warnings", "res.user.warning", "user", "Warnings"));
     user.order = {{"name", "ASC"}};
+    user.after_write = [](const model& self, const ids& records, const json& values) {
+        // A deactivated user, or one with a new password, is logged out everywhere.
+        if (!values.contains("active") && !values.contains("password_hash")) return;
+        auto inactive_too = inactive_records();
+        for (const auto& r : self.browse(records, {"login"})) clear_sessions(r.id(), r.get<std::string>("login"));
+    };
     user.invalidates_access = true;  // group membership
     user.prepare_values = [](json& values) {
         // "password" is never stored: it becomes its argon2id hash.
@@ -52,9 +59,7 @@ void register_module(module_registry& registry) {
         if (pw.is_string() && !pw.get<std::string>().empty()) values["password_hash"] = hash_password(pw.get<std::string>());
         else if (pw.is_null() || pw == false) values["password_hash"] = nullptr;
         else throw user_error("The password must be a text.");
-        if (current().access_checked()) {
-            // The hash is read-only over RPC: set it here, below the check.
-        }
+        // password_hash stays read-only over RPC: only this derived value may set it.
     };
     custom_method get_prefs{"get_preferences", {}, [](const model& self, const rpc_call& c) {
                                 const bool context_only = !c.args.empty() && c.args[0].is_boolean() && c.args[0].get<bool>();
