@@ -257,7 +257,7 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
     }
     if (request.method() != http::verb::post) {
         auto reply = plain_http_reply(405, "Method not allowed");
-        reply.headers.emplace_back("Allow", "POST, OPTIONS");
+        reply.headers.emplace_back("Allow", shared.statics.enabled() ? "GET, HEAD, POST, OPTIONS" : "POST, OPTIONS");
         return write_reply(stream, version, reply, cors_headers, false, false, request_id, yield);
     }
     const auto route = match_route(request.target());

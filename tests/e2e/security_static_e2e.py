@@ -96,7 +96,8 @@ def run_checks(s, c):
     c.check("HEAD: the length, no body", status == 200 and headers.get("content-length") == str(len(SCRIPT))
             and body == b"", (status, headers, len(body)))
     status, headers, _ = get(port, "/dist/app.js", method="PUT")
-    c.check("PUT: 405", status == 405, status)
+    c.check("PUT: 405, and Allow names the methods served (GET and HEAD too)",
+            status == 405 and headers.get("allow") == "GET, HEAD, POST, OPTIONS", (status, headers))
 
     for target in ESCAPES:
         status, _, body = get(port, target)
