@@ -33,6 +33,9 @@ public:
     bool authenticated_for_limits(const std::optional<std::string>& database, const server::rpc_http_info& http) override {
         return next_.authenticated_for_limits(database, http);
     }
+    server::bus_subscriber subscriber_for_bus(const std::string& database, const server::rpc_http_info& http) override {
+        return next_.subscriber_for_bus(database, http);
+    }
 
 private:
     server::rpc_handler& next_;
