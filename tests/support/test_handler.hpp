@@ -16,7 +16,9 @@
 ///   call's limits (deadline, cancellation): `test.db_sleep(seconds, marker)`
 ///   inserts `marker` into `test_deadline` then sleeps in the database
 ///   (PostgreSQL: `SELECT pg_sleep(seconds)`; SQLite: a fiber sleep, up to the
-///   deadline, then a statement) and commits; `test.db_count(marker)` → rows with `marker`
+///   deadline, then a statement) and commits; `test.db_count(marker)` → rows with `marker`;
+///   `test.bus_notify(channel, message[, fail])` → the id of a bus message sent
+///   in a transaction that commits, or (fail) raises a user error after sending
 
 #include "database/database.hpp"
 #include "server/rpc_handler.hpp"
