@@ -11,6 +11,9 @@ atriumd_test's test.bus_notify(channel, message[, fail]) as "another call":
 * the attacker's side: Mallory subscribing to user:1 (Admin's) and to Admin's
   client channel she guessed wrong gets nothing of Admin's, only her own;
 * 1,000 clients parked at once, then one commit: all 1,000 answered with it;
+* clients that disconnect while parked are let go; a commit of another
+  atriumd on the same database reaches a client parked here; ir.bus.message
+  is not readable over RPC;
 * a real sale confirmation notifies the confirming user ("Order SO0001 confirmed");
 * SIGTERM while a client is parked: it is answered (empty) at once and atriumd exits 0;
 * bus.enabled = false: 501 (the Tryton client stops polling).
@@ -209,11 +212,55 @@ def main():
         c.check("one commit: all %d answered with it" % MANY, delivered == MANY, (delivered, errors))
         print("%d parked clients answered %.2f s after the sending call started" % (delivered, seconds))
 
+        # --- clients that leave while parked are let go at once ---
+        async def leave(n):
+            conns = []
+            for _ in range(n):
+                reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+                body = json.dumps({"last_message": None, "channels": []}).encode()
+                writer.write(b"POST /%s/bus HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Authorization: %s\r\nContent-Length: %d\r\n\r\n"
+                             % (s.db.encode(), session_header(*admin).encode(), len(body)) + body)
+                await writer.drain()
+                conns.append(writer)
+            loop = asyncio.get_running_loop()
+            parked = await loop.run_in_executor(None, lambda: wait_for(lambda: parked_now(s) >= n, timeout=20))
+            for writer in conns:
+                writer.close()
+            gone = await loop.run_in_executor(None, lambda: wait_for(lambda: parked_now(s) == 0, timeout=5))
+            return parked, gone
+
+        parked, gone = asyncio.run(leave(50))
+        c.check("50 clients parked, then they disconnect: none left parked within 5 s", parked and gone,
+                parked_now(s))
+
+        # --- another process on the same database: its commits reach this one's clients ---
+        other = Server(atriumd, s.uri, db=s.db).start()
+        try:
+            p = Poll(s, admin)
+            p.start()
+            wait_for(lambda: parked_now(s) >= 1, timeout=10)
+            sent_at = time.time()
+            from_other = other.result("test.bus_notify", ["user:%d" % uid, {"title": "from the other process"}],
+                                      session=admin)
+            p.join(10)
+            c.check("a message committed by another atriumd on the database reaches a client parked here",
+                    p.result and (p.result[1].get("message") or {}).get("message_id") == from_other, p.result)
+            print("another process's commit to delivery: %.1f ms" % ((time.time() - sent_at) * 1000))
+        finally:
+            other.stop()
+
+        # --- the messages' table is root's ---
+        status, body = s.call("model.ir.bus.message.search_read", [[], 0, None, None, ["channel"], {}],
+                              session=admin)
+        c.check("ir.bus.message is not readable over RPC, even by admin", status != 200 or "error" in body,
+                (status, body))
+
         # --- the sale module's notification ---
         order = s.result("model.sale.order.create", [[{"customer": "Alice", "lines": [["create", [
             {"product": "Widget", "quantity": {"__class__": "Decimal", "decimal": "2"},
              "unit_price": {"__class__": "Decimal", "decimal": "9.95"}}]]]}], {}], session=admin)
-        p = Poll(s, admin, last=sent)
+        p = Poll(s, admin, last=from_other)
         p.start()
         wait_for(lambda: parked_now(s) >= 1, timeout=10)
         s.result("model.sale.order.confirm", [order, {}], session=admin)
