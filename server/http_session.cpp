@@ -370,6 +370,8 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
         {call_deadline(context.http.received, std::chrono::seconds(shared.cfg.web.call_timeout), context.http.timeout),
          context.http.cancel});
     std::optional<disconnect_watch> client_gone(std::in_place, stream.socket(), context.http.cancel);
+    // A bus client may stay parked for minutes: its read buffer's pages go back meanwhile.
+    if (route->bus && buffer.size() == 0) buffer.shrink_to_fit();
     // The Content-Type picks the codec, as trytond's does: XML-RPC (proteus) or JSON-RPC.
     const auto content_type = headers.get(request_headers::content_type);
     const auto reply = route->bus ? bus_reply(shared, *shared.bus, context, body)  // waits, parked (issue 22)
