@@ -2,23 +2,29 @@
 """The bus under load (issue 22): N clients parked on POST /<db>/bus, what they
 cost and what they take from W2, and how fast a commit reaches a client.
 
-usage: bus_bench.py ATRIUMD sqlite|DSN [--clients N] [--secs S] [--samples M] [--out DIR]
-  DSN: postgresql://user@host:port/ (the database atrium_bus_bench is created there)
+usage: bus_bench.py ATRIUMD sqlite|DSN [--clients N] [--secs S] [--rounds R] [--samples M] [--out DIR]
+  DSN: postgresql://user@host:port/ (databases atrium_bus_bench and atrium_bus_ref are made afresh)
 
-In one run, against one atriumd (web.max_connections = N + 500, no per-network cap):
- 1. W2 (model.res.user.read, wrk -t2 -c8, bench/lua/w2_read.lua) before;
- 2. N clients of user "parker" park (channels [client:<i>], last_message null),
-    each on its own connection; atriumd's RSS (/proc/PID/status VmRSS) before
-    and once /metrics shows N parked: RSS per parked client;
- 3. W2 again with them parked;
+Two atriumd of the same binary and backend (web.max_connections = N + 500, no
+per-network cap): A, the one under test, and B, its twin that nobody parks on,
+so that the machine's noise (2 cores shared with others) hits both alike:
+ 1. W2 (model.res.user.read, wrk -t2 -c8 --latency, bench/lua/w2_read.lua),
+    R rounds on each, alternating A B B A …: the ratio A/B of the medians;
+ 2. N clients of user "parker" park on A (channels [client:<i>], last_message
+    null), each on its own connection; A's RSS (/proc/PID/status VmRSS) before
+    and once A's /metrics shows N parked: RSS per parked client;
+ 3. W2 rounds again with them parked: the ratio again; its change is the W2
+    loss due to the parked clients;
  4. commit-to-delivery latency, M samples, with the N still parked: a probe
     client of admin parks, then admin confirms a sale order (the sale module
     notifies user:<admin>): delivery − confirm call sent (the commit is inside
-    that call) and delivery − confirm reply received; plus the server's
+    that call) and delivery − confirm reply received; plus A's
     atrium_bus_delivery_lag_seconds (row inserted → answer written);
  5. fan-out: one confirmation whose salesman is "parker" wakes all N: time from
-    the call to the last delivery, and p50/p99 over the N;
- 6. W2 again once they are gone. Prints a summary and writes result.json.
+    the call to the last delivery, and p50/p99 over the N (as this one Python
+    thread reads them), and the server's side (its lag histogram's growth).
+Prints the figures as JSON and (--out) writes <backend>.json and A's log
+without its call lines.
 """
 import argparse
 import asyncio
@@ -66,9 +72,9 @@ def session(login, uid, key):
 
 
 class Server:
-    def __init__(self, atriumd, backend, clients, workdir):
+    def __init__(self, atriumd, backend, clients, workdir, db="atrium_bus_bench"):
         self.port = free_port()
-        self.db = "atrium_bus_bench"
+        self.db = db
         self.dir = workdir
         uri = "sqlite://" + os.path.join(workdir, "var") if backend == "sqlite" else backend
         self.config = os.path.join(workdir, "atrium.conf")
@@ -166,9 +172,25 @@ def make_order(server, auth, salesman):
                     "unit_price": {"__class__": "Decimal", "decimal": "2.50"}}]]]}], {}], auth)[0]
 
 
-async def run(args, server, out):
-    admin_uid, admin_key = server.call("common.db.login", ["admin", {"password": "admin"}, "en"])
-    admin = session("admin", admin_uid, admin_key)
+async def w2_rounds(loop, pairs, secs, rounds):
+    """Alternating W2 runs (A B B A …) on (server, auth, uid) pairs A and B: their req/s lists."""
+    got = {0: [], 1: []}
+    for r in range(rounds):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            server, auth, uid = pairs[which]
+            rps, _, _ = await loop.run_in_executor(None, w2, server, auth, uid, secs)
+            got[which].append(rps)
+    return got[0], got[1]
+
+
+async def admin_of(server):
+    uid, key = server.call("common.db.login", ["admin", {"password": "admin"}, "en"])
+    return session("admin", uid, key), uid
+
+
+async def run(args, server, reference, out):
+    admin, admin_uid = await admin_of(server)
+    ref_admin, ref_uid = await admin_of(reference)
     parker_id = server.call("model.res.user.create", [[{"name": "Parker", "login": "parker",
                                                           "password": "parker-Secret-42"}], {}], admin)[0]
     parker_uid, parker_key = server.call("common.db.login", ["parker", {"password": "parker-Secret-42"}, "en"])
@@ -176,9 +198,12 @@ async def run(args, server, out):
     loop = asyncio.get_running_loop()
     orders = [make_order(server, admin, admin_uid) for _ in range(args.samples)]
     fan_order = make_order(server, admin, parker_id)
+    pairs = [(server, admin, admin_uid), (reference, ref_admin, ref_uid)]
 
-    out["w2_before_rps"], out["w2_before_p99"], _ = await loop.run_in_executor(
-        None, w2, server, admin, admin_uid, args.secs)
+    # W2 on A (the bus server) and B (its twin, never parked on), alternating: the machine's noise hits both.
+    a, b = await w2_rounds(loop, pairs, args.secs, args.rounds)
+    out["w2_before_rps"] = {"A": a, "B": b}
+    out["w2_before_ratio_A_over_B"] = round(statistics.median(a) / statistics.median(b), 3)
     await asyncio.sleep(1)
     out["rss_before_kb"] = rss_kb(server.proc.pid)
 
@@ -201,8 +226,10 @@ async def run(args, server, out):
     out["rss_parked_kb"] = rss_kb(server.proc.pid)
     out["rss_per_client_kib"] = round((out["rss_parked_kb"] - out["rss_before_kb"]) / max(1, out["parked"]), 2)
 
-    out["w2_with_rps"], out["w2_with_p99"], _ = await loop.run_in_executor(
-        None, w2, server, admin, admin_uid, args.secs)
+    a, b = await w2_rounds(loop, pairs, args.secs, args.rounds)
+    out["w2_with_rps"] = {"A": a, "B": b}
+    out["w2_with_ratio_A_over_B"] = round(statistics.median(a) / statistics.median(b), 3)
+    out["w2_change_with_parked"] = round(out["w2_with_ratio_A_over_B"] / out["w2_before_ratio_A_over_B"] - 1, 3)
 
     # Commit-to-delivery, one probe at a time, the N still parked.
     since_call, since_reply = [], []
@@ -234,17 +261,16 @@ async def run(args, server, out):
     await loop.run_in_executor(None, server.call, "model.sale.order.confirm", [[fan_order], {}], admin)
     results = await asyncio.gather(*parked, return_exceptions=True)
     got = [r for r in results if not isinstance(r, Exception) and r[1] == 200 and (r[2] or {}).get("message")]
+    # The server's side of the fan-out (row inserted → answer written), apart from this client's
+    # reading of 10,000 answers on one Python thread: the histogram's growth since the probes.
+    after = await loop.run_in_executor(None, server.metric, "atrium_bus_delivery_lag_seconds")
+    out["server_fanout_lag_buckets"] = {k: after[k] - lag.get(k, 0) for k in after if "_bucket" in k}
     fan = [(r[0] - sent) * 1000 for r in got]
     out["fanout_delivered"] = len(got)
     out["fanout_errors"] = [repr(r) for r in results if isinstance(r, Exception)][:3]
     out["fanout_ms"] = {"p50": round(percentile(fan, 50), 1), "p99": round(percentile(fan, 99), 1),
                         "last": round(max(fan) if fan else float("nan"), 1)}
 
-    await asyncio.sleep(2)
-    out["w2_after_rps"], out["w2_after_p99"], _ = await loop.run_in_executor(
-        None, w2, server, admin, admin_uid, args.secs)
-    mean_without = (out["w2_before_rps"] + out["w2_after_rps"]) / 2
-    out["w2_with_over_without"] = round(out["w2_with_rps"] / mean_without, 3) if mean_without else None
 
 
 def main():
@@ -254,6 +280,7 @@ def main():
     parser.add_argument("--clients", type=int, default=10000)
     parser.add_argument("--secs", type=int, default=10)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=4, help="W2 runs per server, before and with")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -263,16 +290,21 @@ def main():
     workdir = tempfile.mkdtemp(prefix="atrium-bus-bench-")
     if args.backend != "sqlite":
         # A fresh database each run.
-        subprocess.run(["psql", args.backend + "postgres", "-qc", "DROP DATABASE IF EXISTS atrium_bus_bench"],
-                       check=False, capture_output=True)
+        for db in ("atrium_bus_bench", "atrium_bus_ref"):
+            subprocess.run(["psql", args.backend + "postgres", "-qc", "DROP DATABASE IF EXISTS " + db],
+                           check=False, capture_output=True)
     out = {"backend": "sqlite" if args.backend == "sqlite" else "postgresql", "clients": args.clients,
            "secs": args.secs, "samples": args.samples, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+    refdir = os.path.join(workdir, "reference")
+    os.makedirs(refdir)
     server = Server(os.path.abspath(args.atriumd), args.backend, args.clients, workdir)
+    reference = Server(os.path.abspath(args.atriumd), args.backend, args.clients, refdir, db="atrium_bus_ref")
     try:
-        asyncio.run(run(args, server, out))
+        asyncio.run(run(args, server, reference, out))
     finally:
         server.stop()
+        reference.stop()
         out["atriumd_exit"] = server.proc.returncode
     text = json.dumps(out, indent=1)
     print(text)
@@ -280,13 +312,14 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "%s.json" % out["backend"]), "w") as f:
             f.write(text + "\n")
-        # The server's log without its one line per bus answer (N of them), which are counted.
+        # The server's log without its call lines (W2's and the bus answers'), which are counted.
         with open(os.path.join(workdir, "atriumd.log")) as f:
             lines = f.read().splitlines()
-        bus_lines = [l for l in lines if " bus db=" in l]
+        calls = [l for l in lines if re.match(r"atrium INFO: rpc r\d+ ", l)]
         with open(os.path.join(args.out, "%s-atriumd.log" % out["backend"]), "w") as f:
-            f.write("\n".join(l for l in lines if " bus db=" not in l))
-            f.write("\n(%d bus answer lines left out)\n" % len(bus_lines))
+            f.write("\n".join(l for l in lines if not re.match(r"atrium INFO: rpc r\d+ ", l)))
+            f.write("\n(%d call lines left out, %d of them bus answers)\n"
+                    % (len(calls), sum(1 for l in calls if " bus db=" in l)))
     shutil.rmtree(workdir, ignore_errors=True)
 
 
