@@ -25,6 +25,9 @@ packages=(
   # Operations (issue 20): sd_notify for the systemd unit; the Prometheus text
   # parser the metrics e2e test reads /metrics with.
   libsystemd-dev python3-prometheus-client
+  # The bus (issue 22): the GUI test runs the desktop client on a private
+  # session bus (dbus-run-session) with a fake notification daemon (python3-gi).
+  dbus-daemon python3-gi
 )
 
 root=$(cd "$(dirname "$0")/.." && pwd)

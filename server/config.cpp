@@ -400,6 +400,18 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.queue.poll = parse_int(where, value, 1, 3600);
          }},
+        {"bus", "enabled", "true",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.bus.enabled = parse_bool(where, value);
+         }},
+        {"bus", "long_polling_timeout", "300",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.bus.long_polling_timeout = parse_int(where, value, 1, 24 * 3600);
+         }},
+        {"bus", "retention", "300",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.bus.retention = parse_int(where, value, 1, 7 * 24 * 3600);
+         }},
     };
     return table;
 }

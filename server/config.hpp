@@ -169,6 +169,15 @@ struct queue_config {
     bool operator==(const queue_config&) const = default;
 };
 
+/// `[bus]`: POST /<db>/bus, long polling (server/bus_service.hpp).
+struct bus_config {
+    bool enabled = true;             ///< false: 501 (the Tryton client stops polling), as trytond's allow_subscribe
+    int long_polling_timeout = 300;  ///< seconds a client waits before an empty answer
+    int retention = 300;             ///< seconds a message is kept (trytond's cache_timeout), then deleted
+
+    bool operator==(const bus_config&) const = default;
+};
+
 /// Every known key (the server's and the modules') with its default, as text.
 modules::module_config default_sections();
 
@@ -183,6 +192,7 @@ struct config {
     files_config files;
     log_config log;
     queue_config queue;
+    bus_config bus;
     /// Every section and key as text, defaults included: what the modules read
     /// (modules::module_registry::configure); their own sections live only here.
     modules::module_config sections = default_sections();

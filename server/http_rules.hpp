@@ -17,7 +17,7 @@ namespace atrium::server {
 /// The query string is ignored.
 struct route_match {
     std::optional<std::string> database;
-    bool bus = false;  ///< `/<db>/bus`: the Tryton bus, not served (501 so that clients stop polling)
+    bool bus = false;  ///< `/<db>/bus`: the Tryton bus (server/bus_route.hpp; 501 when bus.enabled is false)
 };
 std::optional<route_match> match_route(std::string_view target);
 

@@ -1,6 +1,7 @@
 #include "server/http_server.hpp"
 
 #include "fiber/io_context_pool.hpp"
+#include "server/bus_service.hpp"
 #include "server/connection_limits.hpp"
 #include "server/http_listener.hpp"
 #include "server/http_shared.hpp"
@@ -31,6 +32,18 @@ std::size_t io_threads(const config& cfg) {
                                : std::max(1u, std::thread::hardware_concurrency());
 }
 
+bus_settings bus_settings_of(const config& c) {
+    bus_settings s;
+    s.enabled = c.bus.enabled;
+    s.long_polling_timeout = std::chrono::seconds(c.bus.long_polling_timeout);
+    s.retention = c.bus.retention;
+    if (c.database.uri.rfind("postgresql://", 0) == 0) {
+        s.postgresql_uri = c.database.uri.substr(0, c.database.uri.find('?'));
+        if (s.postgresql_uri.back() != '/') s.postgresql_uri += '/';
+    }
+    return s;
+}
+
 /// What web.drain_timeout cut off gets this long to end (each connection
 /// closed at its next wait) before the io_contexts are destroyed.
 constexpr auto cut_off_grace = std::chrono::seconds(1);
@@ -47,6 +60,10 @@ struct http_server::impl {
           listener(ios, idles, limits, shared) {
         for (std::size_t i = 0; i < ios.size(); ++i) idles.push_back(std::make_unique<idle_list>(ios[i]));
         if (!c.web.metrics_listen.empty()) ops_listener.emplace(ios, idles, limits, shared, true);
+        if (c.bus.enabled) {
+            bus.emplace(bus_settings_of(c), ios.front());
+            shared.bus = &*bus;
+        }
         metrics::set_enabled(c.web.metrics);
         ops::register_all();
         figures = ops::server_collector(
@@ -59,11 +76,13 @@ struct http_server::impl {
                  },
              .worker_queued = [this] { return static_cast<double>(pool.queued()); },
              .worker_running = [this] { return static_cast<double>(pool.running()); },
-             .draining = [this] { return shared.draining.load() ? 1.0 : 0.0; }});
+             .draining = [this] { return shared.draining.load() ? 1.0 : 0.0; },
+             .bus_parked = [this] { return bus ? static_cast<double>(bus->parked()) : 0.0; }});
     }
 
     ~impl() {
         figures = metrics::collector_handle();  // no scrape reads what goes below
+        if (bus) bus->stop();
         ios.stop();
         pool.join();
         set_blocking_pool(previous_pool);
@@ -94,6 +113,8 @@ struct http_server::impl {
     bool shutdown() {
         if (stopped.exchange(true)) return true;
         shared.draining.store(true);
+        // Parked bus clients answer an empty message now (and their connections close).
+        if (bus) bus->stop();
         // Stop accepting (on the acceptor's thread), then close idle connections.
         {
             std::promise<void> closed;
@@ -129,6 +150,7 @@ struct http_server::impl {
     connection_limits limits;
     http_listener listener;
     std::optional<http_listener> ops_listener;  ///< web.metrics_listen
+    std::optional<bus_service> bus;             ///< POST /<db>/bus (bus.enabled)
     metrics::collector_handle figures;          ///< GET /metrics' live figures of this server
     std::atomic<bool> stopped{false};
 };

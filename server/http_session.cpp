@@ -1,5 +1,6 @@
 #include "server/http_session.hpp"
 
+#include "server/bus_route.hpp"
 #include "server/call_deadline.hpp"
 #include "server/disconnect_watch.hpp"
 #include "server/gzip.hpp"
@@ -265,7 +266,7 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
         return write_reply(stream, version, plain_http_reply(404, "Not found"), cors_headers, false, false, request_id,
                            yield);
     }
-    if (route->bus) {  // no bus yet: 501 tells the Tryton client to stop polling (404 makes it retry)
+    if (route->bus && !shared.bus) {  // bus.enabled = false: 501 tells the Tryton client to stop polling
         return write_reply(stream, version, plain_http_reply(501, "Not implemented: no bus"), cors_headers, false,
                            false, request_id, yield);
     }
@@ -369,9 +370,12 @@ bool http_session::serve_one(beast::tcp_stream& stream, read_buffer& buffer, con
         {call_deadline(context.http.received, std::chrono::seconds(shared.cfg.web.call_timeout), context.http.timeout),
          context.http.cancel});
     std::optional<disconnect_watch> client_gone(std::in_place, stream.socket(), context.http.cancel);
+    // A bus client may stay parked for minutes: its read buffer's pages go back meanwhile.
+    if (route->bus && buffer.size() == 0) buffer.shrink_to_fit();
     // The Content-Type picks the codec, as trytond's does: XML-RPC (proteus) or JSON-RPC.
     const auto content_type = headers.get(request_headers::content_type);
-    const auto reply = is_xmlrpc_content_type(content_type)
+    const auto reply = route->bus ? bus_reply(shared, *shared.bus, context, body)  // waits, parked (issue 22)
+                       : is_xmlrpc_content_type(content_type)
                            ? handle_xmlrpc(body, context, shared.handler, shared.codec)
                            : handle_jsonrpc(body, content_type, context, shared.handler, shared.codec);
     client_gone.reset();

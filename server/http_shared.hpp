@@ -16,6 +16,8 @@
 
 namespace atrium::server {
 
+class bus_service;
+
 struct http_shared {
     http_shared(const config& c, rpc_handler& h, server_flags f) : cfg(c), handler(h), flags(f) {
         codec.dev = f.dev;
@@ -34,6 +36,8 @@ struct http_shared {
     static_files statics{cfg.web.root, cfg.web.cache_timeout};  ///< the web client (web.root)
     /// GET /readyz: empty when ready, else why not (set once before start()).
     std::function<std::string()> readiness;
+    /// POST /<db>/bus (bus.enabled; the server owns it): nullptr answers 501.
+    bus_service* bus = nullptr;
 };
 
 }  // namespace atrium::server

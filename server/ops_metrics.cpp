@@ -75,6 +75,10 @@ metrics::collector_handle server_collector(server_figures figures) {
         w.sample("atrium_worker_pool_jobs", {{"state", "running"}}, figures.worker_running());
         w.family("atrium_http_draining", "gauge", "1 while the server drains (SIGTERM/SIGINT received).");
         w.sample("atrium_http_draining", figures.draining());
+        if (figures.bus_parked) {
+            w.family("atrium_bus_parked_clients", "gauge", "Clients waiting on POST /<db>/bus now.");
+            w.sample("atrium_bus_parked_clients", figures.bus_parked());
+        }
     });
 }
 

@@ -40,6 +40,7 @@ struct server_figures {
     std::function<double()> worker_queued;
     std::function<double()> worker_running;
     std::function<double()> draining;
+    std::function<double()> bus_parked;  ///< clients waiting on POST /<db>/bus
 };
 
 /// A collector for them (held by the server, unregistered with it).

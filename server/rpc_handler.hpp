@@ -51,6 +51,7 @@
 
 namespace atrium::db {
 class cancellation;
+class database;
 }
 
 namespace atrium::server {
@@ -153,6 +154,12 @@ private:
     std::string method_;
 };
 
+/// Who waits on `POST /<db>/bus`: the verified user and the database.
+struct bus_subscriber {
+    std::int64_t user = -1;
+    std::shared_ptr<db::database> database;
+};
+
 /// @brief What the transport calls. Implementations must be safe to call from
 /// several threads at once (one io_context per thread).
 class rpc_handler {
@@ -169,6 +176,11 @@ public:
     /// wrong, 404, 429…): the transport answers with it and reads no body.
     /// Default: false (nothing verified: the small limit, no gzip).
     virtual bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http);
+    /// `POST /<db>/bus` (issue 22): the user whose credentials the request
+    /// carries, checked as a call's session is (the session cache, else the
+    /// database), on the request's fiber. Throws http_error as a call would
+    /// (401 for wrong credentials, 404, 429). Default: 501 (no bus).
+    virtual bus_subscriber subscriber_for_bus(const std::string& database, const rpc_http_info& http);
 };
 
 /// SPEC §7.1: `Session base64("<login>:<user_id>:<key>")` with exactly three

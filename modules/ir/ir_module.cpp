@@ -1,5 +1,6 @@
 #include "modules/ir/ir.hpp"
 #include "modules/ir/client_methods.hpp"
+#include "modules/ir/bus.hpp"
 #include "modules/ir/queue.hpp"
 #include "modules/ir/ui.hpp"
 
@@ -159,6 +160,7 @@ void register_module(module_registry& registry) {
     ir.models.push_back(std::move(conf));
 
     add_queue_model(ir);
+    bus::add_bus_model(ir);
     add_ui_models(ir);
 
     ir.on_activate = [](const pool& p) {
@@ -168,7 +170,8 @@ void register_module(module_registry& registry) {
         if (conf.search(nlohmann::json::array()).empty()) conf.create(nlohmann::json::array({{{"language", "en"}}}));
         // Sessions, access rows and the module table are for root only over RPC.
         const model& access = p.get("ir.model.access");
-        for (const char* m : {"ir.session", "ir.model.access", "ir.module", "ir.sequence.strict", "ir.queue"}) {
+        for (const char* m : {"ir.session", "ir.model.access", "ir.module", "ir.sequence.strict", "ir.queue",
+                              "ir.bus.message"}) {
             if (access.search(nlohmann::json::array({nlohmann::json::array({"model", "=", m})})).empty())
                 access.create(nlohmann::json::array(
                     {{{"model", m}, {"description", std::string("only root may use ") + m}}}));

@@ -1,5 +1,6 @@
 #include "modules/sale/sale.hpp"
 
+#include "modules/sale/confirm_notice.hpp"
 #include "modules/sale/order_fulfilment.hpp"
 #include "modules/sale/sale_settings.hpp"
 #include "modules/sale/sale_views.hpp"
@@ -107,6 +108,7 @@ void confirm(const model& orders, const ids& records) {
         for (const auto& line : line_model.browse(order.get<ids>("lines"), {"product", "quantity"}))
             summary.lines.push_back({line.get<std::string>("product"), line.get<decimal>("quantity").to_string()});
         fulfil(current(), summary, fulfilment);
+        notify_confirmed(orders, id, number);  // the bus: "Order SO0042 confirmed" (issue 22)
     }
     current().atexit([records] {
         std::vector<std::function<void(const ids&)>> copy;

@@ -277,6 +277,33 @@ bool dispatcher::authenticated_for_limits(const std::optional<std::string>& data
     return true;
 }
 
+bus_subscriber dispatcher::subscriber_for_bus(const std::string& database, const rpc_http_info& http) {
+    static const std::string no_method;
+    static const nlohmann::json no_params = nlohmann::json::array();
+    static const nlohmann::json no_kwargs = nlohmann::json::object();
+    const std::optional<std::string> name = database;
+    const dispatch_request request{name,      no_method,          no_params,           no_kwargs, http.authorization,
+                                   http.remote_address, http.host, http.scheme};
+    call_limits_scope limits({call_deadline({}, settings_.call_timeout, http.timeout), http.cancel});
+    bus_subscriber out;
+    try {
+        out.database = open_database(database);
+        if (!settings_.postgresql_uri.empty()) {
+            // Session deletions that reached the listener's socket are applied first, as for a call.
+            const auto slot = change_listener_of(out.database->name());
+            std::lock_guard lock(slot->mutex);
+            apply_notifications(out.database->name(), *slot);
+        }
+        out.user = authenticate(out.database, request, /*fresh=*/false, nullptr);  // throws 401
+    } catch (const db::database_error& error) {
+        if (transient(error)) unavailable(error);
+        throw;
+    } catch (const modules::rate_limit_exception&) {
+        throw http_error(429, "Too Many Requests");
+    }
+    return out;
+}
+
 dispatch_result dispatcher::dispatch(const dispatch_request& request) {
     try {
         return request.database ? dispatch_database(request) : dispatch_root(request);

@@ -106,6 +106,8 @@ public:
     /// else the database), Basic by logging in; wrong credentials ⇒ http_error
     /// 401 (429 when rate limited). On `/` (no database) nothing is verified.
     bool authenticated_for_limits(const std::optional<std::string>& database, const rpc_http_info& http) override;
+    /// rpc_handler: the bus's session check, the same as a call's (Session or Basic).
+    bus_subscriber subscriber_for_bus(const std::string& database, const rpc_http_info& http) override;
 
     const dispatcher_settings& settings() const noexcept { return settings_; }
     /// Ends the background fibers (the session listeners) at their next wake-up

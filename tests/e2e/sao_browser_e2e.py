@@ -43,7 +43,29 @@ def start_browser(profile_dir):
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(WAIT)
     driver.set_script_timeout(WAIT)
+    # sao's bus poll (POST /<db>/bus, issue 22) stays in flight while logged in:
+    # every page counts its own in window.atriumBusPolls, which Page.idle() leaves out.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BUS_POLL_COUNTER})
     return driver
+
+
+BUS_POLL_COUNTER = """
+window.atriumBusPolls = 0;
+(function () {
+    var open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.open = function (method, url) {
+        this.atriumBus = /\\/bus$/.test(String(url));
+        return open.apply(this, arguments);
+    };
+    XMLHttpRequest.prototype.send = function () {
+        if (this.atriumBus) {
+            window.atriumBusPolls++;
+            this.addEventListener("loadend", function () { window.atriumBusPolls--; });
+        }
+        return send.apply(this, arguments);
+    };
+})();
+"""
 
 
 class Page:
@@ -63,8 +85,10 @@ class Page:
         return self.wait(EC.element_to_be_clickable((By.XPATH, xpath)), "clickable: " + xpath)
 
     def idle(self):
-        """No RPC in flight: sao shows its 'processing' indicator meanwhile, and jQuery counts requests."""
-        self.wait(lambda d: d.execute_script("return window.jQuery !== undefined && jQuery.active === 0"),
+        """No RPC in flight: sao shows its 'processing' indicator meanwhile, and jQuery counts requests.
+        sao's bus poll (POST /<db>/bus, issue 22) is always in flight once logged in: not counted."""
+        self.wait(lambda d: d.execute_script("return window.jQuery !== undefined && "
+                                             "jQuery.active - (window.atriumBusPolls || 0) === 0"),
                   "sao idle")
 
 
@@ -171,6 +195,11 @@ def run_browser_checks(server, c, driver, artifacts):
     c.check("sao (served by atriumd) logs in as admin and shows the menu; common.db.list offered the database",
             offered in ("readonly", "select"), offered)
     c.check("the menu folders show ir.ui.icon's SVG", menu_icons_loaded(page))
+    try:
+        polling = page.wait(lambda d: d.execute_script("return window.atriumBusPolls") >= 1, "bus poll", timeout=10)
+    except TimeoutException:
+        polling = False
+    c.check("sao waits on the bus (a POST /<db>/bus in flight, not refused)", polling)
     open_sales(page)
     c.check("Sales / Sales opens its list", True)
     customer = "Browser Customer %d" % os.getpid()

@@ -4,7 +4,12 @@ atriumd, as a user at the keyboard: under its own Xvfb, driven with xdotool,
 it logs in through the password dialog, opens Sales > Sales from the menu,
 creates an order with two lines in the inline list, saves (Ctrl+S) and
 presses Confirm. Then the database must hold the order confirmed, numbered,
-with its two lines, and no call of the session may have got a 401/403.
+with its two lines, and no call of the session may have got a 401/403. The bus
+(issue 22): the client runs on a private D-Bus session where
+fake_notifications.py stands in for the desktop's notification daemon; after
+Confirm, the client's long poll must have got the sale's message (its log
+shows a poll whose last message is that message's id, and no bus error) and
+the client must have sent the desktop notification "Order SO… confirmed".
 
 Every step waits on the client's own -l DEBUG log (each call it makes and
 each answer), with deadlines; on failure the screenshots, client.log and
@@ -139,6 +144,25 @@ def check_database(server, c):
     c.check("the total is the lines' sum", Decimal(total) == expected_total, (total, expected_total))
 
 
+def check_bus(server, client, c):
+    """After Confirm: the sale's bus message reached the client and became a desktop notification."""
+    rows = wait_until(lambda: query(server, "SELECT id, channel FROM ir_bus_message ORDER BY id"), STEP)
+    c.check("Confirm sent one bus message, to the confirming user", rows and len(rows) == 1
+            and rows[0][1] == "user:1", rows)
+    if not rows:
+        return
+    message_id = rows[0][0]
+    polled = wait_until(lambda: re.search(r"poll channels \['client:[0-9a-f-]+'\] with last message %s\b" % message_id,
+                                          client.read_log()), STEP)
+    c.check("the client's next poll names the delivered message (last message %s)" % message_id, polled,
+            client.read_log()[-3000:])
+    number = query(server, 'SELECT "number" FROM "sale_order"')[0][0]
+    shown = wait_until(lambda: [n for n in client.notified() if n["summary"] == "Order %s confirmed" % number], STEP)
+    c.check("the client sent the desktop notification \"Order %s confirmed\"" % number, shown, client.notified())
+    c.check("the client's bus logged no error", "connecting to the bus" not in client.read_log()
+            and "Bus not supported" not in client.read_log())
+
+
 def run(server, c, directory, keep_png):
     xvfb = Xvfb()
     client = None
@@ -149,12 +173,14 @@ def run(server, c, directory, keep_png):
 
     try:
         xvfb.start()
-        client = TrytonClient(xvfb.display, directory, server.port, server.db)
+        client = TrytonClient(xvfb.display, directory, server.port, server.db,
+                              notifications=os.path.join(directory, "notifications.jsonl"))
         client.password = server.admin_password
         client.start()
         try:
             drive(server, client, shots)
             c.check("the client went through the whole session", True)
+            check_bus(server, client, c)
             shots("confirmed")
             if keep_png:
                 c.check("the confirmed order's window kept as " + keep_png,

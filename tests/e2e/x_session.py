@@ -3,11 +3,15 @@ with xdotool: what tryton_gui_e2e.py needs to act as a user at a keyboard.
 
 Xvfb picks a free display itself (-displayfd), so parallel tests never share
 one; the client gets its own HOME (tryton.conf, known_hosts) and no D-Bus
-session, so nothing leaks between runs. Every wait has a deadline."""
+session, or (notifications=RECORD) a private one of its own (dbus-run-session)
+where fake_notifications.py records the desktop notifications it sends, so
+nothing leaks between runs. Every wait has a deadline."""
 
+import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 
@@ -65,8 +69,9 @@ class TrytonClient:
     profile dialog: the password dialog is the only one) and -l DEBUG, whose
     log names every call and its answer."""
 
-    def __init__(self, display, directory, port, db, login="admin"):
+    def __init__(self, display, directory, port, db, login="admin", notifications=None):
         self.display = display
+        self.notifications = notifications
         self.dir = directory
         self.home = os.path.join(directory, "home")
         self.log_path = os.path.join(directory, "client.log")
@@ -91,15 +96,35 @@ class TrytonClient:
     def start(self):
         self.log = open(self.log_path, "w")
         url = "tryton://127.0.0.1:%d/%s" % (self.port, self.db)
-        self.proc = subprocess.Popen([TRYTON, "-d", "-l", "DEBUG", url], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.env(), cwd=self.dir)
+        command = [TRYTON, "-d", "-l", "DEBUG", url]
+        if self.notifications:
+            # A session bus of its own: the fake daemon owns its name before the client starts.
+            fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_notifications.py")
+            script = ('/usr/bin/python3 "$0" "$1" & i=0; while [ ! -e "$1.ready" ] && [ $i -lt 200 ]; do '
+                      'sleep 0.05; i=$((i+1)); done; shift; exec "$@"')
+            command = ["dbus-run-session", "--", "sh", "-c", script, fake, self.notifications] + command
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.dir,
+                                     start_new_session=bool(self.notifications))
         return self
+
+    def notified(self):
+        """The notifications the client sent (fake_notifications.py's records)."""
+        if not self.notifications or not os.path.exists(self.notifications):
+            return []
+        with open(self.notifications) as f:
+            return [json.loads(line) for line in f if line.strip()]
 
     def read_log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
     def stop(self):
+        if self.notifications and self.proc and self.proc.poll() is None:
+            # The whole group this start() made: the bus daemon, the fake daemon and the client.
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         stop_process(self.proc)
         if self.log:
             self.log.close()

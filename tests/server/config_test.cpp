@@ -186,6 +186,7 @@ TEST_CASE("config: the modules' view states every key with the server's values a
     CHECK(again.mail == built_in.mail);
     CHECK(again.files == built_in.files);
     CHECK(again.queue == built_in.queue);
+    CHECK(again.bus == built_in.bus);
     CHECK(again.sections.values() == built_in.sections.values());
     std::size_t keys = 0;
     for (const auto& [_, section] : defaults.sections.values()) keys += section.size();

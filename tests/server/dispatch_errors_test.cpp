@@ -178,7 +178,7 @@ TEST_CASE("error bodies are ASCII: plain replies escape what the client sent") {
     CHECK(json::parse(bad_decimal.body)["error"].get<std::string>().find("Decimal") != std::string::npos);
 }
 
-TEST_CASE("/<db>/bus is recognised (answered 501 by the transport), other paths are not") {
+TEST_CASE("/<db>/bus is recognised (the bus: server/bus_route.hpp), other paths are not") {
     const auto bus = match_route("/atrium/bus");
     REQUIRE(bus);
     CHECK(bus->bus);

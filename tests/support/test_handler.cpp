@@ -1,6 +1,7 @@
 #include "tests/support/test_handler.hpp"
 
 #include "modules/errors.hpp"
+#include "modules/ir/bus.hpp"
 #include "database/errors.hpp"
 #include "server/call_deadline.hpp"
 #include "server/worker_pool.hpp"
@@ -87,6 +88,17 @@ rpc_result test_handler::handle(const rpc_request& request) {
     if (method == "test.big") return {std::string(first_param(request).get<std::size_t>(), 'x')};
     if (method == "test.cached") return {"cached", first_param(request).get<int>()};
     if (method == "test.raise") raise(first_param(request).get<std::string>());
+    if (method == "test.bus_notify" && backend_ && request.database) {
+        // (channel, message, fail): sends on the bus in a transaction that commits, or fails after sending.
+        const auto channel = request.params.at(0).get<std::string>();
+        const auto message = request.params.at(1);
+        const bool fail = request.params.size() > 2 && request.params.at(2).get<bool>();
+        return {call_with_retry(backend_->open(*request.database), root_user, {}, [&](transaction&) -> json {
+            const auto id = modules::ir::bus::notify(channel, message);
+            if (fail) throw modules::user_error("test.bus_notify fails after sending message " + std::to_string(id));
+            return id;
+        })};
+    }
     if ((method == "test.db_sleep" || method == "test.db_count") && backend_ && request.database) {
         auto database = backend_->open(*request.database);
         const bool postgresql = database->backend_name() == "postgresql";

@@ -16,7 +16,9 @@
 ///   call's limits (deadline, cancellation): `test.db_sleep(seconds, marker)`
 ///   inserts `marker` into `test_deadline` then sleeps in the database
 ///   (PostgreSQL: `SELECT pg_sleep(seconds)`; SQLite: a fiber sleep, up to the
-///   deadline, then a statement) and commits; `test.db_count(marker)` → rows with `marker`
+///   deadline, then a statement) and commits; `test.db_count(marker)` → rows with `marker`;
+///   `test.bus_notify(channel, message[, fail])` → the id of a bus message sent
+///   in a transaction that commits, or (fail) raises a user error after sending
 
 #include "database/database.hpp"
 #include "server/rpc_handler.hpp"
@@ -32,6 +34,9 @@ public:
     server::rpc_result handle(const server::rpc_request& request) override;
     bool authenticated_for_limits(const std::optional<std::string>& database, const server::rpc_http_info& http) override {
         return next_.authenticated_for_limits(database, http);
+    }
+    server::bus_subscriber subscriber_for_bus(const std::string& database, const server::rpc_http_info& http) override {
+        return next_.subscriber_for_bus(database, http);
     }
 
 private:
