@@ -190,19 +190,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     }
 
     // The task queue's workers: declared before `io`, whose destruction unwinds their fibers.
-    server::queue_worker_options queue_options;
-    queue_options.workers = cfg.queue.workers;
-    queue_options.task = {.max_tries = cfg.queue.max_tries,
-                          .lease_margin = std::chrono::seconds(cfg.queue.lease_margin),
-                          .backoff = std::chrono::seconds(cfg.queue.backoff),
-                          .retry = cfg.database.retry,
-                          .default_language = cfg.database.language};
-    queue_options.poll = std::chrono::seconds(cfg.queue.poll);
-    if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
-        queue_options.listen_dsn = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
-        if (queue_options.listen_dsn.back() != '/') queue_options.listen_dsn += '/';
-        queue_options.listen_dsn += cfg.database.name;
-    }
+    const auto queue_options = server::queue_options_from(cfg);
     server::queue_workers queue(database, queue_options);
 
     // Declared after the database: destroyed (and its fibers unwound) first.

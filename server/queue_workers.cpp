@@ -3,6 +3,8 @@
 #include "database/database.hpp"
 #include "database/postgresql/pg_listener.hpp"
 #include "fiber/runtime.hpp"
+#include "modules/ir/queue_metrics.hpp"
+#include "server/config.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
 #include "transaction/retry.hpp"
@@ -17,10 +19,44 @@ namespace atrium::server {
 
 namespace ir = modules::ir;
 
+queue_worker_options queue_options_from(const config& cfg) {
+    queue_worker_options options;
+    options.workers = cfg.queue.workers;
+    options.task = {.max_tries = cfg.queue.max_tries,
+                    .lease_margin = std::chrono::seconds(cfg.queue.lease_margin),
+                    .backoff = std::chrono::seconds(cfg.queue.backoff),
+                    .retry = cfg.database.retry,
+                    .default_language = cfg.database.language,
+                    .keep_done = std::chrono::seconds(cfg.queue.keep_done)};
+    options.poll = std::chrono::seconds(cfg.queue.poll);
+    if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
+        options.listen_dsn = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
+        if (options.listen_dsn.back() != '/') options.listen_dsn += '/';
+        options.listen_dsn += cfg.database.name;
+    }
+    return options;
+}
+
 queue_workers::queue_workers(std::shared_ptr<db::database> database, queue_worker_options options)
-    : database_(std::move(database)), options_(std::move(options)) {}
+    : database_(std::move(database)), options_(std::move(options)) {
+    ir::register_queue_metrics();
+    figures_ = metrics::collector_handle([this](metrics::writer& w) {
+        w.family("atrium_queue_depth", "gauge",
+                 "Tasks in ir.queue by state (counted every few seconds by a read-only query).");
+        w.sample("atrium_queue_depth", {{"state", "pending"}}, depth_.pending.load());
+        w.sample("atrium_queue_depth", {{"state", "running"}}, depth_.running.load());
+        w.sample("atrium_queue_depth", {{"state", "done"}}, depth_.done.load());
+        w.sample("atrium_queue_depth", {{"state", "failed"}}, depth_.failed.load());
+        w.family("atrium_queue_workers", "gauge", "Task queue worker fibers of this process (queue.workers).");
+        w.sample("atrium_queue_workers", static_cast<double>(options_.workers));
+        w.family("atrium_queue_workers_busy", "gauge", "Worker fibers of this process running a task now.");
+        w.sample("atrium_queue_workers_busy", static_cast<double>(busy_.load()));
+    });
+}
 
 void queue_workers::start(boost::asio::io_context& io) {
+    // The depth is counted even without workers here: another process may run the tasks.
+    fiber::spawn_fiber(io, [this] { count_depth(); });
     if (options_.workers <= 0) return;
     const std::string prefix = "pid " + std::to_string(::getpid()) + " worker ";
     for (int i = 0; i < options_.workers; ++i)
@@ -57,6 +93,55 @@ void queue_workers::wait(std::uint64_t seen, std::chrono::milliseconds timeout) 
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), waker), waiting_.end());
 }
 
+void queue_workers::count_depth() {
+    using clock = std::chrono::steady_clock;
+    while (!stopping_) {
+        try {
+            retry_options options;
+            options.start.readonly = true;  // never the write lock, never a row lock
+            call_with_retry(database_, root_user, options, [this](transaction& txn) {
+                double pending = 0, running = 0, done = 0, failed = 0;
+                for (const auto& row :
+                     txn.connection().execute("SELECT state, COUNT(*) FROM ir_queue GROUP BY state").rows) {
+                    const auto& state = std::get<std::string>(row[0]);
+                    const auto n = static_cast<double>(std::get<std::int64_t>(row[1]));
+                    (state == "pending" ? pending : state == "running" ? running : state == "done" ? done : failed) = n;
+                }
+                depth_.pending = pending;
+                depth_.running = running;
+                depth_.done = done;
+                depth_.failed = failed;
+                return nlohmann::json();
+            });
+        } catch (const std::exception&) {
+            // Not initialised yet, or unreachable: the last figures stay.
+        }
+        const auto until = clock::now() + options_.depth_interval;
+        while (!stopping_ && clock::now() < until) {
+            std::uint64_t seen = 0;
+            {
+                std::lock_guard lock(mutex_);
+                seen = generation_;
+            }
+            wait(seen, std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()) +
+                           std::chrono::milliseconds(1));
+        }
+    }
+}
+
+void queue_workers::maybe_purge(const std::string& owner) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    auto last = last_purge_.load();
+    if (last != 0 && now - std::chrono::steady_clock::duration(last) < options_.cleanup_interval) return;
+    if (!last_purge_.compare_exchange_strong(last, now.count())) return;  // another worker purges
+    try {
+        if (const auto purged = ir::purge_done_tasks(database_, options_.task.keep_done); purged > 0)
+            log_info("queue: purged " + std::to_string(purged) + " done task(s) older than queue.keep_done");
+    } catch (const std::exception& error) {
+        log_warning(std::string("queue worker ") + owner + ": purging done tasks failed: " + error.what());
+    }
+}
+
 void queue_workers::work(const std::string& owner) {
     while (!stopping_) {
         std::uint64_t seen = 0;
@@ -64,6 +149,7 @@ void queue_workers::work(const std::string& owner) {
             std::lock_guard lock(mutex_);
             seen = generation_;
         }
+        maybe_purge(owner);
         auto timeout = options_.poll;
         try {
             // A read-only look first: an idle worker never takes SQLite's write lock.
@@ -74,6 +160,11 @@ void queue_workers::work(const std::string& owner) {
                     auto task = ir::take_task(database_, owner, options_.task);
                     if (!task) break;
                     ++ran;
+                    ++busy_;
+                    struct idle_again {
+                        std::atomic<int>& busy;
+                        ~idle_again() { --busy; }
+                    } idle{busy_};
                     if (ir::run_task(database_, *task, options_.task) == ir::task_outcome::done) ++done_;
                     // Tasks the task queued: this worker takes them next; wake the others too.
                     bool queued = false;
