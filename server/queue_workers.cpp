@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,13 +56,23 @@ queue_workers::queue_workers(std::shared_ptr<db::database> database, queue_worke
 }
 
 void queue_workers::start(boost::asio::io_context& io) {
+    // Counts the fiber alive until its body returns (or is unwound).
+    const auto spawn = [this, &io](std::function<void()> body) {
+        ++alive_;
+        fiber::spawn_fiber(io, [this, body = std::move(body)] {
+            struct gone {
+                std::atomic<int>& alive;
+                ~gone() { --alive; }
+            } counted{alive_};
+            body();
+        });
+    };
     // The depth is counted even without workers here: another process may run the tasks.
-    fiber::spawn_fiber(io, [this] { count_depth(); });
+    spawn([this] { count_depth(); });
     if (options_.workers <= 0) return;
     const std::string prefix = "pid " + std::to_string(::getpid()) + " worker ";
-    for (int i = 0; i < options_.workers; ++i)
-        fiber::spawn_fiber(io, [this, owner = prefix + std::to_string(i)] { work(owner); });
-    fiber::spawn_fiber(io, [this] { listen(); });
+    for (int i = 0; i < options_.workers; ++i) spawn([this, owner = prefix + std::to_string(i)] { work(owner); });
+    spawn([this] { listen(); });
 }
 
 void queue_workers::wake() noexcept {

@@ -71,6 +71,8 @@ public:
     std::uint64_t done() const noexcept { return done_.load(); }
     /// Workers running a task now.
     int busy() const noexcept { return busy_.load(); }
+    /// Every fiber start() spawned has returned (after stop(): the drain is over).
+    bool finished() const noexcept { return alive_.load() == 0; }
 
 private:
     void work(const std::string& owner);
@@ -88,6 +90,7 @@ private:
     std::atomic<int> listener_socket_{-1};
     std::atomic<std::uint64_t> done_{0};
     std::atomic<int> busy_{0};
+    std::atomic<int> alive_{0};  // fibers of start() not yet returned
     std::atomic<std::int64_t> last_purge_{0};  // steady_clock ticks of the last purge
     struct depth {
         std::atomic<double> pending{0}, running{0}, done{0}, failed{0};
