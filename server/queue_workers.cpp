@@ -30,6 +30,9 @@ queue_worker_options queue_options_from(const config& cfg) {
                     .default_language = cfg.database.language,
                     .keep_done = std::chrono::seconds(cfg.queue.keep_done)};
     options.poll = std::chrono::seconds(cfg.queue.poll);
+    // Purge every minute, or as often as keep_done asks (at least a second apart).
+    options.cleanup_interval = std::clamp<std::chrono::milliseconds>(std::chrono::seconds(cfg.queue.keep_done),
+                                                                     std::chrono::seconds(1), std::chrono::seconds(60));
     if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
         options.listen_dsn = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
         if (options.listen_dsn.back() != '/') options.listen_dsn += '/';
@@ -161,7 +164,8 @@ void queue_workers::work(const std::string& owner) {
             seen = generation_;
         }
         maybe_purge(owner);
-        auto timeout = options_.poll;
+        // Idle workers still wake for the next purge of done tasks.
+        auto timeout = std::min(options_.poll, options_.cleanup_interval);
         try {
             // A read-only look first: an idle worker never takes SQLite's write lock.
             const auto next = ir::next_task_in(database_);

@@ -45,7 +45,8 @@ struct queue_worker_options {
     std::string listen_dsn;
     /// How the counter is watched on SQLite (a load of a shared page, no system call).
     std::chrono::milliseconds counter_check{50};
-    /// How often done tasks older than task.keep_done are purged.
+    /// How often done tasks older than task.keep_done are purged (from the
+    /// configuration: keep_done, between 1 and 60 seconds).
     std::chrono::milliseconds cleanup_interval{60000};
     /// How often the depth by state is counted for /metrics.
     std::chrono::milliseconds depth_interval{2000};

@@ -6,8 +6,9 @@ hour): each task once, in the worker's process; a sale confirmed on atriumd
 gets its mail and order file from the worker. kill -9 of atrium-worker
 mid-task: another atrium-worker takes the task when its lease expires and
 runs it to completion once. SIGTERM mid-task: the task finishes, exit 0.
+With queue.keep_done = 1 a worker purges the done tasks; a failed one stays.
 
-usage: queue_worker_e2e.py ATRIUMD_TEST ATRIUM_WORKER_TEST [DATABASE_URI]
+usage: queue_worker_e2e.py ATRIUMD_TEST ATRIUM_WORKER_TEST ATRIUM_ADMIN [DATABASE_URI]
 """
 import collections
 import os
@@ -26,11 +27,11 @@ DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 class Worker:
     """atrium-worker(_test) on a server's configuration and directory."""
 
-    def __init__(self, binary, server, name):
+    def __init__(self, binary, server, name, env=None):
         self.log_path = os.path.join(server.dir, name + ".log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "-c", server.config], stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=server.dir)
+                                     cwd=server.dir, env=dict(os.environ, **(env or {})))
         self.pid = self.proc.pid
 
     def read_log(self):
@@ -54,8 +55,8 @@ class Worker:
 
 
 def main():
-    atriumd, worker_binary = sys.argv[1], sys.argv[2]
-    uri = sys.argv[3] if len(sys.argv) > 3 else None
+    atriumd, worker_binary, admin = sys.argv[1], sys.argv[2], sys.argv[3]
+    uri = sys.argv[4] if len(sys.argv) > 4 else None
     c = Checks()
     probe = Server(atriumd, uri)  # only for a directory
     orders_dir = os.path.join(probe.dir, "orders")
@@ -64,17 +65,22 @@ def main():
     s = Server(atriumd, uri, extra_config=config, db="worker_e2e").start()
     workers = []
     try:
-        admin = s.login()
+        session = s.login()
+
+        def admin_tool(*words):
+            run = subprocess.run([admin, "-c", s.config, "queue"] + list(words), capture_output=True, text=True,
+                                 timeout=60)
+            return run.returncode, run.stdout, run.stderr
 
         def jobs():
-            rows = s.result("model.test.queue.job.search_read", [[], 0, None, None, ["key", "pid"], {}], session=admin)
+            rows = s.result("model.test.queue.job.search_read", [[], 0, None, None, ["key", "pid"], {}], session=session)
             return [(r["key"], r["pid"]) for r in rows]
 
         def queue_rows():
-            return s.result("model.test.queue.job.queue_rows", [{}], session=admin)
+            return s.result("model.test.queue.job.queue_rows", [{}], session=session)
 
         # Nothing runs tasks yet: atriumd has no worker.
-        s.result("model.test.queue.job.enqueue_jobs", [5, "early", 0, False, {}], session=admin)
+        s.result("model.test.queue.job.enqueue_jobs", [5, "early", 0, False, {}], session=session)
         time.sleep(0.5)  # a window in which a worker would have run them; none may
         c.check("atriumd with queue.workers = 0 runs no task", jobs() == [] and
                 all(r["state"] == "pending" for r in queue_rows()), queue_rows())
@@ -84,7 +90,7 @@ def main():
         c.check("atrium-worker starts", first.ready(), first.read_log()[-2000:])
         started = time.time()
         for i in range(10):
-            s.result("model.test.queue.job.enqueue_jobs", [10, "batch%d" % i, 0, False, {}], session=admin)
+            s.result("model.test.queue.job.enqueue_jobs", [10, "batch%d" % i, 0, False, {}], session=session)
         done = wait_for(lambda: len(jobs()) >= 105, timeout=60, step=0.05)
         elapsed = time.time() - started
         rows = jobs()
@@ -98,9 +104,9 @@ def main():
 
         # The sale's confirmation: confirmed on atriumd, mail and file from the worker.
         order = s.result("model.sale.order.create", [[{"customer": "Worker", "lines": [["create", [
-            {"product": "Widget", "quantity": DEC("2"), "unit_price": DEC("3.50")}]]]}], {}], session=admin)[0]
-        s.result("model.sale.order.confirm", [[order], {}], session=admin)
-        number = s.result("model.sale.order.read", [[order], ["number"], {}], session=admin)[0]["number"]
+            {"product": "Widget", "quantity": DEC("2"), "unit_price": DEC("3.50")}]]]}], {}], session=session)[0]
+        s.result("model.sale.order.confirm", [[order], {}], session=session)
+        number = s.result("model.sale.order.read", [[order], ["number"], {}], session=session)[0]["number"]
         maildir_new = os.path.join(s.dir, "mail", "new")
         produced = wait_for(lambda: os.path.exists(os.path.join(orders_dir, number + ".txt"))
                             and os.path.isdir(maildir_new) and len(os.listdir(maildir_new)) == 1, timeout=30, step=0.05)
@@ -108,7 +114,7 @@ def main():
                 (os.listdir(orders_dir) if os.path.isdir(orders_dir) else None))
 
         # kill -9 the worker mid-task (the task sleeps 4 s; its lease is 1 + 1 s).
-        s.result("model.test.queue.job.enqueue_jobs", [1, "killed", 4, False, {}], session=admin)
+        s.result("model.test.queue.job.enqueue_jobs", [1, "killed", 4, False, {}], session=session)
         running = wait_for(lambda: any(r["state"] == "running" and "killed" in r["args"] for r in queue_rows()),
                            timeout=15, step=0.02)
         c.check("the slow task is running in atrium-worker", running)
@@ -126,7 +132,7 @@ def main():
         c.check("... done on its second try", task and task[0]["state"] == "done" and task[0]["tries"] == 2, task)
 
         # SIGTERM mid-task: the task in hand finishes, then exit 0.
-        s.result("model.test.queue.job.enqueue_jobs", [1, "drained", 1.5, False, {}], session=admin)
+        s.result("model.test.queue.job.enqueue_jobs", [1, "drained", 1.5, False, {}], session=session)
         running = wait_for(lambda: any(r["state"] == "running" and "drained" in r["args"] for r in queue_rows()),
                            timeout=15, step=0.02)
         c.check("a task is running when SIGTERM comes", running)
@@ -135,6 +141,21 @@ def main():
         task = [r for r in queue_rows() if "drained" in r["args"]]
         c.check("... after finishing its task", task and task[0]["state"] == "done" and task[0]["tries"] == 1
                 and [p for k, p in jobs() if k == "drained-0"] == [second.pid], task)
+
+        # queue.keep_done = 1 (the environment overrides the file): a worker
+        # purges the done tasks within seconds; a poison task ends failed and stays.
+        s.result("model.test.queue.job.enqueue_jobs", [1, "poison", -1, False, {}], session=session)
+        third = Worker(worker_binary, s, "worker3", {"ATRIUM_QUEUE__KEEP_DONE": "1", "ATRIUM_QUEUE__MAX_TRIES": "2"})
+        workers.append(third)
+        c.check("a third atrium-worker starts (keep_done = 1)", third.ready(), third.read_log()[-2000:])
+        purged = wait_for(lambda: [(r["state"], r["tries"]) for r in queue_rows()] == [("failed", 2)], timeout=30,
+                          step=0.1)
+        rows = queue_rows()
+        c.check("done tasks purged, the poison task kept failed", purged, [(r["state"], r["tries"]) for r in rows][:5])
+        c.check("... the tasks' effects stay", len(jobs()) == 107, len(jobs()))
+        rc, out, err = admin_tool("list", "failed")
+        c.check("atrium-admin queue list failed shows it with its error",
+                rc == 0 and len(out.splitlines()) == 1 and "poisoned job poison-0" in out, (rc, out, err))
     except Exception as error:
         c.check("no unexpected exception", False, repr(error))
     finally:
