@@ -8,6 +8,7 @@
 #include "modules/registry.hpp"
 #include "modules/res/password.hpp"
 #include "server/config.hpp"
+#include "server/periodic_recovery.hpp"
 #include "server/queue_workers.hpp"
 #include "server/worker_pool.hpp"
 #include "transaction/log_buffer.hpp"
@@ -18,7 +19,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <memory>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -74,10 +77,14 @@ int run(const std::string& config_file, std::optional<int> workers) {
     queue_workers queue(database, options);  // before `io`: its fibers use it
     boost::asio::io_context io(1);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    // A worker that died mid-commit leaves staged mails and files (its tasks'
+    // participants) on this host: the periodic pass finishes them as atriumd's does.
+    auto stop_recovery = std::make_shared<std::atomic<bool>>(false);
     signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
         if (ec) return;
         std::clog << "atrium-worker: signal " << signal_number << " received, draining" << std::endl;
         queue.stop();  // the workers end once their task in hand is done
+        stop_recovery->store(true);
         io.stop();
     });
     int exit_code = exit_ok;
@@ -86,6 +93,11 @@ int run(const std::string& config_file, std::optional<int> workers) {
         [&] {
             modules::builtin_modules().start_modules();
             queue.start(io);
+            if (cfg.tpc.recovery_interval > 0) {
+                const std::chrono::seconds interval(cfg.tpc.recovery_interval);
+                start_periodic_recovery(io, backend, database, cfg,
+                                        {.interval = interval, .min_age = interval, .on_pass = {}}, stop_recovery);
+            }
             std::cout << "atrium-worker: ready, " << options.workers << " worker(s) on database="
                       << masked_uri(cfg.database.uri) << "/" << cfg.database.name << " (pid " << ::getpid() << ")"
                       << std::endl;
@@ -100,6 +112,7 @@ int run(const std::string& config_file, std::optional<int> workers) {
         });
     io.run();
     queue.stop();
+    stop_recovery->store(true);
     io.restart();
     // The tasks in hand finish, within web.drain_timeout; one still running
     // then is abandoned (its transaction rolls back) and, its lease expired,
