@@ -9,7 +9,7 @@
 /// scheduled task or lease expiry, at most the safety poll (`queue.poll`).
 /// Every `cleanup_interval` one worker purges done tasks older than
 /// `queue.keep_done` in bounded batches. /metrics gets the queue's depth by
-/// state (counted by a fiber every `depth_interval`, read-only: a scrape never
+/// state (pending, running, failed) (counted by a fiber every `depth_interval`, read-only: a scrape never
 /// queries the database) and the busy workers of this process.
 
 #include "modules/ir/queue.hpp"
@@ -94,7 +94,7 @@ private:
     std::atomic<int> alive_{0};  // fibers of start() not yet returned
     std::atomic<std::int64_t> last_purge_{0};  // steady_clock ticks of the last purge
     struct depth {
-        std::atomic<double> pending{0}, running{0}, done{0}, failed{0};
+        std::atomic<double> pending{0}, running{0}, failed{0};
     } depth_;
     metrics::collector_handle figures_;  // last member: unregistered first
 };

@@ -11,7 +11,9 @@ With queue.keep_done = 1 a worker purges the done tasks; a failed one stays.
 usage: queue_worker_e2e.py ATRIUMD_TEST ATRIUM_WORKER_TEST ATRIUM_ADMIN [DATABASE_URI]
 """
 import collections
+import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,6 +56,16 @@ class Worker:
         return self.proc.returncode
 
 
+def depth(server, state):
+    """atriumd's atrium_queue_depth{state=...} from /metrics (loopback may scrape)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    found = re.search(r'^atrium_queue_depth\{state="%s"\} (\S+)$' % state, text, re.M)
+    return float(found.group(1)) if found else None
+
+
 def main():
     atriumd, worker_binary, admin = sys.argv[1], sys.argv[2], sys.argv[3]
     uri = sys.argv[4] if len(sys.argv) > 4 else None
@@ -84,6 +96,8 @@ def main():
         time.sleep(0.5)  # a window in which a worker would have run them; none may
         c.check("atriumd with queue.workers = 0 runs no task", jobs() == [] and
                 all(r["state"] == "pending" for r in queue_rows()), queue_rows())
+        c.check("atriumd's /metrics: 5 tasks pending (the depth gauge, counted every 2 s)",
+                wait_for(lambda: depth(s, "pending") == 5, timeout=15, step=0.1), depth(s, "pending"))
 
         first = Worker(worker_binary, s, "worker1")
         workers.append(first)
@@ -153,6 +167,9 @@ def main():
         rows = queue_rows()
         c.check("done tasks purged, the poison task kept failed", purged, [(r["state"], r["tries"]) for r in rows][:5])
         c.check("... the tasks' effects stay", len(jobs()) == 107, len(jobs()))
+        c.check("atriumd's /metrics: none pending, one failed",
+                wait_for(lambda: depth(s, "pending") == 0 and depth(s, "failed") == 1, timeout=15, step=0.1),
+                (depth(s, "pending"), depth(s, "failed")))
         rc, out, err = admin_tool("list", "failed")
         c.check("atrium-admin queue list failed shows it with its error",
                 rc == 0 and len(out.splitlines()) == 1 and "poisoned job poison-0" in out, (rc, out, err))
