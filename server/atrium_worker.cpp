@@ -23,6 +23,7 @@
 #include <csignal>
 #include <memory>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -40,7 +41,7 @@ namespace po = boost::program_options;
 
 constexpr int exit_ok = 0, exit_failure = 1, exit_usage = 2;
 
-int run(const std::string& config_file, std::optional<int> workers) {
+int run(const std::string& config_file, std::optional<int> workers, const std::function<void()>& flush_logs) {
     config cfg;
     try {
         cfg = load_config(config_file);
@@ -115,11 +116,17 @@ int run(const std::string& config_file, std::optional<int> workers) {
     stop_recovery->store(true);
     io.restart();
     // The tasks in hand finish, within web.drain_timeout; one still running
-    // then is abandoned (its transaction rolls back) and, its lease expired,
-    // taken again by another worker.
-    if (const auto left = fiber::drain(io, std::chrono::seconds(cfg.web.drain_timeout)); left > 0)
-        std::clog << "atrium-worker: " << left << " fiber(s) still running at web.drain_timeout; their tasks are "
-                  << "taken again when their leases expire" << std::endl;
+    // then is abandoned: the process ends as if killed (the database rolls its
+    // transaction back), and another worker takes it once its lease expires.
+    if (!queue.drain(io, std::chrono::seconds(cfg.web.drain_timeout))) {
+        std::clog << "atrium-worker: a task still running at web.drain_timeout is abandoned; another worker "
+                  << "takes it when its lease expires" << std::endl;
+        std::cout.flush();
+        flush_logs();
+        std::_Exit(exit_code);
+    }
+    if (const auto left = fiber::drain(io, std::chrono::seconds(3)); left > 0)
+        std::clog << "atrium-worker: " << left << " background fiber(s) still suspended at exit" << std::endl;
     std::clog << "atrium-worker: stopped" << std::endl;
     return exit_code;
 }
@@ -162,7 +169,8 @@ int run_atrium_worker(int argc, char** argv) {
         if (const char* file = std::getenv("ATRIUM_CONFIG"); file && *file) config_file = file;
     try {
         scoped_log_buffer logs(STDERR_FILENO);
-        return run(config_file, vm.count("workers") ? std::optional<int>(workers) : std::nullopt);
+        return run(config_file, vm.count("workers") ? std::optional<int>(workers) : std::nullopt,
+                   [&logs] { logs.flush(); });
     } catch (const std::exception& e) {
         std::cerr << "atrium-worker: " << e.what() << '\n';
         return exit_failure;

@@ -138,7 +138,8 @@ void initialise_database(const std::shared_ptr<atrium::db::database>& database, 
     std::cout << std::endl;
 }
 
-int run(const options& opts, const atrium::server::atriumd_extensions& extensions) {
+int run(const options& opts, const atrium::server::atriumd_extensions& extensions,
+        const std::function<void()>& flush_logs) {
     using namespace atrium;
 
     server::config cfg;
@@ -337,6 +338,16 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     queue.stop();
     stop_recovery->store(true);
     io.restart();
+    // Tasks in hand get web.drain_timeout to finish; one still running then is
+    // abandoned as by a crash (never unwound: its transaction would wait for
+    // the database), and another worker takes it when its lease expires.
+    if (!queue.drain(io, std::chrono::seconds(cfg.web.drain_timeout))) {
+        std::clog << "atriumd: a queued task still running at web.drain_timeout is abandoned; another worker "
+                  << "takes it when its lease expires" << std::endl;
+        std::cout.flush();
+        flush_logs();
+        std::_Exit(exit_code);
+    }
     if (const auto left = fiber::drain(io, std::chrono::seconds(3)); left > 0)
         std::clog << "atriumd: " << left << " background fiber(s) still suspended at exit" << std::endl;
     return exit_code;
@@ -404,7 +415,7 @@ int program(int argc, char** argv, const atrium::server::atriumd_extensions& ext
         // Log lines are batched (one write per 50 ms under load, at once when
         // quiet or for warnings and worse); written out before exit.
         atrium::scoped_log_buffer logs(STDERR_FILENO);
-        return run(opts, extensions);
+        return run(opts, extensions, [&logs] { logs.flush(); });
     } catch (const std::exception& e) {
         std::cerr << "atriumd: " << e.what() << '\n';
         return exit_failure;

@@ -94,6 +94,15 @@ void queue_workers::stop() noexcept {
     if (const int socket = listener_socket_.load(); socket >= 0) ::shutdown(socket, SHUT_RDWR);
 }
 
+bool queue_workers::drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!finished() && std::chrono::steady_clock::now() < deadline) {
+        if (io.stopped()) io.restart();
+        io.run_for(std::chrono::milliseconds(50));
+    }
+    return finished();
+}
+
 void queue_workers::wait(std::uint64_t seen, std::chrono::milliseconds timeout) {
     auto waker = fiber::current().make_waker();
     {

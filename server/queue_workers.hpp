@@ -74,6 +74,13 @@ public:
     int busy() const noexcept { return busy_.load(); }
     /// Every fiber start() spawned has returned (after stop(): the drain is over).
     bool finished() const noexcept { return alive_.load() == 0; }
+    /// After stop(), on the io thread with `io` no longer running: runs `io`
+    /// until every fiber of start() has returned (tasks in hand finished) or
+    /// `limit` has passed; false if some are still running then. Such a task
+    /// fiber must not be unwound (its transaction would wait for the database
+    /// while unwinding): the caller ends the process instead (std::_Exit), as
+    /// a crash would, and the task's lease expires for another worker.
+    bool drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit);
 
 private:
     void work(const std::string& owner);

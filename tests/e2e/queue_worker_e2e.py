@@ -5,7 +5,8 @@ calls to atriumd, woken by NOTIFY / the shared counter (the safety poll is an
 hour): each task once, in the worker's process; a sale confirmed on atriumd
 gets its mail and order file from the worker. kill -9 of atrium-worker
 mid-task: another atrium-worker takes the task when its lease expires and
-runs it to completion once. SIGTERM mid-task: the task finishes, exit 0.
+runs it to completion once. SIGTERM mid-task: the task finishes, exit 0;
+one longer than web.drain_timeout is abandoned (exit 0) and run by the next.
 With queue.keep_done = 1 a worker purges the done tasks; a failed one stays.
 
 usage: queue_worker_e2e.py ATRIUMD_TEST ATRIUM_WORKER_TEST ATRIUM_ADMIN [DATABASE_URI]
@@ -156,6 +157,21 @@ def main():
         c.check("... after finishing its task", task and task[0]["state"] == "done" and task[0]["tries"] == 1
                 and [p for k, p in jobs() if k == "drained-0"] == [second.pid], task)
 
+        # A task longer than web.drain_timeout: SIGTERM abandons it (rolled
+        # back), exit 0; the next worker takes it once its lease expires.
+        hasty = Worker(worker_binary, s, "worker_hasty", {"ATRIUM_WEB__DRAIN_TIMEOUT": "1"})
+        workers.append(hasty)
+        c.check("a worker with web.drain_timeout = 1 starts", hasty.ready(), hasty.read_log()[-2000:])
+        s.result("model.test.queue.job.enqueue_jobs", [1, "abandoned", 6, False, {}], session=session)
+        running = wait_for(lambda: any(r["state"] == "running" and "abandoned" in r["args"] for r in queue_rows()),
+                           timeout=15, step=0.02)
+        c.check("its task is running when SIGTERM comes", running)
+        stopping = time.time()
+        rc = hasty.stop()
+        c.check("it exits 0 after web.drain_timeout, leaving the task", rc == 0 and time.time() - stopping < 5,
+                (rc, time.time() - stopping, hasty.read_log()[-2000:]))
+        c.check("... which has not run to completion", not any(k == "abandoned-0" for k, _ in jobs()))
+
         # queue.keep_done = 1 (the environment overrides the file): a worker
         # purges the done tasks within seconds; a poison task ends failed and stays.
         s.result("model.test.queue.job.enqueue_jobs", [1, "poison", -1, False, {}], session=session)
@@ -166,7 +182,9 @@ def main():
                           step=0.1)
         rows = queue_rows()
         c.check("done tasks purged, the poison task kept failed", purged, [(r["state"], r["tries"]) for r in rows][:5])
-        c.check("... the tasks' effects stay", len(jobs()) == 107, len(jobs()))
+        c.check("the abandoned task ran once, in the third worker",
+                [p for k, p in jobs() if k == "abandoned-0"] == [third.pid], [r for r in jobs() if "abandoned" in r[0]])
+        c.check("... the tasks' effects stay", len(jobs()) == 108, len(jobs()))
         c.check("atriumd's /metrics: none pending, one failed",
                 wait_for(lambda: depth(s, "pending") == 0 and depth(s, "failed") == 1, timeout=15, step=0.1),
                 (depth(s, "pending"), depth(s, "failed")))
