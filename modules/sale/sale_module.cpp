@@ -69,10 +69,12 @@ order_summary summarize(const pool& p, std::int64_t id) {
 // The queued half of a confirmation: the mail and the order file join the
 // task's own transaction, so they happen once that commits, or not at all
 // (the task is then retried).
-void send_confirmation(const model& orders, const ids& records) {
+void send_confirmation(const model& orders, const json& argument) {
     // Only the queue runs it (as root): a client calling it would send the mail again.
     if (current().user() != root_user)
         throw user_error("The confirmation of a sale is sent by the task queue only.");
+    if (!argument.is_array()) throw user_error("send_confirmation() takes a list of sale ids.");
+    const auto records = argument.get<ids>();
     const pool& p = orders.owner();
     const auto fulfilment = read_fulfilment_settings(*p.config());
     for (const auto& order : orders.browse(records, {"state", "number"})) {
@@ -185,7 +187,7 @@ void register_module(module_registry& registry) {
     send_rpc.instantiate = {rpc_instantiate::kind::index, 0};
     order.add(custom_method{"send_confirmation", send_rpc,
                             [](const model& self, const rpc_call& c) {
-                                send_confirmation(self, c.args.empty() ? ids{} : c.args[0].get<ids>());
+                                send_confirmation(self, c.args.empty() ? json::array() : c.args[0]);
                                 return json(nullptr);
                             },
                             "send_confirmation(ids): the confirmation mail and order file (queued by confirm)."});
