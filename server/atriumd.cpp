@@ -138,7 +138,8 @@ void initialise_database(const std::shared_ptr<atrium::db::database>& database, 
     std::cout << std::endl;
 }
 
-int run(const options& opts, const atrium::server::atriumd_extensions& extensions) {
+int run(const options& opts, const atrium::server::atriumd_extensions& extensions,
+        const std::function<void()>& flush_logs) {
     using namespace atrium;
 
     server::config cfg;
@@ -190,19 +191,7 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     }
 
     // The task queue's workers: declared before `io`, whose destruction unwinds their fibers.
-    server::queue_worker_options queue_options;
-    queue_options.workers = cfg.queue.workers;
-    queue_options.task = {.max_tries = cfg.queue.max_tries,
-                          .lease_margin = std::chrono::seconds(cfg.queue.lease_margin),
-                          .backoff = std::chrono::seconds(cfg.queue.backoff),
-                          .retry = cfg.database.retry,
-                          .default_language = cfg.database.language};
-    queue_options.poll = std::chrono::seconds(cfg.queue.poll);
-    if (cfg.database.uri.rfind("postgresql://", 0) == 0) {
-        queue_options.listen_dsn = cfg.database.uri.substr(0, cfg.database.uri.find('?'));
-        if (queue_options.listen_dsn.back() != '/') queue_options.listen_dsn += '/';
-        queue_options.listen_dsn += cfg.database.name;
-    }
+    const auto queue_options = server::queue_options_from(cfg);
     server::queue_workers queue(database, queue_options);
 
     // Declared after the database: destroyed (and its fibers unwound) first.
@@ -352,6 +341,16 @@ int run(const options& opts, const atrium::server::atriumd_extensions& extension
     queue.stop();
     stop_recovery->store(true);
     io.restart();
+    // Tasks in hand get web.drain_timeout to finish; one still running then is
+    // abandoned as by a crash (never unwound: its transaction would wait for
+    // the database), and another worker takes it when its lease expires.
+    if (!queue.drain(io, std::chrono::seconds(cfg.web.drain_timeout))) {
+        std::clog << "atriumd: a queued task still running at web.drain_timeout is abandoned; another worker "
+                  << "takes it when its lease expires" << std::endl;
+        std::cout.flush();
+        flush_logs();
+        std::_Exit(exit_code);
+    }
     if (const auto left = fiber::drain(io, std::chrono::seconds(3)); left > 0)
         std::clog << "atriumd: " << left << " background fiber(s) still suspended at exit" << std::endl;
     return exit_code;
@@ -419,7 +418,7 @@ int program(int argc, char** argv, const atrium::server::atriumd_extensions& ext
         // Log lines are batched (one write per 50 ms under load, at once when
         // quiet or for warnings and worse); written out before exit.
         atrium::scoped_log_buffer logs(STDERR_FILENO);
-        return run(opts, extensions);
+        return run(opts, extensions, [&logs] { logs.flush(); });
     } catch (const std::exception& e) {
         std::cerr << "atriumd: " << e.what() << '\n';
         return exit_failure;

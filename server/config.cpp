@@ -400,6 +400,10 @@ const std::vector<key_entry>& key_table() {
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.queue.poll = parse_int(where, value, 1, 3600);
          }},
+        {"queue", "keep_done", "604800",
+         [](config& cfg, std::string_view where, const std::string& value) {
+             cfg.queue.keep_done = parse_int(where, value, 0, 366 * 24 * 3600);
+         }},
         {"bus", "enabled", "true",
          [](config& cfg, std::string_view where, const std::string& value) {
              cfg.bus.enabled = parse_bool(where, value);

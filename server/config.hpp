@@ -165,6 +165,7 @@ struct queue_config {
     int lease_margin = 60;  ///< seconds added to a task's expected duration for its lease
     int backoff = 1;        ///< seconds before the first retry of a failed task; doubles per try
     int poll = 5;           ///< seconds between safety polls (wake-ups come by NOTIFY / the counter)
+    int keep_done = 7 * 24 * 3600;  ///< seconds done tasks are kept; 0: deleted when done
 
     bool operator==(const queue_config&) const = default;
 };

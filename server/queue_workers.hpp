@@ -7,8 +7,13 @@
 /// process wake the workers directly (wake(), from the dispatcher's drain of
 /// the fiber's task list). A worker with nothing due sleeps until the next
 /// scheduled task or lease expiry, at most the safety poll (`queue.poll`).
+/// Every `cleanup_interval` one worker purges done tasks older than
+/// `queue.keep_done` in bounded batches. /metrics gets the queue's depth by
+/// state (pending, running, failed) (counted by a fiber every `depth_interval`, read-only: a scrape never
+/// queries the database) and the busy workers of this process.
 
 #include "modules/ir/queue.hpp"
+#include "util/metrics.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -30,6 +35,8 @@ class waker;
 
 namespace atrium::server {
 
+struct config;
+
 struct queue_worker_options {
     int workers = 1;
     modules::ir::queue_settings task;
@@ -38,7 +45,15 @@ struct queue_worker_options {
     std::string listen_dsn;
     /// How the counter is watched on SQLite (a load of a shared page, no system call).
     std::chrono::milliseconds counter_check{50};
+    /// How often done tasks older than task.keep_done are purged (from the
+    /// configuration: keep_done, between 1 and 60 seconds).
+    std::chrono::milliseconds cleanup_interval{60000};
+    /// How often the depth by state is counted for /metrics.
+    std::chrono::milliseconds depth_interval{2000};
 };
+
+/// The options `[queue]` and `[database]` of `cfg` give (atriumd and atrium-worker).
+queue_worker_options queue_options_from(const config& cfg);
 
 class queue_workers {
 public:
@@ -55,10 +70,23 @@ public:
     void stop() noexcept;
     /// Tasks this process's workers finished (done), for logs and tests.
     std::uint64_t done() const noexcept { return done_.load(); }
+    /// Workers running a task now.
+    int busy() const noexcept { return busy_.load(); }
+    /// Every fiber start() spawned has returned (after stop(): the drain is over).
+    bool finished() const noexcept { return alive_.load() == 0; }
+    /// After stop(), on the io thread with `io` no longer running: runs `io`
+    /// until every fiber of start() has returned (tasks in hand finished) or
+    /// `limit` has passed; false if some are still running then. Such a task
+    /// fiber must not be unwound (its transaction would wait for the database
+    /// while unwinding): the caller ends the process instead (std::_Exit), as
+    /// a crash would, and the task's lease expires for another worker.
+    bool drain(boost::asio::io_context& io, std::chrono::steady_clock::duration limit);
 
 private:
     void work(const std::string& owner);
     void listen();
+    void count_depth();
+    void maybe_purge(const std::string& owner);
     void wait(std::uint64_t seen, std::chrono::milliseconds timeout);
 
     std::shared_ptr<db::database> database_;
@@ -69,6 +97,13 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<int> listener_socket_{-1};
     std::atomic<std::uint64_t> done_{0};
+    std::atomic<int> busy_{0};
+    std::atomic<int> alive_{0};  // fibers of start() not yet returned
+    std::atomic<std::int64_t> last_purge_{0};  // steady_clock ticks of the last purge
+    struct depth {
+        std::atomic<double> pending{0}, running{0}, failed{0};
+    } depth_;
+    metrics::collector_handle figures_;  // last member: unregistered first
 };
 
 }  // namespace atrium::server

@@ -176,6 +176,8 @@ void register_module(module_registry& registry) {
                 access.create(nlohmann::json::array(
                     {{{"model", m}, {"description", std::string("only root may use ") + m}}}));
         }
+        // On every activation and update: databases made before the index get it.
+        ensure_queue_index(current().connection());
     };
     add_client_methods(ir);
     registry.add(std::move(ir));

@@ -59,6 +59,9 @@ struct queue_settings {
     std::chrono::milliseconds backoff{1000};            ///< first retry delay; doubles per try (≤ 1 h)
     int retry = 5;                                      ///< database.retry for the task's transaction
     std::string default_language = "en";
+    /// Done tasks are kept this long (purge_done_tasks); zero: the task's row
+    /// is deleted in its own transaction instead of being marked done.
+    std::chrono::seconds keep_done{7 * 24 * 3600};
 };
 
 /// A task a worker holds a lease on.
@@ -92,6 +95,16 @@ enum class task_outcome { done, rescheduled, failed, lease_lost };
 /// of its own and reschedules with back-off, or marks it failed after max_tries.
 task_outcome run_task(const std::shared_ptr<db::database>& database, const taken_task& task,
                       const queue_settings& settings);
+
+/// The index the workers' queries use, (state, scheduled_at): created with
+/// the table and, for databases made before it, by the module update path.
+void ensure_queue_index(db::connection& conn);
+
+/// Deletes done tasks finished more than `keep` ago, at most `batch` rows per
+/// transaction (a short write lock each, SQLite's included) until none is
+/// left; failed tasks stay until `atrium-admin queue drop`. Returns the count.
+std::size_t purge_done_tasks(const std::shared_ptr<db::database>& database, std::chrono::seconds keep,
+                             std::size_t batch = 500);
 
 /// One row of ir.queue as atrium-admin lists it.
 struct queue_row {

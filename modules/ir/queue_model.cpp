@@ -3,6 +3,7 @@
 #include "modules/ir/queue.hpp"
 
 #include "modules/errors.hpp"
+#include "modules/ir/queue_metrics.hpp"
 #include "modules/registry.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
@@ -96,6 +97,10 @@ std::int64_t enqueue(const task_request& request) {
     const auto id = p->get("ir.queue").create(nlohmann::json::array({values})).at(0);
     fiber_state().tasks().push_back(id);
     announce(txn, id);
+    // Counted once committed (atexit callbacks also run after a rollback).
+    txn.coordinator().add_after_commit_hook([](bool committed) {
+        if (committed) count_task(task_event::enqueued);
+    });
     return id;
 }
 

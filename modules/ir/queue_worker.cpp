@@ -3,6 +3,7 @@
 #include "modules/ir/queue.hpp"
 
 #include "modules/errors.hpp"
+#include "modules/ir/queue_metrics.hpp"
 #include "modules/registry.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/logging.hpp"
@@ -132,12 +133,19 @@ std::optional<taken_task> take_task(const std::shared_ptr<db::database>& databas
             taken = std::move(task);
             return nlohmann::json();
         });
-        if (!expired_for_good) return taken;
+        if (expired_for_good) {
+            count_task(task_event::failed);
+            continue;
+        }
+        if (taken) count_task(task_event::started);
+        return taken;
     }
 }
 
-task_outcome run_task(const std::shared_ptr<db::database>& database, const taken_task& task,
-                      const queue_settings& settings) {
+namespace {
+
+task_outcome run_and_record(const std::shared_ptr<db::database>& database, const taken_task& task,
+                            const queue_settings& settings) {
     retry_options options;
     options.start.context = task.context.is_object() ? task.context : nlohmann::json::object();
     options.start.default_language = settings.default_language;
@@ -154,11 +162,17 @@ task_outcome run_task(const std::shared_ptr<db::database>& database, const taken
             if (task.args.is_array())
                 for (const auto& arg : task.args) call.args.push_back(arg);
             method->call(call);
-            // Fencing: done only while the token is still ours, in the task's transaction.
-            const auto r = txn.connection().execute(
-                "UPDATE ir_queue SET state = 'done', finished_at = ?, lease_owner = NULL, lease_expiry = NULL, "
-                "last_error = NULL WHERE id = ? AND token = ? AND state = 'running'",
-                {epoch_seconds(), task.id, task.token});
+            // Fencing: done only while the token is still ours, in the task's
+            // transaction (kept as done for queue.keep_done, or deleted at once).
+            const auto r = settings.keep_done.count() == 0
+                               ? txn.connection().execute(
+                                     "DELETE FROM ir_queue WHERE id = ? AND token = ? AND state = 'running'",
+                                     {task.id, task.token})
+                               : txn.connection().execute(
+                                     "UPDATE ir_queue SET state = 'done', finished_at = ?, lease_owner = NULL, "
+                                     "lease_expiry = NULL, last_error = NULL WHERE id = ? AND token = ? AND "
+                                     "state = 'running'",
+                                     {epoch_seconds(), task.id, task.token});
             if (r.affected_rows != 1) throw lease_lost_error(task.id);
             return nlohmann::json();
         });
@@ -189,6 +203,22 @@ task_outcome run_task(const std::shared_ptr<db::database>& database, const taken
     log_warning("queue: task " + std::to_string(task.id) + " (" + task.model + "." + task.method + ") failed on try " +
                 std::to_string(task.tries) + (final ? ", for good: " : ", rescheduled: ") + failure);
     return final ? task_outcome::failed : task_outcome::rescheduled;
+}
+
+}  // namespace
+
+task_outcome run_task(const std::shared_ptr<db::database>& database, const taken_task& task,
+                      const queue_settings& settings) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto outcome = run_and_record(database, task, settings);
+    observe_task_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    switch (outcome) {
+        case task_outcome::done: count_task(task_event::done); break;
+        case task_outcome::rescheduled: count_task(task_event::retried); break;
+        case task_outcome::failed: count_task(task_event::failed); break;
+        case task_outcome::lease_lost: count_task(task_event::lease_lost); break;
+    }
+    return outcome;
 }
 
 }  // namespace atrium::modules::ir

@@ -20,7 +20,7 @@ std::string order_text(const order_summary& order) {
 
 }  // namespace
 
-void fulfil(transaction& txn, const order_summary& order, const fulfilment_settings& settings) {
+void reserve_stock(transaction& txn, const order_summary& order, const fulfilment_settings& settings) {
     if (!settings.warehouse_dsn.empty()) {
         auto& warehouse = db::pg_join(settings.warehouse_dsn, txn, {{"reservation", order.number}});
         for (const auto& line : order.lines)
@@ -28,6 +28,19 @@ void fulfil(transaction& txn, const order_summary& order, const fulfilment_setti
                 "INSERT INTO reservation (order_number, product, quantity) VALUES (?, ?, CAST(? AS NUMERIC))",
                 {order.number, line.product, line.quantity});
     }
+}
+
+void check_order_file(const order_summary& order, const fulfilment_settings& settings) {
+    if (settings.staging.empty() || settings.orders_dir.empty()) return;
+    std::filesystem::create_directories(settings.orders_dir);
+    try {
+        (void)path_within(settings.orders_dir, order.number + ".txt");
+    } catch (const path_error& e) {
+        throw modules::user_error("The order file of \"" + order.number + "\" cannot be written.", e.what());
+    }
+}
+
+void send_documents(transaction& txn, const order_summary& order, const fulfilment_settings& settings) {
     const std::string recipient = order.email.empty() ? settings.mail_to : order.email;
     if (!settings.maildir.empty() && !recipient.empty()) {
         std::string body = "Your order " + order.number + " is confirmed.\n\n" + order_text(order);

@@ -1,9 +1,11 @@
 #pragma once
-// What confirming a sale order does outside its own database, all inside the
-// confirming transaction so that it happens together with the confirmation or
-// not at all (two-phase commit, SPEC §5): a stock reservation in the
-// "warehouse" PostgreSQL database, a confirmation mail in the outbox, and the
-// order file. Each part is optional: an empty setting leaves it out. The
+// What confirming a sale order does outside its own database, each part
+// joining a transaction as a two-phase-commit participant (SPEC §5) so that it
+// happens together with that transaction or not at all: the stock reservation
+// in the "warehouse" PostgreSQL database joins the confirming transaction
+// (reserve_stock); the confirmation mail in the outbox and the order file join
+// the transaction of the task the confirmation queues (send_documents, run by
+// a queue worker). Each part is optional: an empty setting leaves it out. The
 // settings come from the module's configuration section (sale_settings.hpp).
 
 #include <cstdint>
@@ -38,8 +40,17 @@ struct order_summary {
     std::vector<order_line_summary> lines;
 };
 
-/// Joins the participants `settings` names to `txn` and stages the work.
-void fulfil(transaction& txn, const order_summary& order, const fulfilment_settings& settings);
+/// Joins the warehouse (if `settings` names one) to `txn` and reserves the order's lines.
+void reserve_stock(transaction& txn, const order_summary& order, const fulfilment_settings& settings);
+
+/// Throws a UserError when the order's file name would leave orders_dir (its
+/// number comes from data); checked at confirmation so that such an order is
+/// never confirmed, and again when the file is written.
+void check_order_file(const order_summary& order, const fulfilment_settings& settings);
+
+/// Joins the mail outbox and the file manager (those `settings` names) to
+/// `txn` and stages the confirmation mail and the order file.
+void send_documents(transaction& txn, const order_summary& order, const fulfilment_settings& settings);
 
 /// Creates the warehouse's reservation table if missing (outside any transaction).
 void prepare_warehouse(const std::string& dsn);

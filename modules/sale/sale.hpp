@@ -4,7 +4,8 @@
 // total are computed. confirm() shows the transaction API at work: a strict
 // sequence (lock_table → retry), an audit record that survives a rollback
 // (run_independently: new_transaction), an atexit callback, a UserError that
-// changes nothing and a UserWarning the user may confirm.
+// changes nothing, a UserWarning the user may confirm, and a task queued in
+// the transaction (ir.queue) that sends the confirmation mail and order file.
 
 #include "modules/model.hpp"
 

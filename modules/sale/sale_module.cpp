@@ -9,6 +9,7 @@
 #include "modules/errors.hpp"
 #include "modules/independent.hpp"
 #include "modules/ir/ir.hpp"
+#include "modules/ir/queue.hpp"
 #include "modules/registry.hpp"
 #include "modules/res/users.hpp"
 #include "transaction/scopes.hpp"
@@ -56,6 +57,33 @@ std::set<std::int64_t> orders_of(const model& lines, const ids& records) {
     return out;
 }
 
+// What fulfilment needs of a confirmed order, read back from the database.
+order_summary summarize(const pool& p, std::int64_t id) {
+    const auto order = p.get("sale.order").browse(id, {"number", "customer", "lines"});
+    order_summary summary{.id = id, .number = order.is_null("number") ? "" : order.get<std::string>("number"),
+                          .customer = order.get<std::string>("customer"), .email = {}, .lines = {}};
+    for (const auto& line : p.get("sale.order.line").browse(order.get<ids>("lines"), {"product", "quantity"}))
+        summary.lines.push_back({line.get<std::string>("product"), line.get<decimal>("quantity").to_string()});
+    return summary;
+}
+
+// The queued half of a confirmation: the mail and the order file join the
+// task's own transaction, so they happen once that commits, or not at all
+// (the task is then retried).
+void send_confirmation(const model& orders, const json& argument) {
+    // Only the queue runs it (as root): a client calling it would send the mail again.
+    if (current().user() != root_user)
+        throw user_error("The confirmation of a sale is sent by the task queue only.");
+    if (!argument.is_array()) throw user_error("send_confirmation() takes a list of sale ids.");
+    const auto records = argument.get<ids>();
+    const pool& p = orders.owner();
+    const auto fulfilment = read_fulfilment_settings(*p.config());
+    for (const auto& order : orders.browse(records, {"state", "number"})) {
+        if (order.get<std::string>("state") != "confirmed" || order.is_null("number")) continue;
+        send_documents(current(), summarize(p, order.id()), fulfilment);
+    }
+}
+
 }  // namespace
 
 void add_confirm_listener(std::function<void(const ids&)> listener) {
@@ -100,14 +128,14 @@ void confirm(const model& orders, const ids& records) {
             keep->get("sale.audit").create(json::array(
                 {{{"order_id", id}, {"action", "confirm"}, {"number", number}, {"user_id", user}}}));
         });
-        // Outside this database: the warehouse reservation, the confirmation
-        // mail and the order file join this transaction (two-phase commit).
-        order_summary summary{.id = id, .number = number, .customer = order.get<std::string>("customer"),
-                              .email = {}, .lines = {}};
-        const model& line_model = p.get("sale.order.line");
-        for (const auto& line : line_model.browse(order.get<ids>("lines"), {"product", "quantity"}))
-            summary.lines.push_back({line.get<std::string>("product"), line.get<decimal>("quantity").to_string()});
-        fulfil(current(), summary, fulfilment);
+        // The warehouse reservation joins this transaction (two-phase commit);
+        // the mail and the order file come from a queued task (send_confirmation),
+        // which exists only if this transaction commits.
+        const auto summary = summarize(p, id);
+        reserve_stock(current(), summary, fulfilment);
+        check_order_file(summary, fulfilment);
+        ir::enqueue({.model = "sale.order", .method = "send_confirmation", .ids = json::array({id}),
+                     .user = root_user});
         notify_confirmed(orders, id, number);  // the bus: "Order SO0042 confirmed" (issue 22)
     }
     current().atexit([records] {
@@ -156,6 +184,15 @@ void register_module(module_registry& registry) {
                                 return json(nullptr);
                             },
                             "confirm(ids): numbers the draft sales and confirms them."});
+    rpc_definition send_rpc;
+    send_rpc.readonly = false;
+    send_rpc.instantiate = {rpc_instantiate::kind::index, 0};
+    order.add(custom_method{"send_confirmation", send_rpc,
+                            [](const model& self, const rpc_call& c) {
+                                send_confirmation(self, c.args.empty() ? json::array() : c.args[0]);
+                                return json(nullptr);
+                            },
+                            "send_confirmation(ids): the confirmation mail and order file (queued by confirm)."});
     order.buttons.push_back(confirm_button());
     sale.models.push_back(std::move(order));
 

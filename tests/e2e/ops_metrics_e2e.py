@@ -147,6 +147,44 @@ def main_checks(s, c):
     for name in ("atrium_tpc_transactions_total", "atrium_tpc_recovery_actions_total"):
         c.check("declared: " + name, any(k[0] == name for k in after))
 
+    # The task queue (issue 22): the confirm queued its confirmation task, which
+    # atriumd's worker runs; the depth gauge is counted every 2 s.
+    def queue_moved():
+        now, _ = scrape("127.0.0.1", s.port)
+        return value(now, "atrium_queue_tasks_total", outcome="done") - value(before, "atrium_queue_tasks_total",
+                                                                              outcome="done") >= 1
+    c.check("queue: the confirmation task ran", wait_for(queue_moved, timeout=30, step=0.1))
+    queued, queue_families = scrape("127.0.0.1", s.port)
+    q = lambda name, **labels: value(queued, name, **labels) - value(before, name, **labels)  # noqa: E731
+    c.check("queue: one task enqueued (the failed confirm queued none)",
+            q("atrium_queue_tasks_total", outcome="enqueued") == 1, q("atrium_queue_tasks_total", outcome="enqueued"))
+    c.check("queue: started and done once", q("atrium_queue_tasks_total", outcome="started") == 1
+            and q("atrium_queue_tasks_total", outcome="done") == 1,
+            (q("atrium_queue_tasks_total", outcome="started"), q("atrium_queue_tasks_total", outcome="done")))
+    c.check("queue: retried, failed and lease_lost declared, at zero",
+            all(("atrium_queue_tasks_total", (("outcome", o),)) in queued
+                and value(queued, "atrium_queue_tasks_total", outcome=o) == 0
+                for o in ("retried", "failed", "lease_lost")))
+    c.check("queue: the run's duration observed", q("atrium_queue_task_duration_seconds_count") == 1,
+            q("atrium_queue_task_duration_seconds_count"))
+    ok, detail = histogram_consistent(queue_families["atrium_queue_task_duration_seconds"]) \
+        if "atrium_queue_task_duration_seconds" in queue_families else (False, "missing")
+    c.check("histogram atrium_queue_task_duration_seconds: cumulative, +Inf = count", ok, detail)
+    c.check("queue: depth by state (nothing pending, running or failed now)",
+            all(("atrium_queue_depth", (("state", st),)) in queued for st in ("pending", "running", "failed"))
+            and value(queued, "atrium_queue_depth", state="pending") == 0
+            and value(queued, "atrium_queue_depth", state="failed") == 0,
+            [(k, v) for k, v in queued.items() if k[0] == "atrium_queue_depth"])
+    c.check("queue: workers of this process, none busy now",
+            value(queued, "atrium_queue_workers") == 1 and ("atrium_queue_workers_busy", ()) in queued
+            and value(queued, "atrium_queue_workers_busy") == 0)
+    # The parser names a counter family without its _total.
+    c.check("queue: the families are typed",
+            [queue_families[n].type if n in queue_families else None
+             for n in ("atrium_queue_tasks", "atrium_queue_depth", "atrium_queue_task_duration_seconds")]
+            == ["counter", "gauge", "histogram"],
+            sorted(n for n in queue_families if n.startswith("atrium_queue")))
+
     # JSON lines (log.format = json) with the call's fields; the slow-call line (log.slow_call_ms = 1).
     def lines():
         out = []

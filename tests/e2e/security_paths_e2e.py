@@ -21,7 +21,7 @@ import time
 from urllib.parse import urlparse
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from atrium_server import Server, check_server, temporary_directory  # noqa: E402
+from atrium_server import Server, check_server, temporary_directory, wait_for  # noqa: E402
 
 DEC = lambda text: {"__class__": "Decimal", "decimal": text}  # noqa: E731
 MAX_ATTEMPT = 5
@@ -97,6 +97,8 @@ def sequence_checks(s, c, uri, base, orders_dir):
     good = order()
     s.result("model.sale.order.confirm", [[good], {}], session=admin)
     number = s.result("model.sale.order.read", [[good], ["number"], {}], session=admin)[0]["number"]
+    # The file comes from the task the confirm queued (issue 22): soon after, by atriumd's worker.
+    wait_for(lambda: files_under(orders_dir) == [number + ".txt"], timeout=30, step=0.02)
     c.check("a normal order file is written", files_under(orders_dir) == [number + ".txt"], files_under(orders_dir))
 
     outside = os.path.join(base, "outside")

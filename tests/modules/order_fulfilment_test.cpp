@@ -86,7 +86,8 @@ TEST_CASE("sale fulfilment: a committed confirmation reserves stock, queues the 
     {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order(), f.settings);
+        sale::reserve_stock(*scope, f.order(), f.settings);
+        sale::send_documents(*scope, f.order(), f.settings);
         scope.close(true);
     }
     CHECK(f.notes() == 1);
@@ -102,7 +103,8 @@ TEST_CASE("sale fulfilment: a warehouse refusal leaves none of the four") {
     CHECK_THROWS([&] {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order("5000"), f.settings);  // CHECK (quantity <= 1000) fails on the second line
+        sale::reserve_stock(*scope, f.order("5000"), f.settings);  // CHECK (quantity <= 1000) fails on the second line
+        sale::send_documents(*scope, f.order("5000"), f.settings);
         scope.close(true);
     }());
     CHECK(f.notes() == 0);
@@ -117,7 +119,8 @@ TEST_CASE("sale fulfilment: an error after the work was staged leaves none of th
     CHECK_THROWS_AS([&] {
         auto scope = begin(f.main.db, root_user);
         scope->connection().execute("INSERT INTO note (text) VALUES ('confirmed SO1')");
-        sale::fulfil(*scope, f.order(), f.settings);
+        sale::reserve_stock(*scope, f.order(), f.settings);
+        sale::send_documents(*scope, f.order(), f.settings);
         throw std::runtime_error("the confirmation fails after fulfilment was staged");
     }(), std::runtime_error);
     CHECK(f.notes() == 0);

@@ -5,11 +5,13 @@
 
 #include "modules/errors.hpp"
 #include "modules/ir/queue.hpp"
+#include "modules/ir/queue_metrics.hpp"
 #include "modules/registry.hpp"
 #include "tests/modules/modules_fixture.hpp"
 #include "tests/support/run_in_fiber.hpp"
 #include "transaction/fiber_context.hpp"
 #include "transaction/scopes.hpp"
+#include "util/metrics.hpp"
 
 #include <doctest/doctest.h>
 
@@ -262,4 +264,109 @@ TEST_CASE("queue: atrium-admin's list, retry and drop") {
     CHECK(ir::drop_task(id));
     CHECK_FALSE(ir::drop_task(id));
     CHECK(ir::list_tasks().empty());
+}
+
+TEST_CASE("queue: done tasks older than keep_done are purged in bounded batches; failed and recent ones stay") {
+    queue_fixture q;
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 6; ++i) ids.push_back(q.enqueue_record("purge" + std::to_string(i)));
+    std::int64_t poison = 0;
+    {
+        auto scope = begin(q.db(), root_user);
+        poison = ir::enqueue({.model = "test.queue.log", .method = "poison"});
+    }
+    fiber_state().tasks().clear();
+    ir::queue_settings settings;
+    settings.max_tries = 1;
+    while (auto task = ir::take_task(q.db(), "w", settings)) ir::run_task(q.db(), *task, settings);
+    CHECK(q.count("SELECT COUNT(*) FROM ir_queue WHERE state = 'done'") == 6);
+    CHECK(q.state(poison) == "failed");
+    // Five finished ten days ago (and the failed task is as old); one just now.
+    const double old = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+                       10 * 24 * 3600;
+    q.f.base.execute("UPDATE ir_queue SET finished_at = ?, scheduled_at = ? WHERE id <> ?",
+                     {old, old, ids.back()});
+    CHECK(ir::purge_done_tasks(q.db(), std::chrono::hours(7 * 24), /*batch=*/2) == 5);  // three batches
+    CHECK(q.count("SELECT COUNT(*) FROM ir_queue WHERE state = 'done'") == 1);
+    CHECK(q.state(ids.back()) == "done");
+    CHECK(q.state(poison) == "failed");  // kept until atrium-admin queue drop
+    CHECK(ir::purge_done_tasks(q.db(), std::chrono::hours(7 * 24)) == 0);
+    // keep_done = 0: every done task goes.
+    CHECK(ir::purge_done_tasks(q.db(), std::chrono::seconds(0)) == 1);
+    CHECK(q.count("SELECT COUNT(*) FROM ir_queue") == 1);
+    // Their effects stay, of course.
+    CHECK(q.count("SELECT COUNT(*) FROM test_queue_log WHERE key LIKE 'purge%'") == 6);
+}
+
+TEST_CASE("queue: with keep_done = 0 a task's row is deleted by its own transaction, fenced as ever") {
+    queue_fixture q;
+    const auto id = q.enqueue_record("gone");
+    fiber_state().tasks().clear();
+    ir::queue_settings settings;
+    settings.keep_done = std::chrono::seconds(0);
+    auto task = ir::take_task(q.db(), "w", settings);
+    REQUIRE(task.has_value());
+    CHECK(ir::run_task(q.db(), *task, settings) == ir::task_outcome::done);
+    CHECK(q.count("SELECT COUNT(*) FROM ir_queue WHERE id = ?", {id}) == 0);
+    CHECK(q.count("SELECT COUNT(*) FROM test_queue_log WHERE key = 'gone'") == 1);
+
+    // A stale token deletes nothing and commits nothing.
+    const auto second = q.enqueue_record("stale");
+    fiber_state().tasks().clear();
+    auto stale = ir::take_task(q.db(), "w", settings);
+    REQUIRE(stale.has_value());
+    q.f.base.execute("UPDATE ir_queue SET token = token + 1 WHERE id = ?", {second});
+    CHECK(ir::run_task(q.db(), *stale, settings) == ir::task_outcome::lease_lost);
+    CHECK(q.count("SELECT COUNT(*) FROM ir_queue WHERE id = ?", {second}) == 1);
+    CHECK(q.count("SELECT COUNT(*) FROM test_queue_log WHERE key = 'stale'") == 0);
+}
+
+TEST_CASE("queue: ir_queue has its (state, scheduled_at) index, and a module update brings it back") {
+    queue_fixture q;
+    const std::string sql = testing(backend_kind::postgresql)
+                                ? "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'ir_queue_state_scheduled_idx'"
+                                : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                  "name = 'ir_queue_state_scheduled_idx'";
+    CHECK(q.count(sql) == 1);
+    // A database made before the index: the update path creates it.
+    q.f.base.execute("DROP INDEX ir_queue_state_scheduled_idx");
+    CHECK(q.count(sql) == 0);
+    update_database(q.db());
+    CHECK(q.count(sql) == 1);
+}
+
+TEST_CASE("queue: /metrics counts enqueued (committed only), started, done, retried and failed tasks") {
+    queue_fixture q;
+    ir::register_queue_metrics();
+    const auto counter = [](const char* outcome) {
+        return metrics::register_counter("atrium_queue_tasks_total", "", {{"outcome", outcome}}).value();
+    };
+    const auto histogram_count = [] {
+        return metrics::register_histogram("atrium_queue_task_duration_seconds", "", {}).read().count;
+    };
+    const auto enqueued = counter("enqueued"), started = counter("started"), done = counter("done"),
+               retried = counter("retried"), failed = counter("failed"), runs = histogram_count();
+    CHECK_THROWS_AS(([&] {
+                        auto scope = begin(q.db(), root_user);
+                        ir::enqueue({.model = "test.queue.log", .method = "record", .args = json::array({"lost"})});
+                        throw std::runtime_error("the call fails");
+                    }()),
+                    std::runtime_error);
+    CHECK(counter("enqueued") == enqueued);  // rolled back: not counted
+    q.enqueue_record("counted");
+    {
+        auto scope = begin(q.db(), root_user);
+        ir::enqueue({.model = "test.queue.log", .method = "poison"});
+    }
+    fiber_state().tasks().clear();
+    CHECK(counter("enqueued") == enqueued + 2);
+    ir::queue_settings settings;
+    settings.max_tries = 2;
+    settings.backoff = std::chrono::milliseconds(0);
+    while (auto task = ir::take_task(q.db(), "w", settings)) ir::run_task(q.db(), *task, settings);
+    CHECK(counter("started") == started + 3);  // the record once, the poison twice
+    CHECK(counter("done") == done + 1);
+    CHECK(counter("retried") == retried + 1);
+    CHECK(counter("failed") == failed + 1);
+    CHECK(histogram_count() == runs + 3);
 }

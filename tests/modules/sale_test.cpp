@@ -2,6 +2,7 @@
 // through the retry loop, audit in its own transaction, atexit, UserError,
 // UserWarning).
 #include "modules/errors.hpp"
+#include "modules/ir/queue.hpp"
 #include "modules/registry.hpp"
 #include "modules/sale/sale.hpp"
 #include "tests/modules/modules_fixture.hpp"
@@ -105,6 +106,11 @@ TEST_CASE("sale: confirm reads the module's own configuration section through it
         auto scope = begin(f.db(), root_user, {.readonly = true});
         number = current_pool()->get("sale.order").browse(order, {"number"}).get<std::string>("number");
     }
+    // The file comes from the task confirm queued (tests/modules/sale_queue_test.cpp).
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "orders" / (number + ".txt")));
+    auto task = ir::take_task(f.db(), "test worker", {});
+    REQUIRE(task.has_value());
+    CHECK(ir::run_task(f.db(), *task, {}) == ir::task_outcome::done);
     CHECK(std::filesystem::exists(dir.path() / "orders" / (number + ".txt")));
 }
 

@@ -1,6 +1,7 @@
 // The server configuration: defaults, INI file, environment overrides, rejection of unknown keys.
 
 #include "server/config.hpp"
+#include "server/queue_workers.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -233,4 +234,26 @@ TEST_CASE("config: web.method_timeouts maps methods to seconds; malformed entrie
     apply_environment(cfg, {{"ATRIUM_WEB__METHOD_TIMEOUTS", "model.x.y=7"}});
     CHECK(cfg.web.method_timeouts.size() == 1);
     CHECK(cfg.web.method_timeouts.at("model.x.y") == 7);
+}
+
+TEST_CASE("config: [queue] reaches the workers (atriumd and atrium-worker share queue_options_from)") {
+    const auto defaults = queue_options_from(load_config("", {}));
+    CHECK(defaults.workers == 1);
+    CHECK(defaults.task.keep_done == std::chrono::hours(7 * 24));
+    CHECK(defaults.cleanup_interval == std::chrono::seconds(60));  // at most a minute apart
+    CHECK(defaults.listen_dsn.empty());                              // SQLite: the shared counter
+    const auto set = queue_options_from(load_config("", {{"ATRIUM_QUEUE__KEEP_DONE", "10"},
+                                                         {"ATRIUM_QUEUE__WORKERS", "0"},
+                                                         {"ATRIUM_QUEUE__MAX_TRIES", "3"},
+                                                         {"ATRIUM_DATABASE__URI", "postgresql://app@db:5432/?pool_size=4"},
+                                                         {"ATRIUM_DATABASE__NAME", "shop"}}));
+    CHECK(set.workers == 0);
+    CHECK(set.task.max_tries == 3);
+    CHECK(set.task.keep_done == std::chrono::seconds(10));
+    CHECK(set.cleanup_interval == std::chrono::seconds(10));
+    CHECK(set.listen_dsn == "postgresql://app@db:5432/shop");
+    // keep_done = 0: rows go when done; the purge still runs, a second apart at most.
+    CHECK(queue_options_from(load_config("", {{"ATRIUM_QUEUE__KEEP_DONE", "0"}})).cleanup_interval ==
+          std::chrono::seconds(1));
+    CHECK_THROWS_AS(load_config("", {{"ATRIUM_QUEUE__KEEP_DONE", "-1"}}), config_error);
 }

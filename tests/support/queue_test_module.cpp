@@ -40,6 +40,7 @@ std::string register_queue_test_module() {
     job.add(custom_method{"run", writes,
                           [](const model& self, const rpc_call& call) {
                               const auto seconds = call.args.at(1).get<double>();
+                              if (seconds < 0) throw user_error("poisoned job " + call.args.at(0).get<std::string>());
                               if (seconds > 0)
                                   fiber::current().sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::duration<double>(seconds)));

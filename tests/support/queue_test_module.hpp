@@ -4,7 +4,7 @@
 // for tests/e2e/queue_e2e.py. Methods (all test-only):
 //   enqueue_jobs(count, prefix, seconds, fail): queues `count` tasks run(prefix-i, seconds);
 //     fail: the call then fails, so its tasks must never run
-//   run(key, seconds): sleeps, then writes the row {key, pid}
+//   run(key, seconds): sleeps, then writes the row {key, pid}; seconds < 0: fails (a poison task)
 //   queue_rows(): every ir.queue row as {id, state, tries, args}
 
 #include <string>
