@@ -1,6 +1,7 @@
 // ir.bus.message: the table, notify() and the reads of the bus (modules/ir/bus.hpp).
 
 #include "modules/ir/bus.hpp"
+#include "database/value_numbers.hpp"
 
 #include "modules/errors.hpp"
 #include "modules/registry.hpp"
@@ -19,20 +20,6 @@ namespace {
 std::mutex hook_mutex;
 std::function<void(const std::string&)> commit_hook;
 
-std::int64_t as_int(const db::value& v) {
-    if (std::holds_alternative<std::int64_t>(v)) return std::get<std::int64_t>(v);
-    if (std::holds_alternative<double>(v)) return static_cast<std::int64_t>(std::get<double>(v));
-    if (std::holds_alternative<std::string>(v)) return std::stoll(std::get<std::string>(v));
-    return 0;
-}
-
-double as_double(const db::value& v) {
-    if (std::holds_alternative<double>(v)) return std::get<double>(v);
-    if (std::holds_alternative<std::int64_t>(v)) return static_cast<double>(std::get<std::int64_t>(v));
-    if (std::holds_alternative<std::string>(v)) return std::stod(std::get<std::string>(v));
-    return 0;
-}
-
 const char* columns = "SELECT id, channel, message, created_at FROM ir_bus_message";
 
 std::vector<stored_message> read_rows(const db::result& r) {
@@ -40,13 +27,13 @@ std::vector<stored_message> read_rows(const db::result& r) {
     out.reserve(r.rows.size());
     for (const auto& row : r.rows) {
         stored_message m;
-        m.id = as_int(row[0]);
+        m.id = db::integer_of(row[0]);
         m.channel = std::get<std::string>(row[1]);
         if (!db::is_null(row[2]))
             m.message = nlohmann::json::parse(std::get<std::string>(row[2]), nullptr, /*allow_exceptions=*/false);
         if (!m.message.is_object()) m.message = nlohmann::json::object();
         m.message["message_id"] = m.id;
-        m.created = db::is_null(row[3]) ? 0 : as_double(row[3]);
+        m.created = db::is_null(row[3]) ? 0 : db::real_of(row[3]);
         out.push_back(std::move(m));
     }
     return out;
@@ -153,12 +140,12 @@ std::vector<stored_message> messages_since(double epoch, std::size_t limit) {
 
 std::int64_t newest_id() {
     const auto r = current().connection().execute("SELECT MAX(id) FROM ir_bus_message");
-    return r.empty() || db::is_null(r.rows[0][0]) ? 0 : as_int(r.rows[0][0]);
+    return r.empty() || db::is_null(r.rows[0][0]) ? 0 : db::integer_of(r.rows[0][0]);
 }
 
 double oldest_created() {
     const auto r = current().connection().execute("SELECT MIN(created_at) FROM ir_bus_message");
-    return r.empty() || db::is_null(r.rows[0][0]) ? 0 : as_double(r.rows[0][0]);
+    return r.empty() || db::is_null(r.rows[0][0]) ? 0 : db::real_of(r.rows[0][0]);
 }
 
 std::int64_t remove_older_than(double epoch) {

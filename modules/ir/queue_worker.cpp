@@ -1,6 +1,7 @@
 // Taking and running ir.queue tasks (modules/ir/queue.hpp).
 
 #include "modules/ir/queue.hpp"
+#include "database/value_numbers.hpp"
 
 #include "modules/errors.hpp"
 #include "modules/ir/queue_metrics.hpp"
@@ -19,20 +20,6 @@ namespace {
 
 double epoch_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::int64_t as_int(const db::value& v) {
-    if (std::holds_alternative<std::int64_t>(v)) return std::get<std::int64_t>(v);
-    if (std::holds_alternative<double>(v)) return static_cast<std::int64_t>(std::get<double>(v));
-    if (std::holds_alternative<std::string>(v)) return std::stoll(std::get<std::string>(v));
-    return 0;
-}
-
-double as_double(const db::value& v) {
-    if (std::holds_alternative<double>(v)) return std::get<double>(v);
-    if (std::holds_alternative<std::int64_t>(v)) return static_cast<double>(std::get<std::int64_t>(v));
-    if (std::holds_alternative<std::string>(v)) return std::stod(std::get<std::string>(v));
-    return 0;
 }
 
 nlohmann::json as_json(const db::value& v, nlohmann::json fallback) {
@@ -70,7 +57,7 @@ std::optional<std::chrono::milliseconds> next_task_in(const std::shared_ptr<db::
             "SELECT MIN(CASE WHEN state = 'pending' THEN scheduled_at ELSE lease_expiry END) FROM ir_queue "
             "WHERE state IN ('pending', 'running')");
         if (r.empty() || db::is_null(r.rows[0][0])) return nlohmann::json();
-        return nlohmann::json(as_double(r.rows[0][0]));
+        return nlohmann::json(db::real_of(r.rows[0][0]));
     });
     if (next.is_null()) return std::nullopt;
     const double wait = next.get<double>() - epoch_seconds();
@@ -103,16 +90,16 @@ std::optional<taken_task> take_task(const std::shared_ptr<db::database>& databas
             if (r.empty()) return nlohmann::json();
             const auto& row = r.rows[0];
             taken_task task;
-            task.id = as_int(row[0]);
+            task.id = db::integer_of(row[0]);
             task.model = std::get<std::string>(row[1]);
             task.method = std::get<std::string>(row[2]);
             task.ids = as_json(row[3], nullptr);
             task.args = as_json(row[4], nlohmann::json::array());
             task.context = as_json(row[5], nlohmann::json::object());
-            task.user = as_int(row[6]);
-            const double expected = as_double(row[7]);
-            const std::int64_t tries = db::is_null(row[8]) ? 0 : as_int(row[8]);
-            const std::int64_t token = db::is_null(row[9]) ? 0 : as_int(row[9]);
+            task.user = db::integer_of(row[6]);
+            const double expected = db::real_of(row[7]);
+            const std::int64_t tries = db::is_null(row[8]) ? 0 : db::integer_of(row[8]);
+            const std::int64_t token = db::is_null(row[9]) ? 0 : db::integer_of(row[9]);
             const bool was_running = std::get<std::string>(row[10]) == "running";
             if (was_running && tries >= settings.max_tries) {
                 // Its worker died (or overran) on every try: keep it, failed.
